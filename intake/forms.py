@@ -1,0 +1,171 @@
+"""The customer-facing forms. Field names are part of the contract: client_id, client_secret, code."""
+
+import datetime
+import secrets
+from urllib.parse import urlsplit
+
+from django import forms
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from intake.models import normalise_code
+from keys import kinds
+from keys.models import AdminContact, Institution
+
+NONCE_SALT = "keydrop.intake.form-nonce"
+NONCE_MAX_AGE = 60 * 60 * 24
+
+
+def new_form_nonce(institution: Institution) -> str:
+    return signing.dumps([institution.pk, secrets.token_urlsafe(16)], salt=NONCE_SALT)
+
+
+class ContactChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, contact: AdminContact) -> str:
+        return contact.masked_email
+
+
+class SubmissionForm(forms.Form):
+    """Client ID, secret and expiry of one credential, for one institution and kind."""
+
+    client_id = forms.CharField(max_length=None)
+    client_secret = forms.CharField(
+        strip=False,  # a secret is kept exactly as pasted; Django strips by default
+        required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    key_type = forms.ChoiceField(choices=kinds.KeyType.choices, widget=forms.RadioSelect, required=False)
+    canvas_url = forms.URLField(required=False, assume_scheme="https", label="Canvas address", max_length=200)
+    expiry = forms.ChoiceField(widget=forms.RadioSelect)
+    created_on = forms.DateField(required=False, label="Date the key was created", widget=forms.DateInput(attrs={"type": "date"}))
+    expires_on = forms.DateField(required=False, label="Exact date", widget=forms.DateInput(attrs={"type": "date"}))
+    contact = ContactChoiceField(queryset=AdminContact.objects.none(), widget=forms.RadioSelect, empty_label=None, label="Send the code to")
+    form_nonce = forms.CharField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, institution: Institution, kind: kinds.Kind, now: datetime.datetime | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.institution, self.kind = institution, kind
+        self.now = now or timezone.now()
+        self.warnings: list[str] = []
+        self.today = timezone.localtime(self.now, institution.tz).date()
+
+        fields = self.fields
+        fields["client_id"].label = kind.client_id_label
+        fields["client_id"].help_text = kind.client_id_help
+        fields["client_secret"].label = kind.secret_label
+        fields["client_secret"].help_text = kind.secret_help
+        choices = [(lifetime.code, lifetime.label) for lifetime in kind.lifetimes]
+        choices.append((kinds.EXACT_DATE, "An exact date"))
+        if kind.expiry_optional:
+            choices.append((kinds.NO_DATE, "No review date"))
+        fields["expiry"].choices = choices
+        fields["expiry"].label = kind.expiry_label
+        fields["expiry"].initial = kind.default_lifetime
+        fields["created_on"].initial = self.today
+        fields["contact"].queryset = institution.contacts.all()
+        if not kind.key_types:
+            del fields["key_type"]
+        else:
+            fields["key_type"].initial = kinds.KeyType.INSTITUTIONAL
+        if not kind.asks_canvas_url:
+            del fields["canvas_url"]
+        else:
+            fields["canvas_url"].initial = institution.canvas_url
+        contacts = list(fields["contact"].queryset)
+        if len(contacts) == 1:
+            fields["contact"].initial = contacts[0].pk
+        if not self.is_bound:
+            self.initial["form_nonce"] = new_form_nonce(institution)
+
+    @property
+    def partner_key(self) -> bool:
+        return self.cleaned_data.get("key_type") == kinds.KeyType.PARTNER
+
+    def clean_client_id(self):
+        value, warnings = self.kind.clean_client_id(self.cleaned_data["client_id"])
+        self.warnings.extend(warnings)
+        return value
+
+    def clean_key_type(self):
+        return self.cleaned_data.get("key_type") or kinds.KeyType.INSTITUTIONAL
+
+    def clean_canvas_url(self):
+        value = self.cleaned_data.get("canvas_url", "")
+        if not value:
+            raise ValidationError("Enter your Canvas address, such as https://example.instructure.com.", code="required")
+        parts = urlsplit(value)
+        if parts.scheme != "https" or parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+            raise ValidationError("Enter just the https address of your Canvas, such as https://example.instructure.com.", code="format")
+        return f"https://{parts.netloc.lower()}"
+
+    def clean_form_nonce(self):
+        try:
+            institution_pk, _ = signing.loads(self.cleaned_data["form_nonce"], salt=NONCE_SALT, max_age=NONCE_MAX_AGE)
+        except (signing.BadSignature, ValueError, TypeError):
+            raise ValidationError("This form has expired. Reload the page and submit again.", code="nonce")
+        if institution_pk != self.institution.pk:
+            raise ValidationError("This form belongs to another link. Reload the page and submit again.", code="nonce")
+        return self.cleaned_data["form_nonce"]
+
+    def clean(self):
+        data = super().clean()
+        if "key_type" in self.fields and self.partner_key:
+            if data.get("client_secret"):
+                self.add_error(
+                    "client_secret",
+                    "An Instructure Partner key has no secret for you to paste: Instructure sends it to us "
+                    "directly. Leave this empty, or choose Institutional Use.",
+                )
+        elif "client_secret" not in self.errors:
+            try:
+                data["client_secret"] = self.kind.clean_secret(data.get("client_secret", ""))
+            except ValidationError as error:
+                self.add_error("client_secret", error)
+        self._clean_expiry(data)
+        return data
+
+    def _clean_expiry(self, data):
+        lifetime, created_on, exact_on = data.get("expiry"), data.get("created_on"), data.get("expires_on")
+        if lifetime is None:
+            return
+        if lifetime == kinds.EXACT_DATE:
+            if not exact_on:
+                self.add_error("expires_on", f"Enter the {self.kind.expiry_label.lower()} shown in Canvas.")
+                return
+        elif lifetime != kinds.NO_DATE:
+            if not created_on:
+                self.add_error("created_on", "Enter the date you created the key.")
+                return
+            if created_on > self.today:
+                self.add_error("created_on", "The creation date can't be in the future.")
+                return
+        expires_on = self.kind.expiry_date(lifetime, created_on, exact_on)
+        if expires_on is not None and expires_on <= self.today:
+            field = "expires_on" if lifetime == kinds.EXACT_DATE else "created_on"
+            self.add_error(field, f"That key's {self.kind.expiry_label.lower()} ({expires_on:%-d %B %Y}) has already passed. Create a new key and submit that one.")
+            return
+        if expires_on is not None and expires_on > self.today + datetime.timedelta(days=3 * 366):
+            self.add_error("expires_on", "That date is more than three years away. Check the date shown in Canvas.")
+            return
+        data["expires_on"] = expires_on
+        data["created_on"] = created_on if lifetime not in (kinds.EXACT_DATE, kinds.NO_DATE) else None
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        max_length=32,
+        label="Six-digit code",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "pattern": "[0-9 -]*", "maxlength": "32"}),
+    )
+
+    def clean(self):
+        if hasattr(self.data, "getlist") and len(self.data.getlist("code")) > 1:
+            raise ValidationError("Enter the code once.", code="duplicate")
+        return super().clean()
+
+    def clean_code(self):
+        code = normalise_code(self.cleaned_data["code"])
+        if code is None:
+            raise ValidationError("Enter the six digits from the email, using the numbers 0 to 9.", code="format")
+        return code

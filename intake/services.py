@@ -1,0 +1,116 @@
+"""Submitting a credential and sending its verification code."""
+
+import datetime
+import logging
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+
+from intake.models import Verification
+from keys import kinds
+from keys.models import Credential, Institution
+from portal import emails
+
+log = logging.getLogger(__name__)
+HOUR = datetime.timedelta(hours=1)
+
+
+class SubmissionRefused(Exception):
+    """Shown to the visitor as a form error; nothing was stored."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.message, self.status = message, status
+
+
+class CodeNotSent(Exception):
+    """The mail server did not take the code email; the re-send it used is given back."""
+
+
+def check_flood_limits(institution: Institution, contact_id: int, ip: str | None, now: datetime.datetime) -> None:
+    """An intake link must not become a way to flood an institution's admins with code emails."""
+    recent = Verification.objects.filter(started_at__gte=now - HOUR)
+    busy = SubmissionRefused(
+        "This link has received many submissions in the last hour. To protect your admins' "
+        "inboxes, please wait a while before trying again.",
+        status=429,
+    )
+    if recent.filter(credential__institution=institution).count() >= settings.PORTAL_SUBMISSIONS_PER_LINK_PER_HOUR:
+        raise busy
+    if ip and recent.filter(submitter_ip=ip).count() >= settings.PORTAL_SUBMISSIONS_PER_IP_PER_HOUR:
+        raise busy
+    check_code_email_limit(contact_id, now)
+
+
+def check_code_email_limit(contact_id: int, now: datetime.datetime) -> None:
+    # Codes of submissions started within the last hour + window count against the address.
+    since = now - HOUR - settings.PORTAL_VERIFICATION_WINDOW
+    sent = Verification.objects.filter(contact_id=contact_id, started_at__gte=since).aggregate(n=Sum("codes_sent"))["n"] or 0
+    if sent >= settings.PORTAL_CODE_EMAILS_PER_CONTACT_PER_HOUR:
+        raise SubmissionRefused(
+            "We have sent several codes to that address in the last hour. To protect that inbox, "
+            "please wait a while before trying again.",
+            status=429,
+        )
+
+
+def submit(*, institution: Institution, kind: kinds.Kind, data: dict, ip: str | None, now: datetime.datetime) -> Verification:
+    """Store a pending credential (secret encrypted from the first moment) and email its code."""
+    contact = data["contact"]
+    check_flood_limits(institution, contact.pk, ip, now)
+    partner_key = data.get("key_type") == kinds.KeyType.PARTNER
+    try:
+        with transaction.atomic():
+            credential = Credential(
+                institution=institution,
+                kind=kind.slug,
+                client_id=data["client_id"],
+                key_type=data.get("key_type", ""),
+                canvas_url=data.get("canvas_url", ""),
+                lifetime=data["expiry"],
+                key_created_on=data.get("created_on"),
+                expires_at=kinds.start_of_day(data["expires_on"], institution.tz) if data.get("expires_on") else None,
+                submitted_at=now,
+            )
+            if not partner_key:
+                credential.set_secret(data["client_secret"])
+            credential.save()
+            verification = Verification.objects.create(
+                credential=credential, form_nonce=data["form_nonce"], contact=contact, submitter_ip=ip, started_at=now
+            )
+    except IntegrityError:
+        # The form's one-time nonce is taken: a replayed or double-submitted form.
+        raise SubmissionRefused(
+            "This form was already submitted. Check your email for the code, or reload the page to start a new submission."
+        )
+    log.info("submission %s received for institution %s (%s)", verification.public_id, institution.slug, kind.slug)
+    try:
+        send_code(verification, now)
+    except CodeNotSent:
+        pass  # the verification page offers to send it again
+    return verification
+
+
+def send_code(verification: Verification, now: datetime.datetime) -> bool:
+    """Issue a fresh code and email it to the on-file contact. False if no code may be issued."""
+    code = verification.issue_code(now)
+    if code is None:
+        return False
+    credential = verification.credential
+    context = {
+        "code": code,
+        "institution": credential.institution,
+        "kind": credential.kind_spec,
+        "masked_client_id": credential.masked_client_id,
+        "valid_minutes": int(settings.PORTAL_CODE_LIFETIME.total_seconds() // 60),
+        "window_minutes": int(settings.PORTAL_VERIFICATION_WINDOW.total_seconds() // 60),
+    }
+    try:
+        emails.send("verification-code", [verification.contact.email], context)
+    except Exception as exc:  # SMTP and socket errors alike
+        verification.withdraw_code()
+        log.warning("verification code email for submission %s failed: %s", verification.public_id, type(exc).__name__)
+        raise CodeNotSent from exc
+    log.info("verification code %d sent for submission %s", verification.codes_sent, verification.public_id)
+    return True

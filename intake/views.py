@@ -1,0 +1,139 @@
+"""Customer-facing pages: instructions and form, code entry, receipt. Views only translate HTTP."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+from django.views.decorators.http import require_http_methods, require_POST
+
+from intake import services
+from intake.forms import CodeForm, SubmissionForm
+from intake.models import Verification
+from keys import kinds
+from keys.models import Institution
+
+GENERIC_CODE_ERROR = (
+    "That code didn't work. Check the most recent email and try again, or send yourself a new code."
+)
+
+
+def _client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _verification(public_id: str) -> Verification:
+    return get_object_or_404(
+        Verification.objects.select_related("credential__institution", "contact"), public_id=public_id
+    )
+
+
+def home(request):
+    return render(request, "intake/home.html")
+
+
+@never_cache
+@sensitive_post_parameters("client_secret")
+@sensitive_variables("form")
+@require_http_methods(["GET", "POST"])
+def start(request, token: str, kind: str = kinds.DAP.slug):
+    institution = get_object_or_404(Institution, intake_token=token)
+    if kind not in kinds.KINDS:
+        raise Http404("No such kind of credential")
+    spec = kinds.get(kind)
+    now = timezone.now()
+    form = SubmissionForm(request.POST if request.method == "POST" else None, institution=institution, kind=spec, now=now)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            verification = services.submit(
+                institution=institution, kind=spec, data=form.cleaned_data, ip=_client_ip(request), now=now
+            )
+        except services.SubmissionRefused as refused:
+            form.add_error(None, refused.message)
+            status = refused.status
+        else:
+            for warning in form.warnings:
+                messages.warning(request, warning)
+            return redirect("intake:verify", verification.public_id)
+    elif request.method == "POST":
+        status = 400
+    context = {
+        "institution": institution,
+        "kind": spec,
+        "kinds": kinds.KINDS.values(),
+        "form": form,
+        "steps": spec.instructions(settings.PORTAL_PARTNER_NAME),
+        "developer_key": kinds.developer_key_setup(institution.slug) if spec.shows_scopes else None,
+        "no_contacts": not institution.contacts.exists(),
+    }
+    return render(request, "intake/start.html", context, status=status)
+
+
+@never_cache
+@sensitive_post_parameters("code")
+@require_http_methods(["GET", "POST"])
+def verify(request, public_id: str):
+    verification = _verification(public_id)
+    now = timezone.now()
+    verification.lock_if_stale(now)
+    if verification.verified_at:
+        return redirect("intake:receipt", verification.public_id)
+    form = CodeForm(request.POST if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST" and verification.is_open:
+        if form.is_valid():
+            outcome = verification.check_code(form.cleaned_data["code"], now)
+            if outcome.verified or verification.verified_at:
+                return redirect("intake:receipt", verification.public_id)
+            form = CodeForm()
+            form.add_error(None, GENERIC_CODE_ERROR)
+        status = 400
+    elif request.method == "POST":
+        # Locked: the same answer as a wrong code, so a guess learns nothing new.
+        form = CodeForm()
+        form.add_error(None, GENERIC_CODE_ERROR)
+        status = 400
+    return render(request, "intake/verify.html", {"verification": verification, "form": form, "now": now}, status=status)
+
+
+@never_cache
+@require_POST
+def resend(request, public_id: str):
+    verification = _verification(public_id)
+    now = timezone.now()
+    if verification.lock_if_stale(now) or not verification.is_open:
+        return redirect("intake:verify", verification.public_id)
+    try:
+        services.check_code_email_limit(verification.contact_id, now)
+        sent = services.send_code(verification, now)
+    except services.SubmissionRefused as refused:
+        messages.error(request, refused.message)
+    except services.CodeNotSent:
+        messages.error(request, "We couldn't send the email just now. Please try again in a minute.")
+    else:
+        if sent:
+            messages.success(request, f"We sent a new code to {verification.contact.masked_email}. Earlier codes no longer work.")
+        else:
+            messages.error(request, "You have used all the new codes for this submission. Enter the last code you received, or start a new submission.")
+    return redirect("intake:verify", verification.public_id)
+
+
+@never_cache
+def receipt(request, public_id: str):
+    verification = _verification(public_id)
+    if not verification.verified_at:
+        return redirect("intake:verify", verification.public_id)
+    credential = verification.credential
+    context = {
+        "verification": verification,
+        "credential": credential,
+        "institution": credential.institution,
+        "kind": credential.kind_spec,
+        "renew_by": credential.expires_on(),
+        "partner_key": credential.key_type == kinds.KeyType.PARTNER,
+        "support_email": settings.PORTAL_SUPPORT_EMAIL,
+    }
+    return render(request, "intake/receipt.html", context)

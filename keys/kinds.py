@@ -1,0 +1,295 @@
+"""The kinds of credential Keydrop collects, each described as data in one place.
+
+A kind says what its fields are called, how to check them, which expiry choices Canvas offers,
+how a customer creates the key (the numbered steps on the intake page and in renewal emails)
+and which variable names a pipeline reads. Code elsewhere asks the kind; it never tests
+``if kind == ...``.
+"""
+
+import calendar
+import datetime
+import re
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+MAX_SECRET_LENGTH = 4096  # bytes of ASCII; anything longer is a paste gone wrong, never truncated
+
+
+@dataclass(frozen=True)
+class Lifetime:
+    """An expiry choice as Canvas shows it, e.g. "1 year"."""
+
+    code: str
+    label: str
+    days: int = 0
+    months: int = 0
+
+    def added_to(self, start: datetime.date) -> datetime.date:
+        month_index = start.month - 1 + self.months
+        year, month = start.year + month_index // 12, month_index % 12 + 1
+        # 31 January + 1 month is the last day of February, as calendars (and Canvas) count.
+        day = min(start.day, calendar.monthrange(year, month)[1])
+        return datetime.date(year, month, day) + datetime.timedelta(days=self.days)
+
+
+EXACT_DATE = "exact"
+NO_DATE = "none"
+
+
+class KeyType(models.TextChoices):
+    INSTITUTIONAL = "institutional", "Institutional Use"
+    PARTNER = "partner", "Instructure Partner"
+
+
+@dataclass(frozen=True)
+class Step:
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Kind:
+    slug: str
+    label: str
+    client_id_label: str
+    client_id_help: str
+    secret_label: str
+    secret_help: str
+    expiry_label: str  # "Expiry" or "Review date"
+    lifetimes: tuple[Lifetime, ...]
+    default_lifetime: str
+    steps: tuple[Step, ...]
+    renewal_steps: tuple[str, ...]
+    env_names: tuple[str, str]
+    key_types: tuple[str, ...] = ()
+    asks_canvas_url: bool = False
+    expiry_optional: bool = False
+    shows_scopes: bool = False
+    client_id_example: str = ""
+    lapse_consequence: str = "the data feed stops"
+    extra: dict = field(default_factory=dict)
+
+    # Format checks -------------------------------------------------------------------
+
+    def clean_client_id(self, value: str) -> tuple[str, list[str]]:
+        """Return the normalised Client ID and any warnings, or raise ValidationError."""
+        raise NotImplementedError
+
+    def clean_secret(self, value: str) -> str:
+        if value == "":
+            raise ValidationError(f"Enter the {self.secret_label.lower()}.", code="required")
+        if len(value.encode("utf-8")) > MAX_SECRET_LENGTH:
+            raise ValidationError(
+                f"That is longer than any {self.secret_label.lower()} ({len(value)} characters, "
+                f"at most {MAX_SECRET_LENGTH}). Copy it again with the Copy Text button.",
+                code="too_long",
+            )
+        if any(ch.isspace() for ch in value):
+            raise ValidationError(
+                f"The {self.secret_label.lower()} contains spaces or line breaks. Copy it again with the Copy Text button.",
+                code="whitespace",
+            )
+        if not all("!" <= ch <= "~" for ch in value):
+            raise ValidationError(
+                f"The {self.secret_label.lower()} contains characters that cannot be part of it "
+                "(control characters or non-ASCII letters). Copy it again with the Copy Text button.",
+                code="characters",
+            )
+        return value
+
+    def instructions(self, partner_name: str) -> list[Step]:
+        return [Step(step.title, step.text.format(partner=partner_name)) for step in self.steps]
+
+    def renewal_instructions(self, partner_name: str) -> list[str]:
+        return [text.format(partner=partner_name) for text in self.renewal_steps]
+
+    def lifetime(self, code: str) -> Lifetime | None:
+        return next((choice for choice in self.lifetimes if choice.code == code), None)
+
+    def expiry_date(self, lifetime: str, created_on: datetime.date | None, exact_on: datetime.date | None) -> datetime.date | None:
+        """The date the key stops working, from the choice made in Canvas or a stated date."""
+        if lifetime == EXACT_DATE:
+            return exact_on
+        if lifetime == NO_DATE and self.expiry_optional:
+            return None
+        return self.lifetime(lifetime).added_to(created_on)
+
+    def mask(self, client_id: str) -> str:
+        """Enough to recognise a Client ID, not enough to use it: region and last four."""
+        prefix, _, rest = client_id.rpartition("#")
+        tail = rest[-4:] if len(rest) > 8 else ""
+        return f"{prefix + '#' if prefix else ''}…{tail}"
+
+
+_DAP_CLIENT_ID = re.compile(
+    r"^(?:(?P<region>[a-z]{2}-[a-z]+-[0-9]{1,2})#)?"
+    r"(?P<uuid>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+)
+
+
+class DataAccessPlatformKind(Kind):
+    def clean_client_id(self, value: str) -> tuple[str, list[str]]:
+        value = value.strip()
+        if not value:
+            raise ValidationError("Enter the Client ID.", code="required")
+        match = _DAP_CLIENT_ID.match(value.lower())
+        if not match or len(value) > 80:
+            raise ValidationError(
+                "That doesn't look like a Canvas Data 2 Client ID. It looks like "
+                f"{self.client_id_example}: a region, #, and a 36-character ID.",
+                code="format",
+            )
+        warnings = []
+        if not match["region"]:
+            warnings.append(
+                "The Client ID has no region prefix (such as us-east-1#). We accepted it; if you "
+                "copied only part of it, submit the whole value again."
+            )
+        return value.lower(), warnings
+
+
+_DEVELOPER_KEY_ID = re.compile(r"^[0-9]{14,16}$")
+_DEVELOPER_KEY_SECRET = re.compile(r"^[A-Za-z0-9]{64}$")
+
+
+class DeveloperKeyKind(Kind):
+    def clean_client_id(self, value: str) -> tuple[str, list[str]]:
+        value = value.strip()
+        if not value:
+            raise ValidationError("Enter the key ID.", code="required")
+        if not _DEVELOPER_KEY_ID.match(value):
+            raise ValidationError(
+                "A developer key ID is 14 to 16 digits, such as 170000000000123. Copy it from "
+                "the Details column on the Developer Keys page.",
+                code="format",
+            )
+        return value, []
+
+    def clean_secret(self, value: str) -> str:
+        value = super().clean_secret(value)
+        if not _DEVELOPER_KEY_SECRET.match(value):
+            raise ValidationError(
+                f"A developer key secret is 64 letters and digits; this one has {len(value)} characters. "
+                "Click Show Key on the Developer Keys page and copy it again.",
+                code="format",
+            )
+        return value
+
+    def mask(self, client_id: str) -> str:
+        return f"…{client_id[-4:]}"
+
+
+ONE_DAY = Lifetime("1d", "1 day", days=1)
+ONE_WEEK = Lifetime("1w", "1 week", days=7)
+ONE_MONTH = Lifetime("1m", "1 month", months=1)
+SIX_MONTHS = Lifetime("6m", "6 months", months=6)
+ONE_YEAR = Lifetime("1y", "1 year", months=12)
+
+DAP = DataAccessPlatformKind(
+    slug="dap",
+    label="Canvas Data 2 key",
+    client_id_label="Client ID",
+    client_id_help="Looks like us-east-1#1a2b3c4d-…: copy it with the Copy Text button.",
+    client_id_example="us-east-1#1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+    secret_label="Secret",
+    secret_help="Paste it exactly as copied. It is encrypted before it is stored.",
+    expiry_label="Expiry",
+    lifetimes=(ONE_DAY, ONE_WEEK, ONE_MONTH, SIX_MONTHS, ONE_YEAR),
+    default_lifetime="1y",
+    key_types=(KeyType.INSTITUTIONAL, KeyType.PARTNER),
+    env_names=("DAP_CLIENT_ID", "DAP_CLIENT_SECRET"),
+    steps=(
+        Step(
+            "Find your institution",
+            "Visit identity.instructure.com and search for your institution in the Institution "
+            "menu. If it is not listed, ask your Canvas Customer Success Manager to add it with "
+            "Canvas Data 2 enabled.",
+        ),
+        Step("Log in", "Click Log In to Canvas, then click Authorize to let Identity Services access your account."),
+        Step("Add a new key", "Click Add New Key."),
+        Step(
+            "Enter the key settings",
+            "Key Name: {partner}. Scope: Canvas Data 2. Expiry: 1 year. "
+            "Key Type: Institutional Use. Then click Save.",
+        ),
+        Step(
+            "Verify the key with Instructure",
+            "Instructure emails a six-digit code to your admin address; enter it in Identity "
+            "Services within 15 minutes or the key locks.",
+        ),
+        Step(
+            "Copy the Client ID and Secret",
+            "Click Reveal OAuth Credentials and copy both with the Copy Text buttons. The window "
+            "opens only once: keep it open until you have pasted both below.",
+        ),
+        Step(
+            "Submit them here",
+            "Paste both below with the expiry you chose. We email a six-digit code to an admin "
+            "address we have on file for you; enter it to confirm the handover.",
+        ),
+    ),
+    renewal_steps=(
+        "Visit identity.instructure.com, log in and click Add New Key.",
+        "Name it {partner}, Scope Canvas Data 2, Expiry 1 year, Key Type Institutional Use, and save.",
+        "Reveal the Client ID and Secret and submit them on the renewal page below.",
+        "Keep the old key until its expiry date: the new one takes over without a gap.",
+    ),
+)
+
+DEVELOPER_KEY = DeveloperKeyKind(
+    slug="developer_key",
+    label="Canvas API developer key",
+    client_id_label="Key ID",
+    client_id_help="The number in the Details column of the Developer Keys page, e.g. 170000000000123.",
+    client_id_example="170000000000123",
+    secret_label="Key secret",
+    secret_help="Click Show Key on the Developer Keys page: 64 letters and digits.",
+    expiry_label="Review date",
+    lifetimes=(SIX_MONTHS, ONE_YEAR),
+    default_lifetime="1y",
+    expiry_optional=True,
+    asks_canvas_url=True,
+    shows_scopes=True,
+    env_names=("CANVAS_DEVELOPER_KEY_ID", "CANVAS_DEVELOPER_KEY_SECRET"),
+    lapse_consequence="we stop reviewing the key and the integration may stop when it is turned off",
+    steps=(
+        Step("Open Developer Keys", "In the root account of your Canvas instance, go to Admin → Developer Keys."),
+        Step("Create an API key", "Click + Developer Key and choose API Key. Key Name: {partner}; Owner Email: your admin address."),
+        Step("Add the redirect URI", "Paste the redirect URI for your hosting region (below) into Redirect URIs."),
+        Step("Enforce scopes", "Turn on Enforce Scopes, tick Allow Include Parameters, and enable every scope in the table below."),
+        Step("Save and turn it on", "Click Save. The new key is Off by default: switch it On."),
+        Step(
+            "Submit it here",
+            "Copy the key ID from the Details column and the secret from Show Key, and submit "
+            "both below with your Canvas address. We email a six-digit code to an admin address "
+            "we have on file for you.",
+        ),
+    ),
+    renewal_steps=(
+        "Check on Admin → Developer Keys that the {partner} key is still On and has the scopes listed on the page below.",
+        "If you created a new key, submit it on the page below.",
+    ),
+)
+
+KINDS: dict[str, Kind] = {kind.slug: kind for kind in (DAP, DEVELOPER_KEY)}
+CHOICES = [(kind.slug, kind.label) for kind in KINDS.values()]
+
+
+def start_of_day(day: datetime.date, tz: datetime.tzinfo) -> datetime.datetime:
+    """A key expiring "on" a date is treated as gone from the first moment of that date,
+    which is never later than the real expiry: reminders err on the early side."""
+    return datetime.datetime.combine(day, datetime.time.min, tzinfo=tz)
+
+
+def get(slug: str) -> Kind:
+    return KINDS[slug]
+
+
+def developer_key_setup(institution_slug: str) -> dict:
+    """The partner's developer-key requirements: scopes, redirect URIs per region, toggles."""
+    setup = dict(settings.PORTAL_DEVELOPER_KEY)
+    setup["redirect_uris"] = [(region, uri.format(institution=institution_slug)) for region, uri in setup["redirect_uris"]]
+    return setup

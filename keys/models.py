@@ -1,0 +1,224 @@
+"""Institutions, the admin contacts Keydrop has on file for them, and their credentials."""
+
+import datetime
+import secrets
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from keys import kinds
+from keys.sealing import Sealed, SealedSecretField
+
+
+def new_intake_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def mask_email(email: str) -> str:
+    """j•••@example.edu: enough for an admin to recognise their address, not to harvest it."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}•••@{domain}"
+
+
+def validate_time_zone(name: str) -> None:
+    if name not in zoneinfo.available_timezones():
+        raise ValidationError("Unknown time zone. Use a name such as America/Chicago or Europe/London.")
+
+
+class Institution(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True, help_text="Short name used by pipelines and commands.")
+    canvas_url = models.URLField(blank=True, help_text="The institution's Canvas address, e.g. https://example.instructure.com.")
+    time_zone = models.CharField(
+        max_length=64, blank=True, validators=[validate_time_zone],
+        help_text="An IANA name such as America/Chicago. Expiry dates are shown in this time zone; empty means the portal's.",
+    )
+    intake_token = models.CharField(
+        max_length=64, unique=True, default=new_intake_token, editable=False,
+        help_text="The secret part of the intake link. Rotating it makes the old link stop working.",
+    )
+    intake_token_rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def tz(self) -> datetime.tzinfo:
+        return zoneinfo.ZoneInfo(self.time_zone) if self.time_zone else timezone.get_default_timezone()
+
+    def intake_path(self, kind: str | None = None) -> str:
+        if kind and kind != kinds.DAP.slug:
+            return reverse("intake:start_kind", args=[self.intake_token, kind])
+        return reverse("intake:start", args=[self.intake_token])
+
+    def intake_url(self, kind: str | None = None) -> str:
+        return settings.PORTAL_BASE_URL + self.intake_path(kind)
+
+    def rotate_intake_token(self, now: datetime.datetime | None = None) -> None:
+        self.intake_token = new_intake_token()
+        self.intake_token_rotated_at = now or timezone.now()
+        self.save(update_fields=["intake_token", "intake_token_rotated_at"])
+
+
+class AdminContact(models.Model):
+    """An admin address on file: the only kind of address a verification code is sent to."""
+
+    institution = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="contacts")
+    email = models.EmailField(help_text="Verification codes and renewal reminders go here.")
+    name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [models.UniqueConstraint(fields=["institution", "email"], name="unique_contact_per_institution")]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def save(self, *args, **kwargs):
+        self.email = self.email.strip().lower()
+        super().save(*args, **kwargs)
+
+    @property
+    def masked_email(self) -> str:
+        return mask_email(self.email)
+
+
+class CredentialQuerySet(models.QuerySet):
+    def visible_to_staff(self):
+        # Verified release: nothing about a submission reaches partner staff before verification.
+        return self.exclude(status=Credential.Status.PENDING)
+
+    def usable(self, now: datetime.datetime | None = None):
+        now = now or timezone.now()
+        return self.filter(
+            status__in=Credential.USABLE_STATUSES, secret__isnull=False
+        ).filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
+
+
+class Credential(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending verification"
+        AWAITING_SECRET = "awaiting_secret", "Awaiting partner secret"
+        ACTIVE = "active", "Active"
+        SUPERSEDED = "superseded", "Superseded"
+        EXPIRED = "expired", "Expired"
+        REVOKED = "revoked", "Revoked"
+        LOCKED = "locked", "Locked"
+
+    # A superseded credential keeps working until its own expiry, so the pipeline can switch over.
+    USABLE_STATUSES = (Status.ACTIVE, Status.SUPERSEDED)
+
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="credentials")
+    kind = models.CharField(max_length=32, choices=kinds.CHOICES)
+    client_id = models.CharField("Client ID", max_length=255, help_text="An identifier, stored in clear.")
+    secret = SealedSecretField(null=True, blank=True)
+    key_type = models.CharField(max_length=20, blank=True, choices=kinds.KeyType.choices)
+    canvas_url = models.URLField(blank=True)
+    lifetime = models.CharField(
+        max_length=8, blank=True, help_text="The expiry chosen in Canvas (1y, 6m…), 'exact' for a stated date, or 'none'."
+    )
+    key_created_on = models.DateField(null=True, blank=True, help_text="When the customer created the key in Canvas.")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Expiry (or review) date: the key must be replaced before it.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    submitted_at = models.DateTimeField(default=timezone.now, editable=False)
+    verified_at = models.DateTimeField(null=True, blank=True, editable=False)
+    verified_email = models.EmailField(blank=True, editable=False, help_text="The on-file address that confirmed it.")
+    superseded_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="supersedes", editable=False
+    )
+    superseded_at = models.DateTimeField(null=True, blank=True, editable=False)
+    locked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    secret_purged_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = CredentialQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-submitted_at"]
+        indexes = [
+            models.Index(fields=["institution", "kind", "status"], name="credential_current"),
+            models.Index(fields=["status", "expires_at"], name="credential_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind_spec.label} {self.masked_client_id} ({self.institution})"
+
+    # Questions a credential answers about itself -----------------------------------------
+
+    @property
+    def kind_spec(self) -> kinds.Kind:
+        return kinds.get(self.kind)
+
+    @property
+    def masked_client_id(self) -> str:
+        return self.kind_spec.mask(self.client_id)
+
+    @property
+    def has_secret(self) -> bool:
+        return self.secret is not None
+
+    def expires_on(self) -> datetime.date | None:
+        """The expiry date as the institution reads it."""
+        return timezone.localtime(self.expires_at, self.institution.tz).date() if self.expires_at else None
+
+    def days_left(self, now: datetime.datetime | None = None) -> int | None:
+        if not self.expires_at:
+            return None
+        today = timezone.localtime(now or timezone.now(), self.institution.tz).date()
+        return (self.expires_on() - today).days
+
+    def is_usable(self, now: datetime.datetime | None = None) -> bool:
+        now = now or timezone.now()
+        return (
+            self.status in self.USABLE_STATUSES
+            and self.has_secret
+            and (self.expires_at is None or self.expires_at > now)
+        )
+
+    # Changes of state ---------------------------------------------------------------------
+
+    def lock(self, now: datetime.datetime) -> bool:
+        """Lock a pending submission for good, destroying its secret. True if this call locked it."""
+        locked = Credential.objects.filter(pk=self.pk, status=self.Status.PENDING).update(
+            status=self.Status.LOCKED, secret=None, locked_at=now, secret_purged_at=now
+        )
+        if locked:
+            self.status, self.secret, self.locked_at, self.secret_purged_at = self.Status.LOCKED, None, now, now
+        return bool(locked)
+
+    @transaction.atomic
+    def activate(self, now: datetime.datetime, verified_email: str) -> None:
+        """Called once a submission is verified: it becomes usable, or waits for the partner secret."""
+        self.verified_at = now
+        self.verified_email = verified_email
+        partner_key = self.key_type == kinds.KeyType.PARTNER
+        self.status = self.Status.AWAITING_SECRET if partner_key else self.Status.ACTIVE
+        self.save(update_fields=["verified_at", "verified_email", "status"])
+        if not partner_key:
+            self.supersede_older(now)
+
+    def supersede_older(self, now: datetime.datetime) -> int:
+        """Older credentials of the same institution and kind step aside but keep working."""
+        return (
+            Credential.objects.filter(
+                institution_id=self.institution_id, kind=self.kind, status=self.Status.ACTIVE, verified_at__lt=self.verified_at
+            )
+            .exclude(pk=self.pk)
+            .update(status=self.Status.SUPERSEDED, superseded_by=self, superseded_at=now)
+        )
+
+    def set_secret(self, plaintext: str) -> None:
+        self.secret = Sealed.seal(plaintext)
+
+    def clean(self):
+        if self.kind and self.kind not in kinds.KINDS:
+            raise ValidationError({"kind": "Unknown kind of credential."})

@@ -1,0 +1,78 @@
+"""Keydrop's system checks: refuse to run with missing or dangerous key material."""
+
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+
+INSTRUCTURE_RULES = {
+    # setting: (Instructure's value, True if a larger value is looser)
+    "PORTAL_CODE_LIFETIME": (300, True),
+    "PORTAL_VERIFICATION_WINDOW": (900, True),
+    "PORTAL_CODE_MAX_RESENDS": (3, True),
+    "PORTAL_CODE_MAX_ATTEMPTS": (5, True),
+}
+
+
+@checks.register("keydrop")
+def check_key_material(app_configs, **kwargs):
+    errors = []
+    key = settings.PORTAL_ENCRYPTION_KEY
+    if not key:
+        errors.append(
+            checks.Error(
+                "PORTAL_ENCRYPTION_KEY is not set.",
+                hint="Set it to a long random value (python -c 'import secrets; print(secrets.token_urlsafe(50))') "
+                "and keep it with SECRET_KEY: both are needed to read stored secrets.",
+                id="keydrop.E001",
+            )
+        )
+    elif key == settings.SECRET_KEY:
+        errors.append(
+            checks.Error(
+                "PORTAL_ENCRYPTION_KEY must not be the same as SECRET_KEY.",
+                hint="Use a separate random value, so the two can be rotated independently.",
+                id="keydrop.E002",
+            )
+        )
+    elif len(key) < 32:
+        errors.append(checks.Error("PORTAL_ENCRYPTION_KEY is shorter than 32 characters.", id="keydrop.E003"))
+    return errors
+
+
+@checks.register("keydrop")
+def check_verification_rules(app_configs, **kwargs):
+    warnings = []
+    for name, (instructure_value, larger_is_looser) in INSTRUCTURE_RULES.items():
+        value = getattr(settings, name)
+        value = value.total_seconds() if hasattr(value, "total_seconds") else value
+        if value <= 0:
+            warnings.append(checks.Error(f"{name} must be positive.", id="keydrop.E004"))
+        elif larger_is_looser and value > instructure_value:
+            warnings.append(
+                checks.Warning(
+                    f"{name} is looser than Instructure's verified key release ({value:g} > {instructure_value}).",
+                    hint="Partners may tighten these rules, not loosen them.",
+                    id="keydrop.W002",
+                )
+            )
+    return warnings
+
+
+@checks.register("keydrop", deploy=True)
+def check_local_keys(app_configs, **kwargs):
+    if settings.PORTAL_USING_LOCAL_KEYS:
+        return [
+            checks.Warning(
+                "Keydrop is using locally generated keys from the data folder.",
+                hint="Set SECRET_KEY and PORTAL_ENCRYPTION_KEY in the environment for production.",
+                id="keydrop.W001",
+            )
+        ]
+    return []
+
+
+def refuse_to_start_on_errors() -> None:
+    """For servers that do not run checks themselves (gunicorn): stop on any Keydrop error."""
+    problems = [m for m in checks.run_checks(tags=["keydrop"]) if m.is_serious()]
+    if problems:
+        raise ImproperlyConfigured("; ".join(f"{m.id}: {m.msg}" for m in problems))

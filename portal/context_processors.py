@@ -1,0 +1,9 @@
+from django.conf import settings
+
+
+def branding(request):
+    return {
+        "partner_name": settings.PORTAL_PARTNER_NAME,
+        "support_email": settings.PORTAL_SUPPORT_EMAIL,
+        "insecure_local_defaults": settings.DEBUG and settings.PORTAL_USING_LOCAL_KEYS,
+    }

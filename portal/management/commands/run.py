@@ -1,0 +1,88 @@
+"""Start Keydrop on one machine: migrate, then the web server and the django-q2 cluster together."""
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from keys.models import AdminContact, Institution
+
+DEMO_SLUG = "demo-university"
+
+
+class Command(BaseCommand):
+    help = "Migrate, then run the web server and the task cluster (schedules, reminders) until Ctrl-C."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--addr", default="127.0.0.1:8000", help="address:port for the web server")
+        parser.add_argument("--no-demo", action="store_true", help="do not create the local admin user and demo institution")
+
+    def handle(self, *args, addr, no_demo, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        self.stdout.write("Database is up to date.")
+        if settings.DEBUG and not no_demo:
+            self.print_local_login(addr)
+        manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+        children = [
+            subprocess.Popen([*manage, "qcluster"]),
+            subprocess.Popen([*manage, "runserver", addr, "--noreload", "--skip-checks"]),
+        ]
+        self.stdout.write(self.style.SUCCESS(f"Keydrop is running on http://{addr}/ with its task cluster. Ctrl-C stops both."))
+        self.supervise(children)
+
+    def supervise(self, children):
+        stop = False
+
+        def request_stop(signum, frame):
+            nonlocal stop
+            stop = True
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+        try:
+            # If either half dies, stop the other: half a portal would silently skip reminders.
+            while not stop and all(child.poll() is None for child in children):
+                time.sleep(0.5)
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGINT)
+            for child in children:
+                try:
+                    child.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+        failed = [child.args[2] for child in children if child.returncode not in (0, -signal.SIGINT, -signal.SIGTERM, None)]
+        if failed and not stop:
+            self.stderr.write(f"Stopped because {', '.join(failed)} exited.")
+            sys.exit(1)
+
+    def print_local_login(self, addr):
+        """A first local run gets an admin user and a demo institution, and says how to use them."""
+        password_file = settings.DATA_DIR / "admin-password.txt"
+        User = get_user_model()
+        if not User.objects.filter(username="admin").exists():
+            password = secrets.token_urlsafe(12)
+            User.objects.create_superuser("admin", "admin@localhost", password)
+            fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(password + "\n")
+        password = password_file.read_text().strip() if password_file.exists() else "(the password you set)"
+        institution, created = Institution.objects.get_or_create(
+            slug=DEMO_SLUG, defaults={"name": "Demo University", "canvas_url": "https://demo.instructure.com"}
+        )
+        if created:
+            AdminContact.objects.create(institution=institution, email="canvas-admin@demo-university.invalid", name="Demo admin")
+        base = f"http://{addr}"
+        self.stdout.write("")
+        self.stdout.write(f"  Admin:        {base}/admin/  (user: admin, password: {password})")
+        self.stdout.write(f"  Demo intake:  {base}{institution.intake_path()}")
+        self.stdout.write(f"  Emails are written to {settings.EMAIL_FILE_PATH if hasattr(settings, 'EMAIL_FILE_PATH') else 'EMAIL_URL'}")
+        self.stdout.write("")

@@ -1,0 +1,231 @@
+"""Keydrop settings.
+
+Everything comes from the environment. With nothing set, Keydrop runs on embedded defaults:
+SQLite, django-q2's ORM broker, outgoing mail written as files, and local keys generated once,
+all under one data folder (PORTAL_DATA_DIR, default ./var). Production sets DEBUG=0 and
+provides DATABASE_URL, EMAIL_URL, SECRET_KEY, PORTAL_ENCRYPTION_KEY, ALLOWED_HOSTS and
+PORTAL_BASE_URL (see README.md).
+"""
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+import dj_email_url
+
+from portal.env import envbool, envint, envlist, local_keys
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.getenv("PORTAL_DATA_DIR", BASE_DIR / "var")).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = envbool("DEBUG", True)
+
+# Both keys are key material: django-cryptography derives the encryption key from
+# CRYPTOGRAPHY_KEY and signs every ciphertext with SECRET_KEY. Losing or changing either
+# without `manage.py rotate_keys` makes every stored secret unreadable.
+_local = local_keys(DATA_DIR) if DEBUG else {}
+SECRET_KEY = os.getenv("SECRET_KEY") or _local.get("SECRET_KEY", "")
+PORTAL_ENCRYPTION_KEY = os.getenv("PORTAL_ENCRYPTION_KEY") or _local.get("PORTAL_ENCRYPTION_KEY", "")
+PORTAL_USING_LOCAL_KEYS = not (os.getenv("SECRET_KEY") and os.getenv("PORTAL_ENCRYPTION_KEY"))
+# Never fall back to SECRET_KEY: a missing key is reported by check keydrop.E001 instead.
+CRYPTOGRAPHY_KEY = PORTAL_ENCRYPTION_KEY or None
+
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost")
+PORTAL_BASE_URL = os.getenv("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", PORTAL_BASE_URL)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_q",
+    "portal",
+    "keys",
+    "intake",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "portal.middleware.ContentSecurityPolicyMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "portal.context_processors.branding",
+            ],
+        },
+    },
+]
+
+# Database: SQLite in the data folder unless DATABASE_URL says otherwise.
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.getenv("DATABASE_URL", f"sqlite:///{DATA_DIR / 'keydrop.sqlite3'}"),
+        conn_max_age=envint("DATABASE_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        # Writers queue up instead of failing with "database is locked".
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # A file, not memory, so tests can look at what was really written to disk.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-keydrop.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.getenv("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# Email: files under <data>/mail unless EMAIL_URL (smtp://user:pass@host:587/?tls=True) is set.
+DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "Keydrop <keydrop@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+if os.getenv("EMAIL_URL"):
+    _email = dj_email_url.parse(os.environ["EMAIL_URL"])
+    EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+    EMAIL_HOST = _email["EMAIL_HOST"]
+    EMAIL_PORT = _email["EMAIL_PORT"]
+    EMAIL_HOST_USER = _email["EMAIL_HOST_USER"]
+    EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"]
+    EMAIL_USE_TLS = _email["EMAIL_USE_TLS"]
+    EMAIL_USE_SSL = _email["EMAIL_USE_SSL"]
+    EMAIL_TIMEOUT = _email["EMAIL_TIMEOUT"] or 20
+    if _email.get("EMAIL_FILE_PATH"):
+        EMAIL_FILE_PATH = _email["EMAIL_FILE_PATH"]
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = DATA_DIR / "mail"
+
+# Security: strict by default, relaxed only for local http.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if envbool("SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Secret fields can be long; the forms reject anything over 4 KB themselves.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
+
+LOG_DIR = DATA_DIR / "logs"
+LOG_DIR.mkdir(parents=True, exist_ok=True)
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "file": {
+            "class": "logging.handlers.WatchedFileHandler",
+            "filename": LOG_DIR / "keydrop.log",
+            "formatter": "plain",
+        },
+    },
+    "root": {"handlers": ["console", "file"], "level": os.getenv("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO", "propagate": True}},
+}
+
+# django-q2. Tasks are delivered at least once and their arguments are stored in the
+# database, so every Keydrop task is idempotent and takes no secret as an argument.
+Q_CLUSTER = {
+    "name": "keydrop",
+    "workers": envint("Q_WORKERS", 2),
+    "timeout": 120,  # must stay below retry, or a slow task is handed out twice
+    "retry": 300,
+    "max_attempts": 3,  # the default retries a failing task forever
+    "catch_up": False,  # after downtime run a schedule once, not once per missed slot
+    "ack_failures": True,
+    "save_limit": 1000,
+    "poll": 1,
+    "label": "Task queue",
+}
+if os.getenv("REDIS_URL"):
+    Q_CLUSTER["redis"] = os.environ["REDIS_URL"]
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# Partner identity, shown to customers.
+PORTAL_PARTNER_NAME = os.getenv("PORTAL_PARTNER_NAME", "Keydrop")
+PORTAL_SUPPORT_EMAIL = os.getenv("PORTAL_SUPPORT_EMAIL", "support@keydrop.invalid")
+
+# Verified key release: Instructure's rules as defaults. A partner may tighten them;
+# check keydrop.W002 warns when one is looser.
+PORTAL_CODE_LIFETIME = timedelta(seconds=envint("PORTAL_CODE_LIFETIME_SECONDS", 5 * 60))
+PORTAL_CODE_MAX_RESENDS = envint("PORTAL_CODE_MAX_RESENDS", 3)
+PORTAL_CODE_MAX_ATTEMPTS = envint("PORTAL_CODE_MAX_ATTEMPTS", 5)
+PORTAL_VERIFICATION_WINDOW = timedelta(seconds=envint("PORTAL_VERIFICATION_WINDOW_SECONDS", 15 * 60))
+
+# Flood protection for the public intake links (per rolling hour).
+PORTAL_CODE_EMAILS_PER_CONTACT_PER_HOUR = envint("PORTAL_CODE_EMAILS_PER_CONTACT_PER_HOUR", 8)
+PORTAL_SUBMISSIONS_PER_LINK_PER_HOUR = envint("PORTAL_SUBMISSIONS_PER_LINK_PER_HOUR", 12)
+PORTAL_SUBMISSIONS_PER_IP_PER_HOUR = envint("PORTAL_SUBMISSIONS_PER_IP_PER_HOUR", 20)
+
+# What a Canvas API developer key must look like for this partner (shown on the intake page).
+# "{institution}" in a redirect URI becomes the institution's slug.
+PORTAL_DEVELOPER_KEY = {
+    "redirect_uris": [
+        ("United States", "https://us.partner.example/api/v2/{institution}/auth/canvas/callback"),
+        ("Canada", "https://ca.partner.example/api/v2/{institution}/auth/canvas/callback"),
+        ("Europe", "https://eu.partner.example/api/v2/{institution}/auth/canvas/callback"),
+        ("Singapore", "https://sg.partner.example/api/v2/{institution}/auth/canvas/callback"),
+        ("Australia", "https://au.partner.example/api/v2/{institution}/auth/canvas/callback"),
+    ],
+    "scopes": [
+        ("url:GET|/api/v1/accounts", "Accounts"),
+        ("url:GET|/api/v1/accounts/:id", "Accounts"),
+        ("url:GET|/api/v1/accounts/:account_id/sub_accounts", "Accounts"),
+        ("url:GET|/api/v1/accounts/:account_id/courses", "Accounts"),
+        ("url:GET|/api/v1/accounts/:account_id/terms", "Enrollment Terms"),
+        ("url:GET|/api/v1/courses/:id", "Courses"),
+        ("url:GET|/api/v1/courses/:course_id/assignments", "Assignments"),
+        ("url:GET|/api/v1/courses/:course_id/files", "Files"),
+        ("url:GET|/api/v1/courses/:course_id/pages", "Pages"),
+    ],
+    "enforce_scopes": True,
+    "allow_include_parameters": True,
+}
