@@ -53,6 +53,7 @@ class SubmissionForm(forms.Form):
         fields = self.fields
         fields["client_id"].label = kind.client_id_label
         fields["client_id"].help_text = kind.client_id_help
+        fields["client_id"].error_messages["required"] = f"Enter the {kind.client_id_label}."
         fields["client_secret"].label = kind.secret_label
         fields["client_secret"].help_text = kind.secret_help
         choices = [(lifetime.code, lifetime.label) for lifetime in kind.lifetimes]
@@ -101,12 +102,12 @@ class SubmissionForm(forms.Form):
 
     def clean_form_nonce(self):
         try:
-            institution_pk, _ = signing.loads(self.cleaned_data["form_nonce"], salt=NONCE_SALT, max_age=NONCE_MAX_AGE)
+            institution_pk, nonce = signing.loads(self.cleaned_data["form_nonce"], salt=NONCE_SALT, max_age=NONCE_MAX_AGE)
         except (signing.BadSignature, ValueError, TypeError):
             raise ValidationError("This form has expired. Reload the page and submit again.", code="nonce")
         if institution_pk != self.institution.pk:
             raise ValidationError("This form belongs to another link. Reload the page and submit again.", code="nonce")
-        return self.cleaned_data["form_nonce"]
+        return nonce  # the random part: stored, unique, so a replayed form stores nothing
 
     def clean(self):
         data = super().clean()

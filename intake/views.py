@@ -82,21 +82,19 @@ def verify(request, public_id: str):
     if verification.verified_at:
         return redirect("intake:receipt", verification.public_id)
     form = CodeForm(request.POST if request.method == "POST" else None)
-    status = 200
-    if request.method == "POST" and verification.is_open:
-        if form.is_valid():
+    code_error, status = None, 200
+    if request.method == "POST":
+        status = 400
+        # Locked, wrong and expired all get one answer, so a guess learns nothing new.
+        if verification.is_open and form.is_valid():
             outcome = verification.check_code(form.cleaned_data["code"], now)
             if outcome.verified or verification.verified_at:
                 return redirect("intake:receipt", verification.public_id)
-            form = CodeForm()
-            form.add_error(None, GENERIC_CODE_ERROR)
-        status = 400
-    elif request.method == "POST":
-        # Locked: the same answer as a wrong code, so a guess learns nothing new.
-        form = CodeForm()
-        form.add_error(None, GENERIC_CODE_ERROR)
-        status = 400
-    return render(request, "intake/verify.html", {"verification": verification, "form": form, "now": now}, status=status)
+            code_error = GENERIC_CODE_ERROR
+        elif not verification.is_open:
+            code_error = GENERIC_CODE_ERROR
+    context = {"verification": verification, "form": form, "code_error": code_error}
+    return render(request, "intake/verify.html", context, status=status)
 
 
 @never_cache

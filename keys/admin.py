@@ -1,6 +1,7 @@
 """Partner staff's view of institutions and credentials. No page here ever decrypts a secret."""
 
 from django.contrib import admin
+from django.db import models
 from django.utils.html import format_html
 
 from keys.models import AdminContact, Credential, Institution
@@ -17,6 +18,7 @@ class InstitutionAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "canvas_url", "contact_count"]
     search_fields = ["name", "slug", "contacts__email"]
     prepopulated_fields = {"slug": ["name"]}
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     readonly_fields = ["intake_link", "intake_token_rotated_at", "created_at"]
     inlines = [AdminContactInline]
 

@@ -1,0 +1,41 @@
+"""Error reports (the DEBUG page, error emails) that never show a secret."""
+
+from django.views.debug import SafeExceptionReporterFilter
+
+
+class SecretScrubbingFilter(SafeExceptionReporterFilter):
+    """Django's filter, with two changes.
+
+    It is active even with DEBUG on: a local install's error page must not show a pasted secret
+    either. And any local variable in any frame whose value contains a sensitive POST value
+    (the secret travels through forms, services and the sealing code) is hidden, not only the
+    variables a function declared with @sensitive_variables.
+    """
+
+    def is_active(self, request):
+        return True
+
+    def get_traceback_frame_variables(self, request, tb_frame):
+        variables = super().get_traceback_frame_variables(request, tb_frame)
+        secrets = self._posted_secrets(request)
+        if not secrets:
+            return variables
+        return [
+            (name, self.cleansed_substitute if any(secret in self._text(value) for secret in secrets) else value)
+            for name, value in variables
+        ]
+
+    @staticmethod
+    def _posted_secrets(request) -> list[str]:
+        names = getattr(request, "sensitive_post_parameters", None) if request is not None else None
+        if not names or request.method != "POST":
+            return []
+        keys = request.POST.keys() if names == "__ALL__" else names
+        return [value for key in keys for value in request.POST.getlist(key) if len(value) >= 4]
+
+    @staticmethod
+    def _text(value) -> str:
+        try:
+            return repr(value)
+        except Exception:  # a broken __repr__ must not break the error report
+            return ""

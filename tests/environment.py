@@ -1,0 +1,17 @@
+"""Loaded as a pytest plugin (-p tests.environment) before Django reads its settings.
+
+The data folder is a fresh temporary directory per test run, so tests can grep everything
+Keydrop wrote (database file, mail files, logs) for secrets.
+"""
+
+import os
+import tempfile
+
+os.environ["PORTAL_DATA_DIR"] = tempfile.mkdtemp(prefix="keydrop-test-")
+os.environ.setdefault("DEBUG", "0")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+# Test keys, not derived from each other: the portal refuses an encryption key equal to SECRET_KEY.
+os.environ.setdefault("SECRET_KEY", "test-secret-key-" + "s" * 40)
+os.environ.setdefault("PORTAL_ENCRYPTION_KEY", "test-encryption-key-" + "e" * 40)
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+

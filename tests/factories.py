@@ -1,0 +1,55 @@
+import datetime
+import uuid
+
+import factory
+from django.utils import timezone
+
+from keys import kinds
+from keys.models import AdminContact, Credential, Institution
+
+
+class InstitutionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Institution
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Institution {n}")
+    slug = factory.Sequence(lambda n: f"institution-{n}")
+    canvas_url = factory.LazyAttribute(lambda o: f"https://{o.slug}.instructure.com")
+
+    @factory.post_generation
+    def contacts(self, create, extracted, **kwargs):
+        for email in extracted if extracted is not None else [f"admin@{self.slug}.edu"]:
+            AdminContact.objects.create(institution=self, email=email)
+
+
+class AdminContactFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AdminContact
+
+    institution = factory.SubFactory(InstitutionFactory, contacts=[])
+    email = factory.Sequence(lambda n: f"admin{n}@example.edu")
+
+
+def dap_client_id() -> str:
+    return f"us-east-1#{uuid.uuid4()}"
+
+
+class CredentialFactory(factory.django.DjangoModelFactory):
+    """A verified, active Canvas Data 2 key expiring in a year unless told otherwise."""
+
+    class Meta:
+        model = Credential
+
+    institution = factory.SubFactory(InstitutionFactory)
+    kind = kinds.DAP.slug
+    client_id = factory.LazyFunction(dap_client_id)
+    secret = "factory-secret-value"
+    key_type = kinds.KeyType.INSTITUTIONAL
+    lifetime = "1y"
+    status = Credential.Status.ACTIVE
+    submitted_at = factory.LazyFunction(timezone.now)
+    verified_at = factory.LazyAttribute(lambda o: o.submitted_at)
+    verified_email = "admin@example.edu"
+    key_created_on = factory.LazyAttribute(lambda o: timezone.localdate(o.submitted_at))
+    expires_at = factory.LazyAttribute(lambda o: o.submitted_at + datetime.timedelta(days=365))

@@ -1,0 +1,46 @@
+"""Helpers that walk the customer's flow the way a browser would: GET the form, POST it back."""
+
+import re
+
+from django.core import mail
+
+VALID_DAP_SECRET = "dap-Secret_value-1234567890abcdefGHIJ"
+VALID_DAP_CLIENT_ID = "us-east-1#1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
+VALID_DEV_KEY_ID = "170000000000123"
+VALID_DEV_KEY_SECRET = "A" * 32 + "b1" * 16
+
+
+def form_data(client, institution, kind="dap", **overrides) -> dict:
+    """The fields a customer would send, with the one-time nonce of a freshly loaded form."""
+    response = client.get(institution.intake_path(kind))
+    assert response.status_code == 200
+    form = response.context["form"]
+    data = {
+        "form_nonce": form.initial["form_nonce"],
+        "client_id": VALID_DAP_CLIENT_ID if kind == "dap" else VALID_DEV_KEY_ID,
+        "client_secret": VALID_DAP_SECRET if kind == "dap" else VALID_DEV_KEY_SECRET,
+        "expiry": "1y",
+        "created_on": form.today.isoformat(),
+        "contact": str(institution.contacts.first().pk),
+    }
+    if kind == "dap":
+        data["key_type"] = "institutional"
+    else:
+        data["canvas_url"] = "https://example.instructure.com"
+    data.update(overrides)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def submit(client, institution, kind="dap", **overrides):
+    """Submit the form; returns (response, verification or None)."""
+    from intake.models import Verification
+
+    before = set(Verification.objects.values_list("pk", flat=True))
+    response = client.post(institution.intake_path(kind), form_data(client, institution, kind, **overrides))
+    created = Verification.objects.exclude(pk__in=before).first()
+    return response, created
+
+
+def last_code(outbox=None) -> str:
+    message = (outbox if outbox is not None else mail.outbox)[-1]
+    return re.search(r"confirmation code: ([0-9]{6})", message.body).group(1)

@@ -1,0 +1,103 @@
+"""A recognisable secret goes through the whole flow; then everything Keydrop wrote is searched.
+
+The canary may exist only as ciphertext: not in the database in clear, not in any mail file,
+log line, admin page, session, error page or django-q2 table.
+"""
+
+import re
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+
+from intake import services
+from tests.flows import form_data, submit
+
+CANARY = "CANARY-8d1f4e6b-do-not-leak-0042"
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def every_database_value():
+    """Every value of every row of every table, as text and as raw bytes."""
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
+            for row in cursor.fetchall():
+                for value in row:
+                    if isinstance(value, memoryview):
+                        value = bytes(value)
+                    yield table, value
+
+
+def assert_no_canary(text_or_bytes, where):
+    data = text_or_bytes if isinstance(text_or_bytes, bytes) else str(text_or_bytes).encode()
+    assert CANARY.encode() not in data, f"the secret leaked into {where}"
+    assert CANARY.encode().hex().encode() not in data, f"the secret leaked (hex) into {where}"
+
+
+@pytest.fixture
+def mail_dir(settings, tmp_path):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = str(settings.DATA_DIR / "mail")
+    return settings.DATA_DIR / "mail"
+
+
+def test_the_canary_secret_is_nowhere_in_clear(institution, alice, mail_dir, monkeypatch):
+    customer = Client()
+    response, verification = submit(customer, institution, client_secret=CANARY)
+    assert response.status_code == 302
+    # A wrong code, a bad code, then the right one, as people do.
+    right = _code(mail_dir)
+    customer.post(f"/s/{verification.public_id}/", {"code": "000000" if right != "000000" else "111111"})
+    customer.post(f"/s/{verification.public_id}/", {"code": "abc"})
+    assert customer.post(f"/s/{verification.public_id}/", {"code": right}).status_code == 302
+    # A failure inside the submit view, rendered as Django's technical 500 page.
+    monkeypatch.setattr(services, "submit", _explode)
+    crash = Client(raise_request_exception=False)
+    settings.DEBUG = True
+    try:
+        error_page = crash.post(institution.intake_path(), form_data(crash, institution, client_secret=CANARY))
+    finally:
+        settings.DEBUG = False
+    assert error_page.status_code == 500
+    assert_no_canary(error_page.content, "the error page")
+
+    staff = Client()
+    staff.force_login(alice)
+    credential = verification.credential
+    pages = [
+        "/admin/",
+        "/admin/keys/credential/",
+        f"/admin/keys/credential/{credential.pk}/change/",
+        "/admin/keys/institution/",
+        f"/admin/keys/institution/{institution.pk}/change/",
+        "/admin/django_q/schedule/",
+    ]
+    for page in pages:
+        response = staff.get(page)
+        assert response.status_code == 200, page
+        assert_no_canary(response.content, page)
+
+    assert credential.secret.reveal() == CANARY  # it is stored, just never in clear
+    for table, value in every_database_value():
+        assert_no_canary(value if isinstance(value, bytes) else str(value), f"table {table}")
+    if connection.vendor == "sqlite":
+        for path in settings.DATA_DIR.glob("test-keydrop.sqlite3*"):
+            assert_no_canary(path.read_bytes(), path.name)
+    mail_files = list(mail_dir.iterdir())
+    assert mail_files, "the code emails were written as files"
+    for path in mail_files:
+        assert_no_canary(path.read_bytes(), f"mail file {path.name}")
+    for path in (settings.DATA_DIR / "logs").iterdir():
+        assert_no_canary(path.read_bytes(), f"log {path.name}")
+    assert_no_canary(repr(credential.__dict__), "the model's repr")
+
+
+def _explode(**kwargs):
+    raise RuntimeError("simulated failure while submitting")
+
+
+def _code(mail_dir):
+    newest = max(mail_dir.iterdir(), key=lambda path: path.stat().st_mtime_ns)
+    return re.findall(rb"confirmation code: ([0-9]{6})", newest.read_bytes())[-1].decode()
