@@ -204,7 +204,11 @@ class Credential(models.Model):
         self.status = self.Status.AWAITING_SECRET if partner_key else self.Status.ACTIVE
         self.save(update_fields=["verified_at", "verified_email", "status"])
         if not partner_key:
-            self.supersede_older(now)
+            self.start_tracking(now)
+
+    def start_tracking(self, now: datetime.datetime) -> None:
+        """The credential is now the working one: older ones step aside and its reminders are planned."""
+        self.supersede_older(now)
 
     def supersede_older(self, now: datetime.datetime) -> int:
         """Older credentials of the same institution and kind step aside but keep working."""
@@ -222,3 +226,105 @@ class Credential(models.Model):
     def clean(self):
         if self.kind and self.kind not in kinds.KINDS:
             raise ValidationError({"kind": "Unknown kind of credential."})
+
+
+class ReminderNoticeQuerySet(models.QuerySet):
+    def due(self, now: datetime.datetime):
+        """Reminders a sweep may claim now: scheduled, due, and not held by a live claim."""
+        return self.filter(state=ReminderNotice.State.SCHEDULED, not_before__lte=now).filter(
+            models.Q(claimed_until__isnull=True) | models.Q(claimed_until__lt=now)
+        )
+
+
+class ReminderNotice(models.Model):
+    """One renewal reminder of one credential: the outbox row and, once sent, its record.
+
+    The unique (credential, offset) pair makes a second copy of a reminder impossible, not
+    merely unlikely; sweeps claim rows with a conditional UPDATE and a lease.
+    """
+
+    class State(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        SENT = "sent", "Sent"
+        SKIPPED = "skipped", "Skipped"
+        CANCELLED = "cancelled", "Cancelled"
+
+    LAPSE = 0  # the offset of the notice sent on the day a credential lapses
+
+    credential = models.ForeignKey(Credential, on_delete=models.CASCADE, related_name="reminders")
+    offset_days = models.PositiveSmallIntegerField(help_text="Days before expiry; 0 is the lapse notice.")
+    due_at = models.DateTimeField()
+    not_before = models.DateTimeField(help_text="Due time, pushed back after a failed send.")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.SCHEDULED)
+    state_reason = models.CharField(max_length=200, blank=True)
+    claimed_by = models.CharField(max_length=32, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    recipients = models.TextField(blank=True, help_text="Addresses the reminder went to, one per line.")
+
+    objects = ReminderNoticeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["due_at"]
+        constraints = [models.UniqueConstraint(fields=["credential", "offset_days"], name="one_reminder_per_offset")]
+        indexes = [
+            # The sweep reads only scheduled rows, so its cost follows what is due, not what is tracked.
+            models.Index(fields=["not_before"], condition=models.Q(state="scheduled"), name="reminder_due"),
+        ]
+
+    def __str__(self) -> str:
+        return "lapse notice" if self.offset_days == self.LAPSE else f"{self.offset_days}-day reminder"
+
+    @property
+    def is_lapse_notice(self) -> bool:
+        return self.offset_days == self.LAPSE
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("Audit events are append-only.")
+
+    def delete(self):
+        raise PermissionError("Audit events are append-only.")
+
+
+class AuditEvent(models.Model):
+    """Who did what to which credential, when, why and from where. Append-only; never a secret."""
+
+    class Action(models.TextChoices):
+        REVEAL = "reveal", "Secret revealed"
+        EXPORT = "export", "Credential exported"
+        REVOKE = "revoke", "Credential revoked"
+        COMPLETE = "complete", "Partner secret entered"
+        ROTATE_LINK = "rotate_link", "Intake link rotated"
+        INVITE = "invite", "Intake link emailed"
+        VERIFIED = "verified", "Submission verified"
+        LOCKED = "locked", "Submission locked"
+        CSV_EXPORT = "csv_export", "Credential list exported"
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.CharField(max_length=200, help_text="A staff username, cli:<user>, or the customer contact.")
+    action = models.CharField(max_length=32, choices=Action.choices)
+    institution = models.ForeignKey(Institution, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events")
+    credential = models.ForeignKey(Credential, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events")
+    reason = models.TextField(blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    detail = models.CharField(max_length=300, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} by {self.actor}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Audit events are append-only.")

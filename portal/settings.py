@@ -124,7 +124,7 @@ DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "Keydrop <keydrop@localhost
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 if os.getenv("EMAIL_URL"):
     _email = dj_email_url.parse(os.environ["EMAIL_URL"])
-    EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+    EMAIL_BACKEND = _email.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
     EMAIL_HOST = _email["EMAIL_HOST"]
     EMAIL_PORT = _email["EMAIL_PORT"]
     EMAIL_HOST_USER = _email["EMAIL_HOST_USER"]
@@ -231,3 +231,12 @@ PORTAL_DEVELOPER_KEY = {
     "enforce_scopes": True,
     "allow_include_parameters": True,
 }
+
+# Renewal reminders: days before expiry, plus the lapse notice on the day itself.
+PORTAL_REMINDER_OFFSETS_DAYS = sorted({int(d) for d in envlist("PORTAL_REMINDER_OFFSETS_DAYS", "30,14,7,3,1")}, reverse=True)
+# Reminders this close to expiry (and the lapse notice) also go to partner staff.
+PORTAL_FINAL_REMINDER_DAYS = envint("PORTAL_FINAL_REMINDER_DAYS", 3)
+PORTAL_STAFF_EMAILS = envlist("PORTAL_STAFF_EMAILS", "")
+# A sweep's claim on a batch of reminders lasts this long; a worker that dies mid-run
+# leaves its unsent reminders to the next sweep once the claim runs out.
+PORTAL_REMINDER_CLAIM_SECONDS = envint("PORTAL_REMINDER_CLAIM_SECONDS", 600)
