@@ -103,6 +103,25 @@ class CredentialQuerySet(models.QuerySet):
             status__in=Credential.USABLE_STATUSES, secret__isnull=False
         ).filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
 
+    def lapsed_without_renewal(self, now: datetime.datetime | None = None):
+        """Working keys past their expiry with nothing newer from the customer: data has stopped."""
+        now = now or timezone.now()
+        return self.filter(lapsed_without_renewal_q(now))
+
+
+def lapsed_without_renewal_q(now: datetime.datetime) -> models.Q:
+    """The condition on its own, so aggregates (the dashboard) can count it in the same query."""
+    renewal = Credential.objects.filter(
+        institution=models.OuterRef("institution"),
+        kind=models.OuterRef("kind"),
+        verified_at__gt=models.OuterRef("verified_at"),
+        status__in=Credential.RENEWAL_STATUSES,
+    )
+    # A superseded key always has a renewal, so only active (not yet swept) and expired ones qualify.
+    return models.Q(status__in=[Credential.Status.ACTIVE, Credential.Status.EXPIRED], expires_at__lte=now) & ~models.Q(
+        models.Exists(renewal)
+    )
+
 
 class Credential(models.Model):
     class Status(models.TextChoices):
@@ -116,6 +135,12 @@ class Credential(models.Model):
 
     # A superseded credential keeps working until its own expiry, so the pipeline can switch over.
     USABLE_STATUSES = (Status.ACTIVE, Status.SUPERSEDED)
+    # A newer credential in one of these states means the customer did renew.
+    RENEWAL_STATUSES = (Status.AWAITING_SECRET, Status.ACTIVE, Status.SUPERSEDED, Status.EXPIRED)
+    # Revoking makes sense while a secret may still exist; locked and revoked ones have none.
+    REVOCABLE_STATUSES = (Status.AWAITING_SECRET, Status.ACTIVE, Status.SUPERSEDED, Status.EXPIRED)
+    # Days left at or below which the admin colours an expiry as urgent, or soon.
+    URGENT_DAYS, SOON_DAYS = 7, 30
 
     institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="credentials")
     kind = models.CharField(max_length=32, choices=kinds.CHOICES)
@@ -147,6 +172,13 @@ class Credential(models.Model):
         indexes = [
             models.Index(fields=["institution", "kind", "status"], name="credential_current"),
             models.Index(fields=["status", "expires_at"], name="credential_expiry"),
+            # The staff list shows the newest first: an index walk, not a sort of every row.
+            models.Index(fields=["submitted_at", "id"], name="credential_newest"),
+        ]
+        permissions = [
+            ("reveal_credential_secret", "Can reveal a credential's secret (audited)"),
+            ("revoke_credential", "Can revoke a credential and purge its secret (audited)"),
+            ("complete_partner_credential", "Can enter the secret of an Instructure Partner key (audited)"),
         ]
 
     def __str__(self) -> str:
@@ -184,6 +216,25 @@ class Credential(models.Model):
             and (self.expires_at is None or self.expires_at > now)
         )
 
+    def expiry_urgency(self, now: datetime.datetime | None = None) -> str:
+        """lapsed, urgent (a week or less), soon (a month or less), ok, or none (no date)."""
+        days = self.days_left(now)
+        if days is None:
+            return "none"
+        if days <= 0:
+            return "lapsed"
+        if days <= self.URGENT_DAYS:
+            return "urgent"
+        return "soon" if days <= self.SOON_DAYS else "ok"
+
+    @property
+    def can_be_revoked(self) -> bool:
+        return self.status in self.REVOCABLE_STATUSES
+
+    @property
+    def awaits_partner_secret(self) -> bool:
+        return self.status == self.Status.AWAITING_SECRET
+
     # Changes of state ---------------------------------------------------------------------
 
     def lock(self, now: datetime.datetime) -> bool:
@@ -209,19 +260,95 @@ class Credential(models.Model):
     def start_tracking(self, now: datetime.datetime) -> None:
         """The credential is now the working one: older ones step aside and its reminders are planned."""
         self.supersede_older(now)
+        ReminderNotice.objects.plan_for(self, now)
 
     def supersede_older(self, now: datetime.datetime) -> int:
-        """Older credentials of the same institution and kind step aside but keep working."""
-        return (
+        """Older credentials of the same institution and kind step aside but keep working until
+        their own expiry, so the pipeline can switch over; their remaining reminders stop now."""
+        older = list(
             Credential.objects.filter(
                 institution_id=self.institution_id, kind=self.kind, status=self.Status.ACTIVE, verified_at__lt=self.verified_at
             )
             .exclude(pk=self.pk)
-            .update(status=self.Status.SUPERSEDED, superseded_by=self, superseded_at=now)
+            .values_list("pk", flat=True)
         )
+        if not older:
+            return 0
+        ReminderNotice.objects.filter(credential_id__in=older, state=ReminderNotice.State.SCHEDULED).update(
+            state=ReminderNotice.State.CANCELLED, state_reason="A newer key was verified."
+        )
+        return Credential.objects.filter(pk__in=older, status=self.Status.ACTIVE).update(
+            status=self.Status.SUPERSEDED, superseded_by=self, superseded_at=now
+        )
+
+    # Reminders -----------------------------------------------------------------------------
+
+    def tracking_started_at(self) -> datetime.datetime | None:
+        """When the key's life began: its creation date in Canvas, else when it was verified."""
+        if self.key_created_on:
+            return kinds.start_of_day(self.key_created_on, self.institution.tz)
+        return self.verified_at
+
+    def reminder_plan(self, now: datetime.datetime) -> list[tuple[int, datetime.datetime, str]]:
+        """(offset, due time, skip reason or "") for each reminder this credential gets.
+
+        Offsets longer than the key's whole lifetime are left out (a one-week key gets no 30-day
+        reminder). One whose time has passed by more than a day when tracking starts is
+        recorded as skipped rather than sent late as if it were on time; of those due within
+        the last day, only the one nearest expiry is kept.
+        """
+        if not self.expires_at:
+            return []
+        started = self.tracking_started_at() or now
+        lifetime = self.expires_at - started
+        offsets = [d for d in settings.PORTAL_REMINDER_OFFSETS_DAYS if datetime.timedelta(days=d) <= lifetime]
+        plan = []
+        for offset in sorted({*offsets, ReminderNotice.LAPSE}, reverse=True):
+            due = self.expires_at - datetime.timedelta(days=offset)
+            plan.append([offset, due, ""])
+        late = [item for item in plan if item[1] <= now]
+        for item in late[:-1] if late and late[-1][1] > now - datetime.timedelta(days=1) else late:
+            item[2] = "Its date had passed when the key was verified."
+        return [tuple(item) for item in plan]
+
+    def is_final_reminder(self, offset: int) -> bool:
+        return offset <= settings.PORTAL_FINAL_REMINDER_DAYS
 
     def set_secret(self, plaintext: str) -> None:
         self.secret = Sealed.seal(plaintext)
+
+    @transaction.atomic
+    def revoke(self, now: datetime.datetime) -> bool:
+        """Revoke for good: the secret is purged and no further reminder goes out. True if this call did it."""
+        revoked = Credential.objects.filter(pk=self.pk, status__in=self.REVOCABLE_STATUSES).update(
+            status=self.Status.REVOKED,
+            secret=None,
+            revoked_at=now,
+            secret_purged_at=models.functions.Coalesce("secret_purged_at", models.Value(now)),
+        )
+        if not revoked:
+            return False
+        ReminderNotice.objects.filter(credential_id=self.pk, state=ReminderNotice.State.SCHEDULED).update(
+            state=ReminderNotice.State.CANCELLED, state_reason="credential revoked"
+        )
+        self.refresh_from_db(fields=["status", "secret", "revoked_at", "secret_purged_at"])
+        return True
+
+    @transaction.atomic
+    def complete_partner_secret(self, plaintext: str, now: datetime.datetime) -> bool:
+        """Store the secret Instructure sent the partner: the key becomes the working one.
+
+        True if this call completed it; a second, racing completion stores nothing.
+        """
+        sealed = Sealed.seal(plaintext)
+        completed = Credential.objects.filter(pk=self.pk, status=self.Status.AWAITING_SECRET).update(
+            status=self.Status.ACTIVE, secret=sealed
+        )
+        if not completed:
+            return False
+        self.status, self.secret = self.Status.ACTIVE, sealed
+        self.start_tracking(now)
+        return True
 
     def clean(self):
         if self.kind and self.kind not in kinds.KINDS:
@@ -229,6 +356,21 @@ class Credential(models.Model):
 
 
 class ReminderNoticeQuerySet(models.QuerySet):
+    def plan_for(self, credential: "Credential", now: datetime.datetime) -> int:
+        """Create the credential's reminders. Idempotent: existing (credential, offset) rows stay."""
+        rows = [
+            ReminderNotice(
+                credential=credential,
+                offset_days=offset,
+                due_at=due,
+                not_before=due,
+                state=ReminderNotice.State.SKIPPED if skip else ReminderNotice.State.SCHEDULED,
+                state_reason=skip,
+            )
+            for offset, due, skip in credential.reminder_plan(now)
+        ]
+        return len(self.bulk_create(rows, ignore_conflicts=True))
+
     def due(self, now: datetime.datetime):
         """Reminders a sweep may claim now: scheduled, due, and not held by a live claim."""
         return self.filter(state=ReminderNotice.State.SCHEDULED, not_before__lte=now).filter(

@@ -53,3 +53,16 @@ class CredentialFactory(factory.django.DjangoModelFactory):
     verified_email = "admin@example.edu"
     key_created_on = factory.LazyAttribute(lambda o: timezone.localdate(o.submitted_at))
     expires_at = factory.LazyAttribute(lambda o: o.submitted_at + datetime.timedelta(days=365))
+
+
+def tracked_credential(*, lifetime_days: int | None = 365, now=None, **kwargs) -> Credential:
+    """An active credential verified `now`, created in Canvas today, with its reminders planned."""
+    now = now or timezone.now()
+    institution = kwargs.pop("institution", None) or InstitutionFactory()
+    created_on = timezone.localdate(now, institution.tz)
+    expires_at = kinds.start_of_day(created_on + datetime.timedelta(days=lifetime_days), institution.tz) if lifetime_days else None
+    credential = CredentialFactory(
+        institution=institution, submitted_at=now, verified_at=now, key_created_on=created_on, expires_at=expires_at, **kwargs
+    )
+    credential.start_tracking(now)
+    return credential

@@ -1,0 +1,37 @@
+"""django-q2 tasks of the keys app. Each takes no arguments (django-q2 stores task arguments and
+results in the database) and is idempotent (tasks are delivered at least once)."""
+
+import logging
+
+from django.db.models import Q
+from django.utils import timezone
+
+from keys import reminders
+from keys.models import Credential
+
+log = logging.getLogger(__name__)
+
+SCHEDULES = [
+    {"name": "keys.send_reminders", "func": "keys.tasks.send_reminders", "minutes": 1},
+    {"name": "keys.purge_dead_secrets", "func": "keys.tasks.purge_dead_secrets", "minutes": 10},
+]
+
+
+def send_reminders() -> dict:
+    # Stay well inside django-q2's task timeout (Q_CLUSTER["timeout"]); the rest waits a minute.
+    return reminders.sweep(time_budget=60).as_dict()
+
+
+def purge_dead_secrets() -> dict:
+    """Destroy the secrets of expired, revoked and locked credentials; their records stay."""
+    now = timezone.now()
+    Status = Credential.Status
+    lapsed = Credential.objects.filter(
+        status__in=[Status.ACTIVE, Status.SUPERSEDED, Status.AWAITING_SECRET], expires_at__lte=now
+    ).update(status=Status.EXPIRED, secret=None, secret_purged_at=now)
+    dead = Credential.objects.filter(
+        Q(status__in=[Status.REVOKED, Status.LOCKED, Status.EXPIRED]), secret__isnull=False
+    ).update(secret=None, secret_purged_at=now)
+    if lapsed or dead:
+        log.info("purged the secrets of %d expired and %d revoked or locked credential(s)", lapsed, dead)
+    return {"expired": lapsed, "purged": dead}

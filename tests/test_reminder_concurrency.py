@@ -1,0 +1,108 @@
+"""Reminder sweeps as separate processes, through a real SMTP server, under races and SIGKILL.
+
+Runs on SQLite in `make test` and on PostgreSQL in CI: the claim is a conditional UPDATE, so
+the guarantees come from the database on both.
+"""
+
+import collections
+import datetime
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from keys import reminders
+from keys.models import ReminderNotice
+from tests.factories import tracked_credential
+from tests.smtp_sink import SMTPSink
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def sweep_process(sink, *args, **env) -> subprocess.Popen:
+    child_env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "EMAIL_URL": sink.url,
+        "PORTAL_DATA_DIR": tempfile.mkdtemp(prefix="keydrop-sweep-"),
+        "PORTAL_STAFF_EMAILS": "",
+        "DEBUG": "0",
+        **env,
+    }
+    command = [sys.executable, str(settings.BASE_DIR / "manage.py"), "send_reminders", *args]
+    return subprocess.Popen(command, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def due_reminders(count: int) -> list:
+    # One-day keys: each has its one-day reminder due at once.
+    return [tracked_credential(lifetime_days=1) for _ in range(count)]
+
+
+def test_four_concurrent_sweeps_send_every_reminder_exactly_once():
+    due_reminders(300)
+    with SMTPSink(delay=0.005) as sink:
+        sweeps = [sweep_process(sink, "--batch-size", "25") for _ in range(4)]
+        outputs = [sweep.communicate(timeout=300) for sweep in sweeps]
+    for sweep, (out, err) in zip(sweeps, outputs):
+        assert sweep.returncode == 0, err
+    sent_by_each = [int(out.split()[1]) for out, _ in outputs]
+    assert sum(sent_by_each) == 300
+    assert sum(1 for sent in sent_by_each if sent) >= 2, f"the sweeps did not overlap: {sent_by_each}"
+    delivered = collections.Counter(sink.handler.header_values("X-Keydrop-Reminder"))
+    assert len(delivered) == 300
+    assert max(delivered.values()) == 1
+    assert ReminderNotice.objects.filter(offset_days=1, state=ReminderNotice.State.SENT).count() == 300
+
+
+def test_a_sweep_killed_mid_run_loses_and_doubles_nothing(settings, time_machine):
+    due_reminders(40)
+    with SMTPSink(hold_transaction=15) as sink:
+        sweep = sweep_process(sink, "--batch-size", "100")
+        assert sink.handler.holding.wait(timeout=120), sweep.stderr.read() if sweep.poll() is not None else "no 15th message"
+        sweep.send_signal(signal.SIGKILL)
+        sweep.wait(timeout=30)
+        sink.handler.release.set()
+        assert sweep.returncode == -signal.SIGKILL
+
+        assert len(sink.handler.messages) == 14
+        sent = ReminderNotice.objects.filter(state=ReminderNotice.State.SENT)
+        assert sent.count() == 14, "every accepted message was recorded before the next was sent"
+        stranded = ReminderNotice.objects.filter(offset_days=1, state=ReminderNotice.State.SCHEDULED)
+        assert stranded.count() == 26 and all(n.claimed_until for n in stranded)
+
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+        settings.PORTAL_STAFF_EMAILS = []
+        assert reminders.sweep().sent == 0, "the dead worker's claim is respected until it runs out"
+        time_machine.move_to(timezone.now() + datetime.timedelta(seconds=settings.PORTAL_REMINDER_CLAIM_SECONDS + 1))
+        assert reminders.sweep().sent == 26
+
+    delivered = collections.Counter(sink.handler.header_values("X-Keydrop-Reminder"))
+    assert len(delivered) == 40 and max(delivered.values()) == 1
+    assert ReminderNotice.objects.filter(offset_days=1, state=ReminderNotice.State.SENT).count() == 40
+
+
+def test_mail_refused_by_a_real_smtp_server_is_retried(settings, time_machine):
+    due_reminders(3)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 9  # nothing listens on the discard port
+    settings.EMAIL_TIMEOUT = 5
+    assert reminders.sweep().failed == 3
+    with SMTPSink() as sink:
+        settings.EMAIL_PORT = sink.port
+        time_machine.move_to(timezone.now() + datetime.timedelta(minutes=6))
+        assert reminders.sweep().sent == 3
+    assert len(sink.handler.messages) == 3
