@@ -1,0 +1,152 @@
+"""How the reminder sweep's cost grows: with the reminders due, not with the credentials tracked.
+
+Seeds one database with credentials (bulk insert, one shared ciphertext) and their planned
+reminders, then times the sweep with 0 and with 1,000 reminders due, first over 10,000
+credentials (the baseline) and then, in the same run and database, over 1,000,000. Prints
+query counts, median times and the ratio against the baseline.
+
+    .venv/bin/python bench/bench_reminder_sweep.py [--large 1000000] [--small 10000] [--due 1000]
+
+SQLite in a temporary folder by default; set DATABASE_URL to measure PostgreSQL.
+"""
+
+import argparse
+import datetime
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("PORTAL_DATA_DIR", tempfile.mkdtemp(prefix="keydrop-bench-"))
+os.environ.setdefault("DEBUG", "0")
+os.environ.setdefault("SECRET_KEY", "bench-secret-key-" + "b" * 40)
+os.environ.setdefault("PORTAL_ENCRYPTION_KEY", "bench-encryption-key-" + "c" * 40)
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from keys import kinds, reminders  # noqa: E402
+from keys.models import AdminContact, Credential, Institution, ReminderNotice  # noqa: E402
+from keys.sealing import Sealed  # noqa: E402
+
+NOW = timezone.now().replace(microsecond=0)
+CHUNK = 20_000
+PER_INSTITUTION = 200
+
+
+def seed(start: int, stop: int, secret: Sealed) -> None:
+    """Credentials start..stop-1, expiring 40 to 400 days from now, each with its reminders."""
+    offsets = [*settings.PORTAL_REMINDER_OFFSETS_DAYS, ReminderNotice.LAPSE]
+    for low in range(start, stop, CHUNK):
+        high = min(stop, low + CHUNK)
+        first_inst, last_inst = low // PER_INSTITUTION, (high - 1) // PER_INSTITUTION
+        institutions = Institution.objects.bulk_create(
+            [Institution(name=f"Institution {i}", slug=f"inst-{i}", intake_token=f"token-{i}") for i in range(first_inst, last_inst + 1)],
+            ignore_conflicts=True,
+        )
+        institution_ids = dict(Institution.objects.filter(slug__in=[f"inst-{i}" for i in range(first_inst, last_inst + 1)]).values_list("slug", "pk"))
+        AdminContact.objects.bulk_create(
+            [AdminContact(institution_id=pk, email=f"admin@{slug}.edu") for slug, pk in institution_ids.items()], ignore_conflicts=True
+        )
+        credentials = [
+            Credential(
+                institution_id=institution_ids[f"inst-{n // PER_INSTITUTION}"],
+                kind=kinds.DAP.slug,
+                client_id=f"us-east-1#00000000-0000-4000-8000-{n:012d}",
+                secret=secret,
+                key_type=kinds.KeyType.INSTITUTIONAL,
+                lifetime="1y",
+                status=Credential.Status.ACTIVE,
+                submitted_at=NOW,
+                verified_at=NOW,
+                expires_at=NOW + datetime.timedelta(days=40 + n % 360),
+            )
+            for n in range(low, high)
+        ]
+        Credential.objects.bulk_create(credentials, batch_size=5000)
+        ids = Credential.objects.filter(client_id__gte=credentials[0].client_id, client_id__lte=credentials[-1].client_id).values_list("pk", "expires_at")
+        ReminderNotice.objects.bulk_create(
+            [
+                ReminderNotice(credential_id=pk, offset_days=d, due_at=expires - datetime.timedelta(days=d), not_before=expires - datetime.timedelta(days=d))
+                for pk, expires in ids
+                for d in offsets
+            ],
+            batch_size=5000,
+        )
+        print(f"  seeded {high:,} credentials", file=sys.stderr, end="\r")
+    print(file=sys.stderr)
+
+
+def make_due(count: int) -> list[int]:
+    """Bring `count` scheduled reminders due now (the 30-day ones of the earliest expiring keys)."""
+    pks = list(ReminderNotice.objects.filter(offset_days=30, state="scheduled").order_by("pk").values_list("pk", flat=True)[:count])
+    ReminderNotice.objects.filter(pk__in=pks).update(not_before=NOW - datetime.timedelta(minutes=1), due_at=NOW - datetime.timedelta(minutes=1))
+    return pks
+
+
+def undo(pks: list[int]) -> None:
+    ReminderNotice.objects.filter(pk__in=pks).update(
+        state="scheduled", sent_at=None, recipients="", attempts=0, claimed_by="", claimed_until=None,
+        not_before=NOW + datetime.timedelta(days=3650), due_at=NOW + datetime.timedelta(days=3650),
+    )
+
+
+def measure(due: int, repeats: int) -> tuple[int, float, int]:
+    times, queries, sent = [], 0, 0
+    for _ in range(repeats):
+        pks = make_due(due) if due else []
+        with CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            report = reminders.sweep(time_budget=3600)
+            times.append(time.perf_counter() - started)
+        queries, sent = len(captured.captured_queries), report.sent
+        undo(pks)
+    return queries, statistics.median(times), sent
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", type=int, default=10_000)
+    parser.add_argument("--large", type=int, default=1_000_000)
+    parser.add_argument("--due", type=int, default=1_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.PORTAL_STAFF_EMAILS = []
+    call_command("migrate", verbosity=0)
+    secret = Sealed.seal("bench-secret")
+    print(f"database: {connection.vendor}; reminder offsets {settings.PORTAL_REMINDER_OFFSETS_DAYS} + lapse notice")
+
+    results = {}
+    seed(0, args.small, secret)
+    for due in (0, args.due):
+        results[(args.small, due)] = measure(due, args.repeats)
+    seed(args.small, args.large, secret)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    for due in (0, args.due):
+        results[(args.large, due)] = measure(due, args.repeats)
+
+    print(f"{'credentials':>12} {'reminders':>10} {'due':>6} {'sent':>6} {'queries':>8} {'median':>10}  ratio to {args.small:,}")
+    for (size, due), (queries, seconds, sent) in results.items():
+        base = results[(args.small, due)][1]
+        notices = size * (len(settings.PORTAL_REMINDER_OFFSETS_DAYS) + 1)
+        print(f"{size:>12,} {notices:>10,} {due:>6,} {sent:>6,} {queries:>8,} {seconds * 1000:>8.1f}ms  {seconds / base:.2f}x")
+    zero_ratio = results[(args.large, 0)][1] / results[(args.small, 0)][1]
+    print(f"0 due: {args.large:,} vs {args.small:,} credentials costs {zero_ratio:.2f}x (target <= 2x): {'ok' if zero_ratio <= 2 else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
