@@ -275,3 +275,12 @@ def test_the_lock_schedule_exists_after_migrate(db):
     schedule = Schedule.objects.get(name="intake.lock_stale_submissions")
     assert schedule.func == "intake.tasks.lock_stale_submissions"
     assert not schedule.args and not schedule.kwargs
+
+
+def test_the_deadline_is_shown_in_the_institutions_time_zone(client, institution, time_machine):
+    institution.time_zone = "America/Chicago"
+    institution.save()
+    time_machine.move_to(START, tick=False)
+    response, verification = submit(client, institution)
+    page = client.get(response["Location"]).content.decode()
+    assert "03:15 CST" in page
