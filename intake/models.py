@@ -19,6 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
+from keys import audit
 from keys.models import AdminContact, Credential
 
 # Exactly six ASCII digits. Not \d, int() or a number field: those accept "١٢٣٤٥٦" and "１２３４５６".
@@ -142,6 +143,7 @@ class Verification(models.Model):
                 if won:
                     self.refresh_from_db()
                     self.credential.activate(now, self.contact.email)
+                    audit.record(audit.Action.VERIFIED, actor=self.contact.masked_email, credential=self.credential, at=now)
                     return Outcome(verified=True, locked=False)
         else:
             counted = self._open_rows(now).filter(wrong_attempts__lt=settings.PORTAL_CODE_MAX_ATTEMPTS).update(
@@ -171,4 +173,8 @@ class Verification(models.Model):
         )
         if locked:
             self.credential.lock(now)
+            audit.record(
+                audit.Action.LOCKED, actor=self.contact.masked_email, credential=self.credential, at=now,
+                detail=self.LockReason(reason).label,
+            )
         return bool(locked)

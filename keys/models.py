@@ -7,6 +7,7 @@ import zoneinfo
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
@@ -324,7 +325,7 @@ class Credential(models.Model):
             status=self.Status.REVOKED,
             secret=None,
             revoked_at=now,
-            secret_purged_at=models.functions.Coalesce("secret_purged_at", models.Value(now)),
+            secret_purged_at=Coalesce("secret_purged_at", models.Value(now)),
         )
         if not revoked:
             return False
@@ -470,3 +471,35 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("Audit events are append-only.")
+
+
+def new_feed_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class CalendarFeed(models.Model):
+    """A staff member's private calendar subscription of expiry dates. The token is the only key."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feed")
+    token = models.CharField(
+        max_length=64, unique=True, default=new_feed_token, editable=False,
+        help_text="The secret part of the feed address. Rotating it makes the old address stop working.",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    def __str__(self) -> str:
+        return f"Expiry calendar of {self.user}"
+
+    def url(self) -> str:
+        return settings.PORTAL_BASE_URL + reverse("calendar_feed", args=[self.token])
+
+    def rotate(self, now: datetime.datetime | None = None) -> None:
+        self.token = new_feed_token()
+        self.rotated_at = now or timezone.now()
+        self.save(update_fields=["token", "rotated_at"])
+
+    def may_be_read(self) -> bool:
+        """The feed follows its owner's access: it dies with their staff status or permission."""
+        user = self.user
+        return user.is_active and user.is_staff and user.has_perm("keys.view_credential")

@@ -240,3 +240,21 @@ PORTAL_STAFF_EMAILS = envlist("PORTAL_STAFF_EMAILS", "")
 # A sweep's claim on a batch of reminders lasts this long; a worker that dies mid-run
 # leaves its unsent reminders to the next sweep once the claim runs out.
 PORTAL_REMINDER_CLAIM_SECONDS = envint("PORTAL_REMINDER_CLAIM_SECONDS", 600)
+
+# Partner staff workspace
+# Admin sign-in is guarded by django-axes: after PORTAL_LOGIN_FAILURE_LIMIT failed attempts for
+# one username, or from one client address, further attempts are refused (HTTP 429) for
+# PORTAL_LOGIN_LOCKOUT_MINUTES. Staff lift a lock early by deleting its "Access attempt".
+INSTALLED_APPS += ["axes"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+MIDDLEWARE += ["keys.sessions.StaffSessionExpiryMiddleware", "axes.middleware.AxesMiddleware"]
+AXES_FAILURE_LIMIT = envint("PORTAL_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("PORTAL_LOGIN_LOCKOUT_MINUTES", 30))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one: guessing one account from many places, or many from one
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)  # as everywhere in Keydrop: the proxy sets REMOTE_ADDR
+# Staff sessions: at most 12 hours from sign-in, and 30 minutes without a request.
+PORTAL_STAFF_SESSION_MAX_AGE = timedelta(seconds=envint("PORTAL_STAFF_SESSION_MAX_AGE_SECONDS", 12 * 60 * 60))
+PORTAL_STAFF_SESSION_IDLE = timedelta(seconds=envint("PORTAL_STAFF_SESSION_IDLE_SECONDS", 30 * 60))
+SESSION_COOKIE_AGE = int(PORTAL_STAFF_SESSION_MAX_AGE.total_seconds())

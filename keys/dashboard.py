@@ -1,0 +1,165 @@
+"""The staff dashboard: credential health in a few aggregate queries, and the expiry timeline.
+
+Months are counted in the portal's time zone (TIME_ZONE): a key expiring at midnight in an
+institution's zone may fall into the neighbouring month here, which a timeline can afford.
+"""
+
+import datetime
+from dataclasses import dataclass
+
+from django.db.models import Count, Q
+from django.db.models.functions import TruncMonth
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+
+from keys.models import Credential, lapsed_without_renewal_q
+
+TIMELINE_MONTHS = 12
+Status = Credential.Status
+
+
+def month_start(day: datetime.date, tz: datetime.tzinfo) -> datetime.datetime:
+    return datetime.datetime(day.year, day.month, 1, tzinfo=tz)
+
+
+def add_months(start: datetime.datetime, months: int) -> datetime.datetime:
+    index = start.month - 1 + months
+    return start.replace(year=start.year + index // 12, month=index % 12 + 1, day=1)
+
+
+def parse_month(value: str, tz: datetime.tzinfo) -> tuple[datetime.datetime, datetime.datetime] | None:
+    """'2027-03' → the first moment of March 2027 and of April 2027; None if it is not a month."""
+    try:
+        year, month = (int(part) for part in value.split("-"))
+        start = datetime.datetime(year, month, 1, tzinfo=tz)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if not value.isascii() or len(value) != 7 or year > 9998:  # no "٢٠٢٧-٠٣", no overflow at year 9999
+        return None
+    return start, add_months(start, 1)
+
+
+def upcoming_months(now: datetime.datetime, count: int = TIMELINE_MONTHS) -> list[datetime.datetime]:
+    first = month_start(timezone.localtime(now).date(), timezone.get_current_timezone())
+    return [add_months(first, offset) for offset in range(count)]
+
+
+def changelist_url(**filters) -> str:
+    return reverse("admin:keys_credential_changelist") + ("?" + urlencode(filters) if filters else "")
+
+
+@dataclass(frozen=True)
+class Tile:
+    label: str
+    count: int
+    url: str | None
+    tone: str  # a CSS modifier: ok, warn, bad, muted
+    help: str
+
+
+def tiles(now: datetime.datetime) -> list[Tile]:
+    """The five counts staff look at first, in one query."""
+    start_of_today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    within_30 = now + datetime.timedelta(days=30)
+    counts = Credential.objects.aggregate(
+        active=Count("pk", filter=Q(status=Status.ACTIVE) & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))),
+        expiring=Count("pk", filter=Q(status=Status.ACTIVE, expires_at__gt=now, expires_at__lte=within_30)),
+        lapsed=Count("pk", filter=lapsed_without_renewal_q(now)),
+        # Only a number: nothing else about a pending submission reaches staff before verification.
+        pending=Count("pk", filter=Q(status=Status.PENDING)),
+        locked_today=Count("pk", filter=Q(status=Status.LOCKED, locked_at__gte=start_of_today)),
+    )
+    return [
+        Tile("Active", counts["active"], changelist_url(status=Status.ACTIVE), "ok", "Verified keys in use, not past their expiry."),
+        Tile(
+            "Expiring within 30 days", counts["expiring"], changelist_url(status=Status.ACTIVE, expires_within=30),
+            "warn" if counts["expiring"] else "muted", "Active keys the customer must replace soon.",
+        ),
+        Tile(
+            "Lapsed, no renewal", counts["lapsed"], changelist_url(renewal="lapsed"),
+            "bad" if counts["lapsed"] else "muted", "Past expiry with nothing newer from the customer: data has stopped.",
+        ),
+        Tile("Pending verification", counts["pending"], None, "muted", "Submissions waiting for the customer's emailed code. Not shown until verified."),
+        Tile(
+            "Locked today", counts["locked_today"], changelist_url(status=Status.LOCKED),
+            "bad" if counts["locked_today"] else "muted", "Submissions locked today after wrong codes or the 15-minute window.",
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class Bar:
+    month: datetime.datetime
+    count: int
+    url: str
+    tone: str  # urgent (this month), soon (the next two), later
+    x: float
+    y: float
+    height: float
+    center: float
+    label_y: float
+    shows_year: bool  # on the first bar and on each January
+
+    @property
+    def month_label(self) -> str:
+        return f"{self.month:%b}"
+
+    @property
+    def title(self) -> str:
+        noun = "key expires" if self.count == 1 else "keys expire"
+        return f"{self.count} active {noun} in {self.month:%B %Y}"
+
+
+@dataclass(frozen=True)
+class Timeline:
+    bars: list[Bar]
+    width: int
+    height: int
+    baseline: float
+    bar_width: float
+    total: int
+    peak: int
+
+
+# The chart's geometry, in SVG user units; CSS sizes it to the page.
+CHART_WIDTH, CHART_HEIGHT = 720, 220
+PLOT_TOP, PLOT_BOTTOM, SIDE = 24, 180, 8
+
+
+def timeline(now: datetime.datetime) -> Timeline:
+    """Active credentials by month of expiry for the next twelve months: one grouped query."""
+    months = upcoming_months(now)
+    end = add_months(months[-1], 1)
+    rows = (
+        Credential.objects.filter(status=Status.ACTIVE, expires_at__gte=months[0], expires_at__lt=end)
+        .annotate(month=TruncMonth("expires_at", tzinfo=timezone.get_current_timezone()))
+        .values("month")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    by_month = {timezone.localtime(row["month"]).date().replace(day=1): row["n"] for row in rows}
+    counts = [by_month.get(month.date(), 0) for month in months]
+    peak = max(counts) or 1
+    slot = (CHART_WIDTH - 2 * SIDE) / len(months)
+    bar_width = slot * 0.7
+    plot = PLOT_BOTTOM - PLOT_TOP
+    bars = []
+    for index, (month, count) in enumerate(zip(months, counts)):
+        height = plot * count / peak if count else 0
+        tone = "urgent" if index == 0 else "soon" if index <= 2 else "later"
+        bars.append(
+            Bar(
+                month=month,
+                count=count,
+                url=changelist_url(status=Status.ACTIVE, expires_month=f"{month:%Y-%m}"),
+                tone=tone,
+                x=round(SIDE + index * slot + (slot - bar_width) / 2, 1),
+                y=round(PLOT_BOTTOM - height, 1),
+                height=round(height, 1),
+                center=round(SIDE + index * slot + slot / 2, 1),
+                label_y=round(PLOT_BOTTOM - height - 6, 1),
+                shows_year=index == 0 or month.month == 1,
+            )
+        )
+    return Timeline(bars, CHART_WIDTH, CHART_HEIGHT, PLOT_BOTTOM, round(bar_width, 1), sum(counts), max(counts))
