@@ -71,7 +71,7 @@ def claim_batch(batch_size: int) -> list[ReminderNotice]:
     # The condition is re-checked row by row: a row another sweep claimed meanwhile is not taken.
     ReminderNotice.objects.due(now).filter(pk__in=candidates).update(claimed_by=token, claimed_until=lease)
     return list(
-        ReminderNotice.objects.filter(claimed_by=token, state=ReminderNotice.State.SCHEDULED)
+        ReminderNotice.objects.filter(pk__in=candidates, claimed_by=token, state=ReminderNotice.State.SCHEDULED)
         .select_related("credential__institution")
         .prefetch_related("credential__institution__contacts")
         .order_by("not_before")
