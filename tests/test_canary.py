@@ -73,6 +73,12 @@ def test_the_canary_secret_is_nowhere_in_clear(institution, alice, mail_dir, mon
         "/admin/keys/institution/",
         f"/admin/keys/institution/{institution.pk}/change/",
         "/admin/django_q/schedule/",
+        "/admin/keys/credential/?status=active&expires_within=90",
+        f"/admin/keys/credential/{credential.pk}/reveal/",
+        f"/admin/keys/credential/{credential.pk}/revoke/",
+        "/admin/keys/credential/calendar/",
+        "/admin/keys/auditevent/",
+        f"/admin/keys/auditevent/{credential.audit_events.get().pk}/change/",
     ]
     for page in pages:
         response = staff.get(page)
