@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
 
 
 class IntakeConfig(AppConfig):
@@ -9,6 +8,6 @@ class IntakeConfig(AppConfig):
 
     def ready(self):
         from intake.tasks import SCHEDULES
-        from portal.schedules import ensure_schedules
+        from portal import schedules
 
-        post_migrate.connect(lambda **kwargs: ensure_schedules(SCHEDULES), sender=self, weak=False, dispatch_uid="intake.schedules")
+        schedules.register(self, SCHEDULES)

@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
 
 
 class KeysConfig(AppConfig):
@@ -9,6 +8,6 @@ class KeysConfig(AppConfig):
 
     def ready(self):
         from keys.tasks import SCHEDULES
-        from portal.schedules import ensure_schedules
+        from portal import schedules
 
-        post_migrate.connect(lambda **kwargs: ensure_schedules(SCHEDULES), sender=self, weak=False, dispatch_uid="keys.schedules")
+        schedules.register(self, SCHEDULES)

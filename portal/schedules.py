@@ -1,6 +1,15 @@
 """Declare django-q2 schedules in code; migrate creates or updates them (never at import or start-up)."""
 
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils import timezone
+
+
+def register(app_config: AppConfig, schedules: list[dict]) -> None:
+    """Call from AppConfig.ready(): after each migrate, the app's schedules exist as declared."""
+    post_migrate.connect(
+        lambda **kwargs: ensure_schedules(schedules), sender=app_config, weak=False, dispatch_uid=f"{app_config.name}.schedules"
+    )
 
 
 def ensure_schedules(schedules: list[dict], **kwargs) -> None:

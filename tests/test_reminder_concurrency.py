@@ -6,44 +6,23 @@ the guarantees come from the database on both.
 
 import collections
 import datetime
-import os
 import signal
 import subprocess
-import sys
-import tempfile
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from keys import reminders
 from keys.models import ReminderNotice
 from tests.factories import tracked_credential
+from tests.processes import manage
 from tests.smtp_sink import SMTPSink
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-def sweep_process(sink, *args, **env) -> subprocess.Popen:
-    child_env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "EMAIL_URL": sink.url,
-        "PORTAL_DATA_DIR": tempfile.mkdtemp(prefix="keydrop-sweep-"),
-        "PORTAL_STAFF_EMAILS": "",
-        "DEBUG": "0",
-        **env,
-    }
-    command = [sys.executable, str(settings.BASE_DIR / "manage.py"), "send_reminders", *args]
-    return subprocess.Popen(command, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def sweep_process(sink, *args) -> subprocess.Popen:
+    return manage("send_reminders", *args, sink=sink)
 
 
 def due_reminders(count: int) -> list:

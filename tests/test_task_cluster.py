@@ -9,19 +9,16 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
-import tempfile
 import time
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 from django_q.models import Schedule, Task
 
 from keys.models import ReminderNotice
 from tests.factories import tracked_credential
+from tests.processes import manage
 from tests.smtp_sink import SMTPSink, free_port
-from tests.test_reminder_concurrency import database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 REDIS = shutil.which("redis-server")
@@ -58,23 +55,6 @@ def _accepts(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def run_cluster(sink, **env):
-    child_env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "EMAIL_URL": sink.url,
-        "PORTAL_DATA_DIR": tempfile.mkdtemp(prefix="keydrop-cluster-"),
-        "PORTAL_STAFF_EMAILS": "",
-        "Q_WORKERS": "1",
-        "DEBUG": "0",
-        **env,
-    }
-    return subprocess.Popen(
-        [sys.executable, str(settings.BASE_DIR / "manage.py"), "qcluster"],
-        env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-
-
 def sweeps_run() -> int:
     return Task.objects.filter(func="keys.tasks.send_reminders", success=True).count()
 
@@ -83,7 +63,7 @@ def check_the_cluster_sends_a_due_reminder_once(**env):
     tracked_credential(lifetime_days=1)
     reminder = ReminderNotice.objects.get(offset_days=1)
     with SMTPSink() as sink:
-        cluster = run_cluster(sink, **env)
+        cluster = manage("qcluster", sink=sink, Q_WORKERS="1", **env)
         try:
             wait_for(lambda: ReminderNotice.objects.get(pk=reminder.pk).state == "sent", 90, "the reminder to be sent")
             runs = sweeps_run()
