@@ -6,6 +6,7 @@ import io
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from django.utils import timezone
 
 from keys import audit
@@ -149,28 +151,30 @@ def test_an_undecryptable_secret_is_refused_without_an_event(institution):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_as_a_process_a_refusal_exits_non_zero_with_stderr_only(institution):
+def test_as_a_process_a_refusal_exits_non_zero_with_stderr_only(institution, tmp_path):
     manage = Path(__file__).resolve().parent.parent / "manage.py"
+    env = {**os.environ, "DATABASE_URL": _database_url_for_a_child(tmp_path)}
     for args in (["--institution", "nowhere"], ["--institution", "example-u"], ["--institution", "example-u", "--kind", "ftp"]):
-        result = subprocess.run([sys.executable, str(manage), "export_credential", *args], capture_output=True, text=True, env=_child_env())
+        result = subprocess.run([sys.executable, str(manage), "export_credential", *args], capture_output=True, text=True, env=env)
         assert result.returncode != 0
         assert result.stdout == ""
         assert result.stderr.strip()
 
 
-def _child_env():
-    from django.db import connection
-
-    env = dict(os.environ)
+def _database_url_for_a_child(tmp_path) -> str:
+    """PostgreSQL: the test database itself. SQLite: a copy of it, because a second process
+    closing the last connection it sees removes the WAL files under this process's feet."""
     settings_dict = connection.settings_dict
     if connection.vendor == "sqlite":
-        env["DATABASE_URL"] = f"sqlite:///{settings_dict['NAME']}"
-    else:
-        env["DATABASE_URL"] = (
-            f"postgres://{settings_dict['USER']}:{settings_dict['PASSWORD']}@{settings_dict['HOST'] or '127.0.0.1'}"
-            f":{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}"
-        )
-    return env
+        copy = tmp_path / "copy.sqlite3"
+        connection.ensure_connection()
+        with sqlite3.connect(copy) as target:
+            connection.connection.backup(target)
+        return f"sqlite:///{copy}"
+    return (
+        f"postgres://{settings_dict['USER']}:{settings_dict['PASSWORD']}@{settings_dict['HOST'] or '127.0.0.1'}"
+        f":{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}"
+    )
 
 
 class _IdentityServiceStub(http.server.BaseHTTPRequestHandler):
