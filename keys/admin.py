@@ -13,7 +13,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db import models
+from django.db import DataError, models
 from django.db.models import BooleanField, Count, ExpressionWrapper, OuterRef, Prefetch, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
@@ -79,6 +79,25 @@ def credential_health(credential: Credential | None, now):
     return format_html("{} {}", status_badge(credential), days_left_html(credential, now))
 
 
+class RefusesUnusableQueries:
+    """A list answers a filter the database cannot run like any other bad filter (the admin's
+    "?e=1" page), not with a 500: a NUL character (PostgreSQL text cannot hold one), or a date
+    part out of range such as ``at__year=-1``, which Django only notices while building the SQL."""
+
+    def has_nul(self, request) -> bool:
+        return any("\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists())
+
+    def changelist_view(self, request, extra_context=None):
+        if self.has_nul(request):
+            return HttpResponseRedirect(request.path + "?e=1")
+        try:
+            return super().changelist_view(request, extra_context)
+        except (ValueError, OverflowError, DataError):
+            if not request.GET:
+                raise
+            return HttpResponseRedirect(request.path + "?e=1")
+
+
 # Institutions --------------------------------------------------------------------------
 
 
@@ -103,7 +122,7 @@ def current_credential_column(kind: kinds.Kind):
 
 
 @admin.register(Institution)
-class InstitutionAdmin(admin.ModelAdmin):
+class InstitutionAdmin(RefusesUnusableQueries, admin.ModelAdmin):
     list_display = ["name", "slug", "contact_count", *[current_credential_column(kind) for kind in kinds.KINDS.values()]]
     search_fields = ["name", "slug", "contacts__email"]
     prepopulated_fields = {"slug": ["name"]}
@@ -237,7 +256,7 @@ def csv_safe(value):
 
 
 @admin.register(Credential)
-class CredentialAdmin(admin.ModelAdmin):
+class CredentialAdmin(RefusesUnusableQueries, admin.ModelAdmin):
     list_display = ["institution", "kind_label", "client_id_masked", "status_badge", "expires_on_display", "days_left_display", "last_reminder"]
     list_display_links = ["client_id_masked"]
     list_filter = [StatusFilter, "kind", ExpiresWithinFilter, ExpiryMonthFilter, RenewalFilter]
@@ -542,8 +561,10 @@ class CredentialAdmin(admin.ModelAdmin):
         request.GET = request.GET.copy()
         request.GET.pop("p", None)  # every page, not the one on screen
         try:
+            if self.has_nul(request):
+                raise IncorrectLookupParameters("NUL in the query")
             changelist = self.get_changelist_instance(request)
-        except IncorrectLookupParameters:
+        except (IncorrectLookupParameters, ValueError, OverflowError, DataError):
             return HttpResponseRedirect(reverse("admin:keys_credential_changelist") + "?e=1")
         queryset = changelist.queryset
         now = timezone.now()
@@ -601,14 +622,13 @@ class CredentialAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(RefusesUnusableQueries, admin.ModelAdmin):
     """Read-only for everyone, superusers included: the trail is only ever appended to."""
 
     list_display = ["at", "actor", "action", "institution", "credential_label", "reason_short", "ip", "detail"]
-    list_filter = ["action"]
+    list_filter = ["action", ("at", admin.DateFieldListFilter)]
     search_fields = ["actor", "institution__name", "institution__slug", "reason", "detail", "credential__client_id"]
     list_select_related = ["institution", "credential__institution"]
-    date_hierarchy = "at"
     list_per_page = 100
     show_full_result_count = False
     fields = ["at", "actor", "action", "institution", "credential", "reason", "ip", "detail"]

@@ -12,6 +12,6 @@ urlpatterns = [
     path("", intake_views.home, name="home"),
     path("admin/", admin.site.urls),
     # Outside the admin login: calendar apps cannot sign in, so the token in the address is the key.
-    path("calendar/<str:token>.ics", keys_calendar.feed, name="calendar_feed"),
+    path("calendar/<slug:token>.ics", keys_calendar.feed, name="calendar_feed"),
     path("", include("intake.urls")),
 ]

@@ -1,0 +1,49 @@
+"""No input to the staff pages produces a 500, on SQLite or PostgreSQL."""
+
+import pytest
+from django.test import Client
+
+from keys.models import Credential
+from tests.factories import CredentialFactory
+from tests.staff_cast import dana, signed_in  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+NASTY = ["", " ", "\x00", "a\x00b", "%00", "\u202e\u200b", "😀" * 20, "<script>alert(1)</script>", "' OR 1=1 --", "x" * 5000, "١٢٣", "-1", "9" * 30]
+LISTS = ["/admin/keys/credential/", "/admin/keys/institution/", "/admin/keys/auditevent/", "/admin/keys/credential/export.csv"]
+PARAMETERS = [
+    "q", "status", "kind__exact", "expires_within", "expires_month", "renewal", "action__exact", "o", "p",
+    "at__year", "at__gte", "at__lt", "expires_at__year", "nonsense",
+]
+
+
+@pytest.mark.parametrize("url", LISTS)
+def test_list_parameters_never_error(alice, url):
+    CredentialFactory()
+    client = signed_in(alice)
+    for parameter in PARAMETERS:
+        for value in NASTY:
+            response = client.get(url, {parameter: value})
+            assert response.status_code < 500, (url, parameter, value[:20])
+
+
+def test_staff_forms_never_error(dana, institution):
+    active = CredentialFactory(institution=institution)
+    awaiting = CredentialFactory(institution=institution, key_type="partner", status=Credential.Status.AWAITING_SECRET, secret=None)
+    client = signed_in(dana)
+    for value in NASTY:
+        assert client.post(f"/admin/keys/credential/{active.pk}/reveal/", {"reason": value}).status_code < 500, value[:20]
+        assert client.post(f"/admin/keys/credential/{awaiting.pk}/complete/", {"secret": value}).status_code < 500, value[:20]
+        assert client.post(f"/admin/keys/credential/{active.pk}/revoke/", {"confirm": "yes", "reason": value}).status_code < 500, value[:20]
+        assert client.get(f"/admin/keys/credential/{value}/reveal/").status_code < 500, value[:20]
+
+
+def test_the_login_form_never_errors(alice):
+    for value in NASTY:
+        response = Client().post("/admin/login/", {"username": value, "password": value})
+        assert response.status_code < 500, value[:20]
+
+
+def test_calendar_addresses_never_error():
+    for value in ["%00", "x" * 500, "%F0%9F%98%80", "..%2F..%2F", "' OR 1=1"]:
+        assert Client().get(f"/calendar/{value}.ics").status_code == 404
