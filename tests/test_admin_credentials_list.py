@@ -44,7 +44,7 @@ def test_each_row_shows_institution_kind_masked_id_status_expiry_days_left_and_l
     assert credential.masked_client_id in html and credential.client_id not in html
     assert 'kd-status-active">Active<' in html
     assert credential.expires_on().isoformat() in html
-    assert 'kd-urgency-urgent">5 days left<' in html
+    assert f'kd-urgency-urgent">{credential.days_left()} days left<' in html
     assert (timezone.localdate() - datetime.timedelta(days=2)).isoformat() in html
     assert SECRET not in html
 
