@@ -255,6 +255,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
 AXES_USERNAME_CALLABLE = "keys.login.axes_username"  # stores what was typed, cut to a username's length
 AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)  # as everywhere in Keydrop: the proxy sets REMOTE_ADDR
+LOGGING["loggers"]["axes.apps"] = {"level": "WARNING"}  # no start-up banner on every command's stderr
 # Staff sessions: at most 12 hours from sign-in, and 30 minutes without a request.
 PORTAL_STAFF_SESSION_MAX_AGE = timedelta(seconds=envint("PORTAL_STAFF_SESSION_MAX_AGE_SECONDS", 12 * 60 * 60))
 PORTAL_STAFF_SESSION_IDLE = timedelta(seconds=envint("PORTAL_STAFF_SESSION_IDLE_SECONDS", 30 * 60))
