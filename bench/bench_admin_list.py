@@ -1,21 +1,23 @@
 """The staff credentials list stays fast and its query count flat as the credentials pile up.
 
-Seeds one database with 1,000 credentials over 50 institutions (the baseline) and measures the
-admin's credentials list; then, in the same run and database, grows it to 100,000 credentials
-over 5,000 institutions and measures again. Each institution has a history of keys (superseded,
-expired, the current one, the odd revoked or awaiting one) and some sent reminders, so every
-column has something to show. Prints the SQL query count of each page (also for two other
-list_per_page values) and the median render time with its ratio to the baseline.
+Seeds two databases in the same run: 1,000 credentials over 50 institutions (the baseline) and
+100,000 over 5,000. Each institution has a history of keys (expired, superseded, the current
+one, the odd revoked key or pending submission) and some sent reminders, so every column has
+something to show. Renders the admin pages as a staff member with view permissions, the two
+databases in alternating rounds, and prints each page's SQL query count (the credentials list
+also at list_per_page 50 and 200) and median render time with its ratio to the baseline.
 
-    .venv/bin/python bench/bench_admin_list.py [--small 1000] [--large 100000] [--repeats 15]
+    .venv/bin/python bench/bench_admin_list.py [--small 1000] [--large 100000] [--rounds 15]
 
-SQLite in a temporary folder by default; set DATABASE_URL to measure PostgreSQL (its tables
-are emptied first, so point it at a scratch database).
+SQLite files in a temporary folder by default. With DATABASE_URL set to PostgreSQL it creates
+two scratch databases beside the configured one (the role needs CREATEDB) and drops them after.
 """
 
 import argparse
 import datetime
+import logging
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -23,6 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+OWN_DATA_DIR = "PORTAL_DATA_DIR" not in os.environ  # then it is ours to delete afterwards
 os.environ.setdefault("PORTAL_DATA_DIR", tempfile.mkdtemp(prefix="keydrop-bench-admin-"))
 os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
@@ -109,26 +112,34 @@ def _credential(n: int, institution_id: int, secret: Sealed) -> Credential:
     )
 
 
-def measure(client: Client, url: str, repeats: int) -> tuple[int, float]:
-    client.get(url)  # warm template and connection caches
-    with CaptureQueriesContext(connection) as captured:
-        response = client.get(url)
-    assert response.status_code == 200, response.status_code
-    queries = len(captured.captured_queries)  # now: the next request empties the query log
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        response = client.get(url)
-        response.content  # rendered in full
-        times.append(time.perf_counter() - started)
-    return queries, statistics.median(times)
+def use_database(name: str) -> None:
+    """Point Django's one connection at another database of the same server (or file)."""
+    connection.close()
+    connection.settings_dict["NAME"] = name
 
 
-def query_count(client: Client, url: str, per_page: int) -> int:
+def prepare(name: str, size: int, secret: Sealed) -> Client:
+    """A migrated database holding `size` credentials, and a signed-in staff member's client."""
+    use_database(name)
+    call_command("migrate", verbosity=0)
+    # A staff member with view permissions, as most partner staff are (a superuser skips two permission queries).
+    staff = get_user_model().objects.create_user("bench", "bench@example.invalid", "bench-password-123", is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(content_type__app_label="keys", codename__startswith="view_"))
+    seed(0, size, secret)
+    with connection.cursor() as cursor:
+        # Fresh statistics, as autovacuum keeps them (PostgreSQL also needs its visibility map).
+        cursor.execute("ANALYZE" if connection.vendor == "sqlite" else "VACUUM ANALYZE")
+    client = Client()
+    client.force_login(staff)
+    return client
+
+
+def query_count(client: Client, url: str, per_page: int | None = None) -> int:
     model_admin = admin.site._registry[Credential]
-    saved, model_admin.list_per_page = model_admin.list_per_page, per_page
+    saved = model_admin.list_per_page
+    model_admin.list_per_page = per_page or saved
     try:
-        client.get(url)
+        assert client.get(url).status_code == 200  # warm caches; later requests are alike
         with CaptureQueriesContext(connection) as captured:
             assert client.get(url).status_code == 200
         return len(captured.captured_queries)
@@ -136,21 +147,48 @@ def query_count(client: Client, url: str, per_page: int) -> int:
         model_admin.list_per_page = saved
 
 
+def render_time(client: Client, url: str) -> float:
+    started = time.perf_counter()
+    response = client.get(url)
+    response.content  # rendered in full
+    return time.perf_counter() - started
+
+
+class ScratchDatabases:
+    """Two databases beside the configured one: temporary files on SQLite, created and dropped on PostgreSQL."""
+
+    def __init__(self):
+        self.base = connection.settings_dict["NAME"]
+        self.created = []
+
+    def new(self, suffix: str) -> str:
+        if connection.vendor == "sqlite":
+            return str(Path(self.base).with_name(f"bench-{suffix}.sqlite3"))
+        name = f"{self.base}_bench_{suffix}"
+        self._admin(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        return name
+
+    def drop_all(self) -> None:
+        if self.created:
+            self._admin(*[f'DROP DATABASE IF EXISTS "{name}"' for name in self.created])
+
+    def _admin(self, *statements: str) -> None:
+        use_database(self.base)
+        with connection.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+        connection.close()
+
+
 def main():
+    logging.getLogger("axes").setLevel(logging.WARNING)  # no sign-in chatter between the figures
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", type=int, default=1_000)
     parser.add_argument("--large", type=int, default=100_000)
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=15, help="alternating rounds; each page is rendered once per round in each database")
     args = parser.parse_args()
 
-    call_command("migrate", verbosity=0)
-    if connection.vendor != "sqlite":
-        call_command("flush", "--no-input", verbosity=0)
-    # A staff member with view permissions, as most partner staff are (a superuser skips two permission queries).
-    staff = get_user_model().objects.create_user("bench", "bench@example.invalid", "bench-password-123", is_staff=True)
-    staff.user_permissions.set(Permission.objects.filter(content_type__app_label="keys", codename__startswith="view_"))
-    client = Client()
-    client.force_login(staff)
     secret = Sealed.seal("bench-secret")
     month = f"{dashboard.upcoming_months(NOW)[2]:%Y-%m}"
     pages = {
@@ -159,27 +197,42 @@ def main():
         "institutions list": "/admin/keys/institution/",
         "admin index (dashboard)": "/admin/",
     }
-    print(f"database: {connection.vendor}; {PER_INSTITUTION} credentials per institution; median of {args.repeats} renders")
+    scratch = ScratchDatabases()
+    try:
+        databases = {size: scratch.new(label) for size, label in ((args.small, "small"), (args.large, "large"))}
+        clients = {size: prepare(name, size, secret) for size, name in databases.items()}
+        print(
+            f"database: {connection.vendor}; {PER_INSTITUTION} credentials per institution; "
+            f"median of {args.rounds} renders, the two databases measured in alternating rounds"
+        )
+        queries, times = {}, {(size, name): [] for size in databases for name in pages}
+        for size, name in databases.items():
+            use_database(name)
+            for page, url in pages.items():
+                queries[(size, page)] = query_count(clients[size], url)
+            for per_page in (50, 200):
+                queries[(size, f"list_per_page={per_page}")] = query_count(clients[size], LIST, per_page)
+        for _ in range(args.rounds):  # alternating, so drift in the machine's speed hits both alike
+            for size, name in databases.items():
+                use_database(name)
+                for page, url in pages.items():
+                    times[(size, page)].append(render_time(clients[size], url))
+    finally:
+        connection.close()
+        scratch.drop_all()
+        if OWN_DATA_DIR:
+            shutil.rmtree(os.environ["PORTAL_DATA_DIR"], ignore_errors=True)
 
-    results = {}
-    for size, start in ((args.small, 0), (args.large, args.small)):
-        seed(start, size, secret)
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
-        for name, url in pages.items():
-            results[(size, name)] = measure(client, url, args.repeats)
-        for per_page in (50, 200):
-            results[(size, f"list_per_page={per_page}")] = (query_count(client, LIST, per_page), None)
-
+    median = {key: statistics.median(values) for key, values in times.items()}
     print(f"{'page':<26} {'credentials':>12} {'institutions':>13} {'queries':>8} {'median':>10}  ratio to {args.small:,}")
-    for (size, name), (queries, seconds) in results.items():
-        timing = f"{seconds * 1000:>8.1f}ms" if seconds is not None else f"{'':>10}"
-        base = results[(args.small, name)][1]
-        ratio = f"{seconds / base:.2f}x" if seconds is not None and base else ""
-        print(f"{name:<26} {size:>12,} {size // PER_INSTITUTION:>13,} {queries:>8} {timing}  {ratio}")
+    for size in databases:
+        for page in [*pages, "list_per_page=50", "list_per_page=200"]:
+            seconds = median.get((size, page))
+            timing = f"{seconds * 1000:>8.1f}ms  {seconds / median[(args.small, page)]:.2f}x" if seconds else ""
+            print(f"{page:<26} {size:>12,} {size // PER_INSTITUTION:>13,} {queries[(size, page)]:>8} {timing}")
 
-    counts = {results[(size, name)][0] for size in (args.small, args.large) for name in ("credentials list", "list_per_page=50", "list_per_page=200")}
-    ratio = results[(args.large, "credentials list")][1] / results[(args.small, "credentials list")][1]
+    counts = {queries[(size, page)] for size in databases for page in ("credentials list", "list_per_page=50", "list_per_page=200")}
+    ratio = median[(args.large, "credentials list")] / median[(args.small, "credentials list")]
     print(f"credentials list queries: {sorted(counts)} (target: one constant value <= 10): {'ok' if len(counts) == 1 and max(counts) <= 10 else 'MISSED'}")
     print(f"credentials list render time, {args.large:,} vs {args.small:,}: {ratio:.2f}x (target <= 1.5x): {'ok' if ratio <= 1.5 else 'MISSED'}")
 

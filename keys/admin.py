@@ -14,8 +14,8 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import DataError, models
-from django.db.models import BooleanField, Count, ExpressionWrapper, OuterRef, Prefetch, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import BooleanField, Count, ExpressionWrapper, F, OuterRef, Prefetch, Q, Subquery, Window
+from django.db.models.functions import Coalesce, RowNumber
 from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -134,13 +134,17 @@ class InstitutionAdmin(RefusesUnusableQueries, admin.ModelAdmin):
     change_form_template = "admin/keys/institution/change_form.html"
 
     def get_queryset(self, request):
-        # The current credential of each kind for a whole page of institutions: one extra query.
+        # The current credential of each kind for a whole page of institutions: one extra query,
+        # which returns only the newest verified key per institution and kind, however long the history.
         verified = (
             Credential.objects.visible_to_staff()
             .exclude(status=Status.LOCKED)
             .filter(verified_at__isnull=False)
             .defer("secret")
-            .order_by("-verified_at", "-pk")
+            .annotate(
+                recency=Window(RowNumber(), partition_by=[F("institution_id"), F("kind")], order_by=[F("verified_at").desc(), F("pk").desc()])
+            )
+            .filter(recency=1)
         )
         # A subquery, not a join with GROUP BY over every institution: it runs for the page's rows only.
         contacts = AdminContact.objects.filter(institution=OuterRef("pk")).order_by().values("institution").annotate(n=Count("pk")).values("n")

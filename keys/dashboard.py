@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from keys.models import Credential, lapsed_without_renewal_q
+from keys.models import Credential
 
 TIMELINE_MONTHS = 12
 Status = Credential.Status
@@ -59,17 +59,19 @@ class Tile:
 
 
 def tiles(now: datetime.datetime) -> list[Tile]:
-    """The five counts staff look at first, in one query."""
+    """The five counts staff look at first, in two queries."""
     start_of_today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     within_30 = now + datetime.timedelta(days=30)
     counts = Credential.objects.aggregate(
         active=Count("pk", filter=Q(status=Status.ACTIVE) & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))),
         expiring=Count("pk", filter=Q(status=Status.ACTIVE, expires_at__gt=now, expires_at__lte=within_30)),
-        lapsed=Count("pk", filter=lapsed_without_renewal_q(now)),
         # Only a number: nothing else about a pending submission reaches staff before verification.
         pending=Count("pk", filter=Q(status=Status.PENDING)),
         locked_today=Count("pk", filter=Q(status=Status.LOCKED, locked_at__gte=start_of_today)),
     )
+    # On its own: as a WHERE clause PostgreSQL runs "no newer renewal" as one anti-join; inside
+    # the aggregate above it would be a subquery per row.
+    counts["lapsed"] = Credential.objects.lapsed_without_renewal(now).count()
     return [
         Tile("Active", counts["active"], changelist_url(status=Status.ACTIVE), "ok", "Verified keys in use, not past their expiry."),
         Tile(

@@ -111,7 +111,7 @@ class CredentialQuerySet(models.QuerySet):
 
 
 def lapsed_without_renewal_q(now: datetime.datetime) -> models.Q:
-    """The condition on its own, so aggregates (the dashboard) can count it in the same query."""
+    """The condition on its own: no newer verified key (of any state but pending, locked or revoked)."""
     renewal = Credential.objects.filter(
         institution=models.OuterRef("institution"),
         kind=models.OuterRef("kind"),
@@ -175,6 +175,10 @@ class Credential(models.Model):
             models.Index(fields=["status", "expires_at"], name="credential_expiry"),
             # The staff list shows the newest first: an index walk, not a sort of every row.
             models.Index(fields=["submitted_at", "id"], name="credential_newest"),
+            # "Lapsed with no renewal", on every visit to the dashboard: both sides of the
+            # "is there a newer key?" test read these indexes alone, never the rows.
+            models.Index(fields=["status", "expires_at", "institution", "kind", "verified_at"], name="credential_lapse"),
+            models.Index(fields=["institution", "kind", "verified_at", "status"], name="credential_chain"),
         ]
         permissions = [
             ("reveal_credential_secret", "Can reveal a credential's secret (audited)"),
