@@ -7,7 +7,6 @@ written first. Pending submissions are invisible here: every credential query st
 """
 
 import csv
-import logging
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -34,8 +33,6 @@ from keys.forms import PartnerSecretForm, RevealForm, RevokeForm
 from keys.models import AdminContact, AuditEvent, CalendarFeed, Credential, Institution, ReminderNotice
 from keys.sealing import SecretUnreadable
 
-log = logging.getLogger(__name__)
-
 REVEAL_PERMISSION = "keys.reveal_credential_secret"
 REVOKE_PERMISSION = "keys.revoke_credential"
 COMPLETE_PERMISSION = "keys.complete_partner_credential"
@@ -58,7 +55,7 @@ def days_left_label(credential: Credential, now) -> str:
     if days == 1:
         return "1 day left"
     if days == 0:
-        return "expires today"
+        return "lapsed today"  # a key is gone from the first moment of its expiry date
     return f"lapsed {-days} day{'s' if days != -1 else ''} ago"
 
 
@@ -67,9 +64,9 @@ EXPIRY_MATTERS = {Status.AWAITING_SECRET, Status.ACTIVE, Status.SUPERSEDED}
 
 
 def days_left_html(credential: Credential, now):
-    urgency = credential.expiry_urgency(now) if credential.status in EXPIRY_MATTERS else "muted"
     if credential.status in (Status.REVOKED, Status.LOCKED):
         return mark_safe('<span class="kd-days kd-urgency-muted">—</span>')
+    urgency = credential.expiry_urgency(now) if credential.status in EXPIRY_MATTERS else "muted"
     return format_html('<span class="kd-days kd-urgency-{}">{}</span>', urgency, days_left_label(credential, now))
 
 

@@ -147,7 +147,7 @@ def timeline(now: datetime.datetime) -> Timeline:
     bar_width = slot * 0.7
     plot = PLOT_BOTTOM - PLOT_TOP
     bars = []
-    for index, (month, count) in enumerate(zip(months, counts)):
+    for index, (month, count) in enumerate(zip(months, counts, strict=True)):
         height = plot * count / peak if count else 0
         tone = "urgent" if index == 0 else "soon" if index <= 2 else "later"
         bars.append(

@@ -53,13 +53,13 @@ class Command(BaseCommand):
             secret = staff.open_secret(
                 credential, action=audit.Action.EXPORT, actor=staff.Actor.cli(), now=now, detail=f"format {output_format}"
             )
-        except staff.AuditUnavailable:
-            raise CommandError("The audit trail could not record this export, so nothing was exported. Try again.")
-        except SecretUnreadable:
+        except staff.AuditUnavailable as error:
+            raise CommandError("The audit trail could not record this export, so nothing was exported. Try again.") from error
+        except SecretUnreadable as error:
             raise CommandError(
                 "The stored secret cannot be decrypted with the configured SECRET_KEY and PORTAL_ENCRYPTION_KEY "
                 "(see rotate_keys in the README). Nothing was exported."
-            )
+            ) from error
         id_name, secret_name = spec.env_names
         values = {id_name: credential.client_id, secret_name: secret}
         if output_format == "json":
