@@ -25,7 +25,7 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from keys import kinds, staff
 from keys.admin_filters import ExpiresWithinFilter, ExpiryMonthFilter, RenewalFilter, StatusFilter
@@ -37,6 +37,7 @@ REVEAL_PERMISSION = "keys.reveal_credential_secret"
 REVOKE_PERMISSION = "keys.revoke_credential"
 COMPLETE_PERMISSION = "keys.complete_partner_credential"
 Status = Credential.Status
+GET_OR_POST = require_http_methods(["GET", "POST"])
 
 
 # Small pieces of HTML shared by the lists -------------------------------------------------
@@ -441,11 +442,10 @@ class CredentialAdmin(RefusesUnusableQueries, admin.ModelAdmin):
             "change_url": reverse("admin:keys_credential_change", args=[credential.pk]),
         }
 
+    @method_decorator(GET_OR_POST)
     @sensitive_variables("secret", "context")
     def reveal_view(self, request, object_id):
         if not request.user.has_perm(REVEAL_PERMISSION):
-            raise PermissionDenied
-        if request.method not in ("GET", "POST"):
             raise PermissionDenied
         credential = self._credential_or_404(request, object_id)
         now = timezone.now()
@@ -481,6 +481,7 @@ class CredentialAdmin(RefusesUnusableQueries, admin.ModelAdmin):
         response.headers["Pragma"] = "no-cache"
         return response
 
+    @method_decorator(GET_OR_POST)
     @method_decorator(sensitive_post_parameters("secret"))
     @sensitive_variables("form")
     def complete_view(self, request, object_id):
@@ -504,6 +505,7 @@ class CredentialAdmin(RefusesUnusableQueries, admin.ModelAdmin):
         context = {**self._page_context(request, credential, "Enter the partner secret"), "form": form}
         return self._no_store(TemplateResponse(request, "admin/keys/credential/complete.html", context, status=status))
 
+    @method_decorator(GET_OR_POST)
     def revoke_view(self, request, object_id):
         if not request.user.has_perm(REVOKE_PERMISSION):
             raise PermissionDenied
@@ -597,6 +599,7 @@ class CredentialAdmin(RefusesUnusableQueries, admin.ModelAdmin):
                 ]
             )
 
+    @method_decorator(GET_OR_POST)
     def calendar_view(self, request):
         """The staff member's own calendar subscription address, and rotating it."""
         if not self.has_view_permission(request):

@@ -47,3 +47,11 @@ def test_the_login_form_never_errors(alice):
 def test_calendar_addresses_never_error():
     for value in ["%00", "x" * 500, "%F0%9F%98%80", "..%2F..%2F", "' OR 1=1"]:
         assert Client().get(f"/calendar/{value}.ics").status_code == 404
+
+
+def test_staff_pages_refuse_other_methods(dana, institution):
+    credential = CredentialFactory(institution=institution)
+    client = signed_in(dana)
+    for url in [f"/admin/keys/credential/{credential.pk}/{page}/" for page in ("reveal", "complete", "revoke")] + ["/admin/keys/credential/calendar/"]:
+        assert client.put(url).status_code == 405, url
+        assert client.delete(url).status_code == 405, url
