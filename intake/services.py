@@ -6,6 +6,7 @@ import logging
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
+from django.urls import reverse
 
 from intake.models import Verification
 from keys import kinds
@@ -114,3 +115,23 @@ def send_code(verification: Verification, now: datetime.datetime) -> bool:
         raise CodeNotSent from exc
     log.info("verification code %d sent for submission %s", verification.codes_sent, verification.public_id)
     return True
+
+
+def tell_staff(verification: Verification) -> None:
+    """Partner staff hear of a credential once it is verified, never before; a partner key needs
+    them to enter the secret Instructure sends. Best effort: the admin shows it either way."""
+    if not settings.PORTAL_STAFF_EMAILS:
+        return
+    credential = verification.credential
+    context = {
+        "institution": credential.institution,
+        "kind": credential.kind_spec,
+        "masked_client_id": credential.masked_client_id,
+        "expires_on": credential.expires_on(),
+        "partner_key": credential.key_type == kinds.KeyType.PARTNER,
+        "admin_url": settings.PORTAL_BASE_URL + reverse("admin:keys_credential_change", args=[credential.pk]),
+    }
+    try:
+        emails.send("staff-new-credential", list(settings.PORTAL_STAFF_EMAILS), context)
+    except Exception as exc:
+        log.warning("staff notice of credential %s failed: %s", credential.pk, type(exc).__name__)

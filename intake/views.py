@@ -88,6 +88,8 @@ def verify(request, public_id: str):
         # Locked, wrong and expired all get one answer, so a guess learns nothing new.
         if verification.is_open and form.is_valid():
             outcome = verification.check_code(form.cleaned_data["code"], now)
+            if outcome.verified:
+                services.tell_staff(verification)
             if outcome.verified or verification.verified_at:
                 return redirect("intake:receipt", verification.public_id)
             code_error = GENERIC_CODE_ERROR

@@ -40,6 +40,7 @@ def assert_no_canary(text_or_bytes, where):
 def mail_dir(settings, tmp_path):
     settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     settings.EMAIL_FILE_PATH = str(settings.DATA_DIR / "mail")
+    settings.PORTAL_STAFF_EMAILS = ["ops@partner.example"]  # the staff notice is written too
     return settings.DATA_DIR / "mail"
 
 
