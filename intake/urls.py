@@ -5,9 +5,9 @@ from intake import views
 app_name = "intake"
 
 urlpatterns = [
-    path("i/<str:token>/", views.start, name="start"),
-    path("i/<str:token>/<str:kind>/", views.start, name="start_kind"),
-    path("s/<str:public_id>/", views.verify, name="verify"),
-    path("s/<str:public_id>/new-code/", views.resend, name="resend"),
-    path("s/<str:public_id>/receipt/", views.receipt, name="receipt"),
+    path("i/<slug:token>/", views.start, name="start"),
+    path("i/<slug:token>/<slug:kind>/", views.start, name="start_kind"),
+    path("s/<slug:public_id>/", views.verify, name="verify"),
+    path("s/<slug:public_id>/new-code/", views.resend, name="resend"),
+    path("s/<slug:public_id>/receipt/", views.receipt, name="receipt"),
 ]

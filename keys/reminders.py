@@ -16,7 +16,6 @@ import datetime
 import logging
 import secrets
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
