@@ -20,23 +20,12 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-OWN_DATA_DIR = "PORTAL_DATA_DIR" not in os.environ  # then it is ours to delete afterwards
-os.environ.setdefault("PORTAL_DATA_DIR", tempfile.mkdtemp(prefix="keydrop-bench-admin-"))
-os.environ.setdefault("DEBUG", "0")
-os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
-os.environ.setdefault("ALLOWED_HOSTS", "testserver")
-os.environ.setdefault("SECRET_KEY", "bench-secret-key-" + "b" * 40)
-os.environ.setdefault("PORTAL_ENCRYPTION_KEY", "bench-encryption-key-" + "c" * 40)
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+from bootstrap import start_django  # noqa: E402  (bench/ is on the path when run as a script)
 
-import django  # noqa: E402
-
-django.setup()
+OWN_DATA_DIR = start_django("keydrop-bench-admin-")
 
 from django.contrib import admin  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402

@@ -12,23 +12,13 @@ SQLite in a temporary folder by default; with DATABASE_URL set to PostgreSQL it 
 
 import argparse
 import datetime
-import os
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("PORTAL_DATA_DIR", tempfile.mkdtemp(prefix="keydrop-bench-"))
-os.environ.setdefault("DEBUG", "0")
-os.environ.setdefault("SECRET_KEY", "bench-secret-key-" + "b" * 40)
-os.environ.setdefault("PORTAL_ENCRYPTION_KEY", "bench-encryption-key-" + "c" * 40)
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+from bootstrap import start_django  # noqa: E402  (bench/ is on the path when run as a script)
 
-import django  # noqa: E402
-
-django.setup()
+start_django("keydrop-bench-")
 
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
@@ -51,7 +41,7 @@ def seed(start: int, stop: int, secret: Sealed) -> None:
     for low in range(start, stop, CHUNK):
         high = min(stop, low + CHUNK)
         first_inst, last_inst = low // PER_INSTITUTION, (high - 1) // PER_INSTITUTION
-        institutions = Institution.objects.bulk_create(
+        Institution.objects.bulk_create(
             [Institution(name=f"Institution {i}", slug=f"inst-{i}", intake_token=f"token-{i}") for i in range(first_inst, last_inst + 1)],
             ignore_conflicts=True,
         )

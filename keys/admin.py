@@ -119,6 +119,19 @@ def current_credential_column(kind: kinds.Kind):
     return column
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Viewable, never added, changed or deleted through a form: every change is an audited action."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Institution)
 class InstitutionAdmin(RefusesUnusableQueries, admin.ModelAdmin):
     list_display = ["name", "slug", "contact_count", *[current_credential_column(kind) for kind in kinds.KINDS.values()]]
@@ -258,7 +271,7 @@ def csv_safe(value):
 
 
 @admin.register(Credential)
-class CredentialAdmin(RefusesUnusableQueries, admin.ModelAdmin):
+class CredentialAdmin(RefusesUnusableQueries, ReadOnlyAdmin):
     list_display = ["institution", "kind_label", "client_id_masked", "status_badge", "expires_on_display", "days_left_display", "last_reminder"]
     list_display_links = ["client_id_masked"]
     list_filter = [StatusFilter, "kind", ExpiresWithinFilter, ExpiryMonthFilter, RenewalFilter]
@@ -299,15 +312,6 @@ class CredentialAdmin(RefusesUnusableQueries, admin.ModelAdmin):
             )
         )
 
-    # Nothing here is edited through a form: every change is an audited action.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_revoke_permission(self, request):
         return request.user.has_perm(REVOKE_PERMISSION)
@@ -626,7 +630,7 @@ class CredentialAdmin(RefusesUnusableQueries, admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(RefusesUnusableQueries, admin.ModelAdmin):
+class AuditEventAdmin(RefusesUnusableQueries, ReadOnlyAdmin):
     """Read-only for everyone, superusers included: the trail is only ever appended to."""
 
     list_display = ["at", "actor", "action", "institution", "credential_label", "reason_short", "ip", "detail"]
@@ -638,14 +642,6 @@ class AuditEventAdmin(RefusesUnusableQueries, admin.ModelAdmin):
     fields = ["at", "actor", "action", "institution", "credential", "reason", "ip", "detail"]
     readonly_fields = fields
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Credential")
     def credential_label(self, event):

@@ -1,8 +1,10 @@
-"""Shared fixtures: the cast (alice, bob, charlie) and an institution."""
+"""Shared fixtures: the cast (alice, bob, charlie, dana) and an institution with its key."""
 
 import pytest
+from django.contrib.auth.models import Permission
 
 from tests import factories
+from tests.staff_cast import REVEALER_CODENAMES, SECRET
 
 
 @pytest.fixture
@@ -25,8 +27,24 @@ def alice(db, django_user_model):
 @pytest.fixture
 def bob(db, django_user_model):
     """A partner staff member without the reveal permission."""
-    from django.contrib.auth.models import Permission
-
     user = django_user_model.objects.create_user("bob", "bob@partner.example", "bob-password-123", is_staff=True)
     user.user_permissions.set(Permission.objects.filter(content_type__app_label="keys", codename__startswith="view_"))
     return user
+
+
+@pytest.fixture
+def dana(db, django_user_model):
+    """A staff member trusted with secrets: view permissions plus reveal, revoke and complete."""
+    user = django_user_model.objects.create_user("dana", "dana@partner.example", "dana-password-123", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="keys").filter(
+            codename__startswith="view_"
+        ) | Permission.objects.filter(content_type__app_label="keys", codename__in=REVEALER_CODENAMES)
+    )
+    return user
+
+
+@pytest.fixture
+def credential(institution):
+    """Example University's active Canvas Data 2 key, with a known secret."""
+    return factories.CredentialFactory(institution=institution, secret=SECRET)

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from keys.models import AuditEvent, Credential, ReminderNotice
 from tests.factories import CredentialFactory
-from tests.staff_cast import dana, signed_in  # noqa: F401
+from tests.staff_cast import signed_in
 
 pytestmark = pytest.mark.django_db
 PARTNER_SECRET = "partner-OTP_secret-9f8e7d6c5b4a"

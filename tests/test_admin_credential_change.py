@@ -8,7 +8,7 @@ from django.utils import timezone
 from keys import audit
 from keys.models import Credential
 from tests.factories import CredentialFactory
-from tests.staff_cast import SECRET, dana, signed_in  # noqa: F401
+from tests.staff_cast import SECRET, signed_in
 
 pytestmark = pytest.mark.django_db
 

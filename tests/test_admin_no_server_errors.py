@@ -5,7 +5,7 @@ from django.test import Client
 
 from keys.models import Credential
 from tests.factories import CredentialFactory
-from tests.staff_cast import dana, signed_in  # noqa: F401
+from tests.staff_cast import signed_in
 
 pytestmark = pytest.mark.django_db
 

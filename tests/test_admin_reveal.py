@@ -11,7 +11,7 @@ from keys import audit
 from keys.models import AuditEvent, Credential
 from keys.sealing import Sealed
 from tests.factories import CredentialFactory
-from tests.staff_cast import SECRET, credential, dana, signed_in  # noqa: F401
+from tests.staff_cast import SECRET, signed_in
 
 pytestmark = pytest.mark.django_db
 REASON = "The nightly sync fails with 401; checking the key"

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from keys.models import AuditEvent, Credential, ReminderNotice
 from tests.factories import CredentialFactory, tracked_credential
-from tests.staff_cast import SECRET, credential, dana, signed_in  # noqa: F401
+from tests.staff_cast import SECRET, signed_in
 
 pytestmark = pytest.mark.django_db
 REASON = "Customer reports the key was shared by mistake"

@@ -3,7 +3,6 @@
 import pytest
 from django.core import mail
 
-from intake.models import Verification
 from keys.models import Credential
 from tests import factories
 from tests.flows import VALID_DAP_SECRET, VALID_DEV_KEY_SECRET, form_data, submit
