@@ -4,18 +4,24 @@ The canary may exist only as ciphertext: not in the database in clear, not in an
 log line, admin page, session, error page or django-q2 table.
 """
 
+import datetime
+import io
 import re
 import subprocess
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 
 from intake import services
+from keys.models import CalendarFeed
+from keys.tasks import purge_dead_secrets, send_reminders
 from tests.flows import form_data, submit
 
 CANARY = "CANARY-8d1f4e6b-do-not-leak-0042"
+INVITATION = b"needs a Canvas key from"
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -45,9 +51,10 @@ def mail_dir(settings, tmp_path):
     return settings.DATA_DIR / "mail"
 
 
-def test_the_canary_secret_is_nowhere_in_clear(institution, alice, mail_dir, monkeypatch):
+def test_the_canary_secret_is_nowhere_in_clear(institution, alice, mail_dir, monkeypatch, time_machine):
     customer = Client()
-    response, verification = submit(customer, institution, client_secret=CANARY)
+    # A one-day key: its reminder is due at once, and its lapse notice and purge follow tomorrow.
+    response, verification = submit(customer, institution, client_secret=CANARY, expiry="1d")
     assert response.status_code == 302
     # A wrong code, a bad code, then the right one, as people do.
     right = _code(mail_dir)
@@ -87,14 +94,43 @@ def test_the_canary_secret_is_nowhere_in_clear(institution, alice, mail_dir, mon
         assert response.status_code == 200, page
         assert_no_canary(response.content, page)
 
+    # Every other place the workspace writes: the reveal (whose page alone shows the secret; its
+    # session and audit event must not keep it), the invitation email, the CSV export, the
+    # calendar feed, and the pipeline export command (stdout carries the secret by design).
+    revealed = staff.post(f"/admin/keys/credential/{credential.pk}/reveal/", {"reason": "canary check"})
+    assert CANARY in revealed.content.decode()
+    assert staff.post(f"/admin/keys/institution/{institution.pk}/invite/").status_code == 302
+    csv = staff.get("/admin/keys/credential/export.csv")
+    assert csv.status_code == 200
+    assert_no_canary(b"".join(csv.streaming_content), "the CSV export")
+    feed = CalendarFeed.objects.get_or_create(user=alice)[0]
+    calendar = Client().get(f"/calendar/{feed.token}.ics")
+    assert calendar.status_code == 200
+    assert_no_canary(calendar.content, "the calendar feed")
+    out, err = io.StringIO(), io.StringIO()
+    call_command("export_credential", "--institution", institution.slug, "--kind", "dap", "--format", "json", stdout=out, stderr=err)
+    assert CANARY in out.getvalue()
+    assert_no_canary(err.getvalue(), "the export command's stderr")
+
+    # The reminders: the one-day reminder now (with the staff copy), the lapse notice and the
+    # purge once the key has lapsed.
     assert credential.secret.reveal() == CANARY  # it is stored, just never in clear
+    assert send_reminders()["sent"] == 1
+    time_machine.move_to(credential.expires_at + datetime.timedelta(minutes=1))
+    assert send_reminders()["sent"] == 1
+    assert purge_dead_secrets()["expired"] == 1
+
+    credential.refresh_from_db()
+    assert credential.secret is None  # purged once lapsed; until then it was stored, never in clear
     for table, value in every_database_value():
         assert_no_canary(value if isinstance(value, bytes) else str(value), f"table {table}")
     if connection.vendor == "sqlite":
         for path in settings.DATA_DIR.glob("test-keydrop.sqlite3*"):
             assert_no_canary(read_elsewhere(path), path.name)
     mail_files = list(mail_dir.iterdir())
-    assert mail_files, "the code emails were written as files"
+    written = b"".join(path.read_bytes() for path in mail_files)
+    for subject in (b"is your code", b"handed over a new", b"expires tomorrow", b"has expired", b"has lapsed", INVITATION):
+        assert subject in written, f"no {subject!r} email was written to be searched"
     for path in mail_files:
         assert_no_canary(path.read_bytes(), f"mail file {path.name}")
     for path in (settings.DATA_DIR / "logs").iterdir():
