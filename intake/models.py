@@ -90,10 +90,6 @@ class Verification(models.Model):
         return max(0, settings.PORTAL_CODE_MAX_RESENDS - max(0, self.codes_sent - 1))
 
     @property
-    def attempts_left(self) -> int:
-        return max(0, settings.PORTAL_CODE_MAX_ATTEMPTS - self.wrong_attempts)
-
-    @property
     def is_open(self) -> bool:
         return self.verified_at is None and self.locked_at is None
 

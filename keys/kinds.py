@@ -9,7 +9,7 @@ and which variable names a pipeline reads. Code elsewhere asks the kind; it neve
 import calendar
 import datetime
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -70,7 +70,6 @@ class Kind:
     shows_scopes: bool = False
     client_id_example: str = ""
     lapse_consequence: str = "the data feed stops"
-    extra: dict = field(default_factory=dict)
 
     # Format checks -------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ import datetime
 import logging
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.mail import get_connection
@@ -38,7 +38,6 @@ class SweepReport:
     sent: int = 0
     failed: int = 0
     skipped: int = 0
-    details: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {"sent": self.sent, "failed": self.failed, "skipped": self.skipped}
