@@ -85,7 +85,7 @@ def submit(*, institution: Institution, kind: kinds.Kind, data: dict, ip: str | 
         raise SubmissionRefused(
             "This form was already submitted. Check your email for the code, or reload the page to start a new submission."
         )
-    log.info("submission %s received for institution %s (%s)", verification.public_id, institution.slug, kind.slug)
+    log.info("submission %s received for institution %s (%s)", verification.pk, institution.slug, kind.slug)
     try:
         send_code(verification, now)
     except CodeNotSent:
@@ -111,9 +111,9 @@ def send_code(verification: Verification, now: datetime.datetime) -> bool:
         emails.send("verification-code", [verification.contact.email], context)
     except Exception as exc:  # SMTP and socket errors alike
         verification.withdraw_code()
-        log.warning("verification code email for submission %s failed: %s", verification.public_id, type(exc).__name__)
+        log.warning("verification code email for submission %s failed: %s", verification.pk, type(exc).__name__)
         raise CodeNotSent from exc
-    log.info("verification code %d sent for submission %s", verification.codes_sent, verification.public_id)
+    log.info("verification code %d sent for submission %s", verification.codes_sent, verification.pk)
     return True
 
 

@@ -52,6 +52,8 @@ def fernet(encryption_key: str | None = None, signing_key: str | None = None) ->
     if not encryption_key:
         # django-cryptography would silently fall back to SECRET_KEY; Keydrop never does.
         raise ImproperlyConfigured("PORTAL_ENCRYPTION_KEY is not set (check keydrop.E001).")
+    if signing_key == settings.SECRET_KEY and settings.PORTAL_SECRET_KEY_MISSING:
+        raise ImproperlyConfigured("SECRET_KEY is not set (check keydrop.E020).")
     return _fernet(encryption_key, signing_key)
 
 

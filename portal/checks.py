@@ -1,8 +1,29 @@
-"""Keydrop's system checks: refuse to run with missing or dangerous key material."""
+"""Keydrop's system checks: refuse to run with missing or dangerous key material, and in production
+(DEBUG off) with anything a customer would see that is still a placeholder.
+
+Production checks are errors, so `check --deploy` names each placeholder left in place and the web
+server (portal/wsgi.py) and the task cluster refuse to start until it is fixed.
+"""
+
+import ipaddress
+from email.utils import parseaddr
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+
+from portal import developer_key
+
+# Names reserved for examples and tests (RFC 2606, RFC 6761): never a real partner's host.
+PLACEHOLDER_TLDS = {"example", "invalid", "test", "localhost"}
+PLACEHOLDER_DOMAINS = ("example.com", "example.net", "example.org")
+EMAILS_TO_FILES = {
+    "django.core.mail.backends.filebased.EmailBackend",
+    "django.core.mail.backends.console.EmailBackend",
+    "django.core.mail.backends.dummy.EmailBackend",
+}
 
 INSTRUCTURE_RULES = {
     # setting: (Instructure's value, True if a larger value is looser)
@@ -16,6 +37,24 @@ INSTRUCTURE_RULES = {
 @checks.register("keydrop")
 def check_key_material(app_configs, **kwargs):
     errors = []
+    if settings.PORTAL_SECRET_KEY_MISSING:
+        errors.append(
+            checks.Error(
+                "SECRET_KEY is not set.",
+                hint="Set it to a long random value (python -c 'import secrets; print(secrets.token_urlsafe(50))') "
+                "and keep it with PORTAL_ENCRYPTION_KEY: both are needed to read stored secrets.",
+                id="keydrop.E020",
+            )
+        )
+    if settings.PORTAL_DEBUG_UNSET:
+        errors.append(
+            checks.Error(
+                "DEBUG is not set, but the keys come from the environment.",
+                hint="Set DEBUG=0 for production (or DEBUG=1 to develop with these keys). Keydrop runs with DEBUG "
+                "off until you do, so real keys never run in DEBUG mode.",
+                id="keydrop.E021",
+            )
+        )
     key = settings.PORTAL_ENCRYPTION_KEY
     if not key:
         errors.append(
@@ -71,8 +110,141 @@ def check_local_keys(app_configs, **kwargs):
     return []
 
 
+def is_placeholder_host(host: str | None) -> bool:
+    host = (host or "").strip().lower().rstrip(".").strip("[]")
+    if not host or host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host.rsplit(".", 1)[-1] in PLACEHOLDER_TLDS or any(
+            host == domain or host.endswith("." + domain) for domain in PLACEHOLDER_DOMAINS
+        )
+    return address.is_loopback or address.is_unspecified
+
+
+def is_placeholder_address(value: str) -> bool:
+    address = parseaddr(value)[1]
+    return "@" not in address or is_placeholder_host(address.rsplit("@", 1)[1])
+
+
+@checks.register("keydrop")
+def check_production_settings(app_configs, **kwargs):
+    """What customers and staff would see: links, addresses, the developer-key requirements."""
+    if settings.DEBUG:
+        return []
+    errors = []
+    base = urlsplit(settings.PORTAL_BASE_URL)
+    if base.scheme != "https" or is_placeholder_host(base.hostname):
+        errors.append(
+            checks.Error(
+                f"PORTAL_BASE_URL is {settings.PORTAL_BASE_URL!r}: intake links and emails would point there.",
+                hint="Set it to the https address customers reach Keydrop at, such as https://keys.partner.com.",
+                id="keydrop.E022",
+            )
+        )
+    elif not _host_allowed(base.hostname):
+        errors.append(
+            checks.Error(
+                f"The host of PORTAL_BASE_URL ({base.hostname}) is not in ALLOWED_HOSTS.",
+                hint="Add it to ALLOWED_HOSTS, or every page at that address answers 400.",
+                id="keydrop.E023",
+            )
+        )
+    addresses = {
+        "PORTAL_SUPPORT_EMAIL": [settings.PORTAL_SUPPORT_EMAIL],
+        "DEFAULT_FROM_EMAIL": [settings.DEFAULT_FROM_EMAIL],
+        "SERVER_EMAIL": [settings.SERVER_EMAIL],
+        "ADMINS": [address for _, address in settings.ADMINS],
+        "PORTAL_STAFF_EMAILS": list(settings.PORTAL_STAFF_EMAILS),
+    }
+    for name, values in addresses.items():
+        placeholders = [value for value in values if is_placeholder_address(value)]
+        if placeholders:
+            errors.append(
+                checks.Error(
+                    f"{name} is a placeholder ({', '.join(placeholders)}).",
+                    hint="Set it to a real address at your domain: customers and staff see it, and replies go there.",
+                    id="keydrop.E024",
+                )
+            )
+    errors += _developer_key_samples()
+    if settings.EMAIL_BACKEND in EMAILS_TO_FILES:
+        errors.append(
+            checks.Error(
+                "Emails are written to files, not sent: customers would never get their codes.",
+                hint="Set EMAIL_URL, such as smtp://user:password@smtp.partner.com:587/?tls=True.",
+                id="keydrop.E026",
+            )
+        )
+    if not settings.ADMINS:
+        errors.append(
+            checks.Warning(
+                "ADMINS is not set: server errors and a stopped scheduler are reported to nobody.",
+                hint='Set ADMINS="Ops <ops@partner.com>".',
+                id="keydrop.W020",
+            )
+        )
+    return errors
+
+
+def _host_allowed(host: str) -> bool:
+    from django.http.request import validate_host
+
+    return validate_host(host, settings.ALLOWED_HOSTS)
+
+
+def _developer_key_samples() -> list[checks.CheckMessage]:
+    hint = (
+        "Copy deploy/developer-key.toml, put in your product's redirect URIs and scopes, and name the copy "
+        "in PORTAL_DEVELOPER_KEY_FILE."
+    )
+    if not settings.PORTAL_DEVELOPER_KEY_FILE:
+        return [checks.Error("The developer-key requirements customers see are Keydrop's samples.", hint=hint, id="keydrop.E025")]
+    problems = []
+    setup = settings.PORTAL_DEVELOPER_KEY
+    for region, uri in setup["redirect_uris"]:
+        parts = urlsplit(uri)
+        if parts.scheme != "https" or is_placeholder_host(parts.hostname):
+            problems.append(f"the {region} redirect URI {uri!r} is a placeholder")
+    if setup["scopes"] == developer_key.load(developer_key.SAMPLE_FILE)["scopes"]:
+        problems.append("the scopes are the samples")
+    return [
+        checks.Error(f"PORTAL_DEVELOPER_KEY_FILE: {problem}.", hint=hint, id="keydrop.E025") for problem in problems
+    ]
+
+
+@checks.register("keydrop", deploy=True)
+def check_static_files(app_configs, **kwargs):
+    """Production serves hashed copies; without them every page would fail or show unstyled."""
+    if "Manifest" not in settings.STORAGES["staticfiles"]["BACKEND"]:
+        return []
+    from django.contrib.staticfiles import finders
+    from django.contrib.staticfiles.storage import staticfiles_storage
+
+    hint = "Run `python manage.py collectstatic --noinput` (after every upgrade too), then start the server."
+    manifest = Path(settings.STATIC_ROOT) / staticfiles_storage.manifest_name
+    if not manifest.exists():
+        return [checks.Error(f"Static files have not been collected: {manifest} is missing.", hint=hint, id="keydrop.E027")]
+    collected = set(staticfiles_storage.load_manifest())
+    missing = sorted(
+        path for finder in finders.get_finders() for path, _ in finder.list(["CVS", ".*", "*~"]) if path not in collected
+    )
+    if missing:
+        return [
+            checks.Error(
+                f"Static files are out of date: {len(missing)} file(s) are not collected, such as {missing[0]}.",
+                hint=hint,
+                id="keydrop.E027",
+            )
+        ]
+    return []
+
+
 def refuse_to_start_on_errors() -> None:
     """For servers that do not run checks themselves (gunicorn): stop on any Keydrop error."""
-    problems = [m for m in checks.run_checks(tags=["keydrop"]) if m.is_serious()]
+    problems = [m for m in checks.run_checks(tags=["keydrop"], include_deployment_checks=True) if m.is_serious()]
     if problems:
-        raise ImproperlyConfigured("; ".join(f"{m.id}: {m.msg}" for m in problems))
+        raise ImproperlyConfigured(
+            "Keydrop will not start:\n" + "\n".join(f"  {m.id}: {m.msg} {m.hint or ''}".rstrip() for m in problems)
+        )

@@ -5,6 +5,8 @@ import os
 import secrets
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 
 def envbool(name: str, default: bool) -> bool:
     value = os.getenv(name)
@@ -48,3 +50,10 @@ def local_keys(data_dir: Path) -> dict[str, str]:
     finally:
         tmp.unlink()
     return keys
+
+
+def envchoice(name: str, default: str, choices: list[str]) -> str:
+    value = (os.getenv(name) or "").strip().lower() or default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r} is not one of: {', '.join(choices)}.")
+    return value

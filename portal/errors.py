@@ -1,5 +1,9 @@
-"""Error reports (the DEBUG page, error emails) that never show a secret."""
+"""Error reports (the DEBUG page, error emails) that never show a secret, and the error pages."""
 
+from django.conf import settings
+from django.http import HttpResponseServerError
+from django.shortcuts import render
+from django.template import loader
 from django.views.debug import SafeExceptionReporterFilter
 
 
@@ -39,3 +43,32 @@ class SecretScrubbingFilter(SafeExceptionReporterFilter):
             return repr(value)
         except Exception:  # a broken __repr__ must not break the error report
             return ""
+
+
+# Error pages in the portal's look, with the support address. Django's defaults are bare text,
+# and in DEBUG a technical page; production never shows either.
+
+
+def bad_request(request, exception=None):
+    return render(request, "400.html", status=400)
+
+
+def permission_denied(request, exception=None):
+    return render(request, "403.html", status=403)
+
+
+def csrf_failure(request, reason=""):
+    return render(request, "403_csrf.html", status=403)
+
+
+def not_found(request, exception=None):
+    """A replaced intake link is the common case: say so, and what to do."""
+    path = request.path
+    context = {"intake_link": path.startswith("/i/"), "submission_link": path.startswith("/s/")}
+    return render(request, "404.html", context, status=404)
+
+
+def server_error(request):
+    # No context processors: whatever failed (the database, a session) must not fail this page too.
+    context = {"partner_name": settings.PORTAL_PARTNER_NAME, "support_email": settings.PORTAL_SUPPORT_EMAIL}
+    return HttpResponseServerError(loader.render_to_string("500.html", context))

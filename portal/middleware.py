@@ -1,4 +1,17 @@
-"""Response headers the whole portal shares."""
+"""Middleware of the whole portal: shared response headers, request ids and lines, the body limit."""
+
+import logging
+import re
+import time
+import uuid
+
+from django.conf import settings
+from django.shortcuts import render
+
+from portal import client, logs
+
+request_log = logging.getLogger("keydrop.request")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 POLICY = "; ".join(
     [
@@ -27,3 +40,77 @@ class ContentSecurityPolicyMiddleware:
         response.headers.setdefault("Content-Security-Policy", policy)
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         return response
+
+
+class RequestLogMiddleware:
+    """A request id on every log line of a request, and one line per request.
+
+    The id is the proxy's X-Request-ID when a trusted proxy sent one (nginx's $request_id, so its
+    access log and Keydrop's lines match), otherwise a new one; it is returned as X-Request-ID.
+    The line has method, path, status, duration and client address; tokens in the path are
+    redacted like every other log line.
+    """
+
+    QUIET_PREFIXES = ("/static/", "/health/")  # load balancers and browsers ask often: DEBUG level
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        ident = self._incoming_id(request) or uuid.uuid4().hex
+        token = logs.request_id.set(ident)
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+            response.headers.setdefault("X-Request-ID", ident)
+            duration_ms = round((time.perf_counter() - started) * 1000, 1)
+            path = logs.redact(request.path)
+            level = logging.DEBUG if request.path.startswith(self.QUIET_PREFIXES) else logging.INFO
+            if request_log.isEnabledFor(level):
+                request_log.log(
+                    level,
+                    "%s %s %s %.1fms",
+                    request.method,
+                    path,
+                    response.status_code,
+                    duration_ms,
+                    extra={
+                        "method": request.method,
+                        "path": path,
+                        "status": response.status_code,
+                        "duration_ms": duration_ms,
+                        "client_ip": client.client_ip(request),
+                    },
+                )
+            return response
+        finally:
+            logs.request_id.reset(token)
+
+    @staticmethod
+    def _incoming_id(request) -> str | None:
+        ident = request.META.get("HTTP_X_REQUEST_ID", "")
+        if not REQUEST_ID.fullmatch(ident):
+            return None
+        peer = client.parse_address(request.META.get("REMOTE_ADDR") or "")
+        return ident if client.is_trusted(peer, settings.PORTAL_TRUSTED_PROXIES) else None
+
+
+class RequestBodyLimitMiddleware:
+    """Refuse a body larger than PORTAL_MAX_REQUEST_BYTES by its Content-Length, before anything reads it.
+
+    Without this, a large anonymous multipart body is parsed (and its file parts spooled to disk)
+    when CSRF checking first reads request.POST, only to be rejected. The proxy enforces the same
+    limit (deploy/nginx: client_max_body_size); this covers a server reached without it.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0  # Django reads no body it cannot measure
+        if length > settings.PORTAL_MAX_REQUEST_BYTES:
+            return render(request, "413.html", {"limit_kb": settings.PORTAL_MAX_REQUEST_BYTES // 1024}, status=413)
+        return self.get_response(request)

@@ -2,25 +2,34 @@
 
 Everything comes from the environment. With nothing set, Keydrop runs on embedded defaults:
 SQLite, django-q2's ORM broker, outgoing mail written as files, and local keys generated once,
-all under one data folder (PORTAL_DATA_DIR, default ./var). Production sets DEBUG=0 and
-provides DATABASE_URL, EMAIL_URL, SECRET_KEY, PORTAL_ENCRYPTION_KEY, ALLOWED_HOSTS and
-PORTAL_BASE_URL (see README.md).
+all under one data folder (PORTAL_DATA_DIR, default ./var). deploy/keydrop.env lists every
+variable production sets (see README.md, Production).
+
+Production mode is DEBUG off. DEBUG defaults to on only while the keys are the local ones: once
+SECRET_KEY or PORTAL_ENCRYPTION_KEY comes from the environment, an unset DEBUG means off, and
+check keydrop.E021 refuses to start until DEBUG is set explicitly. Real keys never run as DEBUG.
 """
 
 import os
+import secrets
 from datetime import timedelta
+from email.utils import getaddresses
 from pathlib import Path
 
 import dj_database_url
 import dj_email_url
 
-from portal.env import envbool, envint, envlist, local_keys
+from portal import developer_key
+from portal.client import parse_networks
+from portal.env import envbool, envchoice, envint, envlist, local_keys
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.getenv("PORTAL_DATA_DIR", BASE_DIR / "var")).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
-DEBUG = envbool("DEBUG", True)
+_KEYS_FROM_ENVIRONMENT = bool(os.getenv("SECRET_KEY") or os.getenv("PORTAL_ENCRYPTION_KEY"))
+DEBUG = envbool("DEBUG", not _KEYS_FROM_ENVIRONMENT)
+PORTAL_DEBUG_UNSET = _KEYS_FROM_ENVIRONMENT and not os.getenv("DEBUG", "").strip()  # check keydrop.E021
 
 # Both keys are key material: django-cryptography derives the encryption key from
 # CRYPTOGRAPHY_KEY and signs every ciphertext with SECRET_KEY. Losing or changing either
@@ -29,12 +38,19 @@ _local = local_keys(DATA_DIR) if DEBUG else {}
 SECRET_KEY = os.getenv("SECRET_KEY") or _local.get("SECRET_KEY", "")
 PORTAL_ENCRYPTION_KEY = os.getenv("PORTAL_ENCRYPTION_KEY") or _local.get("PORTAL_ENCRYPTION_KEY", "")
 PORTAL_USING_LOCAL_KEYS = not (os.getenv("SECRET_KEY") and os.getenv("PORTAL_ENCRYPTION_KEY"))
+# A missing SECRET_KEY is reported by check keydrop.E020, which needs Django to start first: a
+# random stand-in that no other process shares, and that sealing refuses to use.
+PORTAL_SECRET_KEY_MISSING = not SECRET_KEY
+SECRET_KEY = SECRET_KEY or "missing-" + secrets.token_urlsafe(50)
 # Never fall back to SECRET_KEY: a missing key is reported by check keydrop.E001 instead.
 CRYPTOGRAPHY_KEY = PORTAL_ENCRYPTION_KEY or None
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost")
 PORTAL_BASE_URL = os.getenv("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", PORTAL_BASE_URL)
+# The proxies in front of Keydrop (addresses or networks). Empty: the socket's peer is the client.
+# See portal/client.py for how the client's address is found behind them.
+PORTAL_TRUSTED_PROXIES = parse_networks(envlist("PORTAL_TRUSTED_PROXIES", ""))
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -50,6 +66,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portal.middleware.RequestLogMiddleware",  # first: its request id is on every log line of the request
+    "portal.middleware.RequestBodyLimitMiddleware",  # before anything reads (or spools) a body
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.middleware.ContentSecurityPolicyMiddleware",
@@ -84,7 +102,9 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         os.getenv("DATABASE_URL", f"sqlite:///{DATA_DIR / 'keydrop.sqlite3'}"),
-        conn_max_age=envint("DATABASE_CONN_MAX_AGE", 0),
+        # Persistent connections in production: opening one per request cost 1.65x on PostgreSQL.
+        conn_max_age=envint("DATABASE_CONN_MAX_AGE", 0 if DEBUG else 60),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -114,14 +134,24 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
+# Production serves hashed, compressed copies made by `manage.py collectstatic`, cached for a year
+# (WhiteNoise marks hashed names immutable); check keydrop.E027 refuses to start without them.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
 }
 
 # Email: files under <data>/mail unless EMAIL_URL (smtp://user:pass@host:587/?tls=True) is set.
 DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "Keydrop <keydrop@localhost>")
-SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Error reports and the stale-scheduler alert: ADMINS="Ops <ops@partner.com>, oncall@partner.com".
+ADMINS = [(name, address) for name, address in getaddresses([os.getenv("ADMINS", "")]) if address]
+SERVER_EMAIL = os.getenv("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
+EMAIL_SUBJECT_PREFIX = "[Keydrop] "
+PORTAL_EMAIL_CONFIGURED = bool(os.getenv("EMAIL_URL"))  # check keydrop.E026
 if os.getenv("EMAIL_URL"):
     _email = dj_email_url.parse(os.environ["EMAIL_URL"])
     EMAIL_BACKEND = _email.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
@@ -148,28 +178,54 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-if envbool("SECURE_PROXY_SSL_HEADER", False):
+# Behind a TLS proxy the scheme comes from X-Forwarded-Proto, which the proxy must set (deploy/nginx).
+if envbool("SECURE_PROXY_SSL_HEADER", bool(PORTAL_TRUSTED_PROXIES)):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Preloading HSTS is a decision for the whole domain, made at hstspreload.org, not by one app.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.errors.SecretScrubbingFilter"
+CSRF_FAILURE_VIEW = "portal.errors.csrf_failure"
 # Secret fields can be long; the forms reject anything over 4 KB themselves.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
+# Keydrop takes no uploads: a larger body is refused (413) before anything reads or spools it.
+PORTAL_MAX_REQUEST_BYTES = envint("PORTAL_MAX_REQUEST_BYTES", 1024 * 1024)
 
+# Logs: LOG_FORMAT=json writes one JSON object per line. Every record carries the request id, and
+# intake, verification and calendar tokens are redacted from every line (portal/logs.py).
+LOG_FORMAT = envchoice("LOG_FORMAT", "plain", ["plain", "json"])
 LOG_DIR = DATA_DIR / "logs"
 LOG_DIR.mkdir(parents=True, exist_ok=True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {
+        "keydrop": {"()": "portal.logs.KeydropFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "portal.logs.JsonFormatter"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["keydrop"]},
         "file": {
             "class": "logging.handlers.WatchedFileHandler",
             "filename": LOG_DIR / "keydrop.log",
-            "formatter": "plain",
+            "formatter": LOG_FORMAT,
+            "filters": ["keydrop"],
+        },
+        "mail_admins": {
+            "class": "django.utils.log.AdminEmailHandler",
+            "level": "ERROR",
+            "filters": ["require_debug_false", "keydrop"],
         },
     },
     "root": {"handlers": ["console", "file"], "level": os.getenv("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO", "propagate": True}},
+    "loggers": {
+        "django": {"handlers": ["mail_admins"], "level": "INFO", "propagate": True},  # server errors to ADMINS
+        "django.db.backends": {"level": "INFO", "propagate": True},
+        "django.server": {"level": "WARNING", "propagate": True},  # Keydrop writes its own request lines
+    },
 }
 
 # django-q2. Tasks are delivered at least once and their arguments are stored in the
@@ -207,30 +263,10 @@ PORTAL_CODE_EMAILS_PER_CONTACT_PER_HOUR = envint("PORTAL_CODE_EMAILS_PER_CONTACT
 PORTAL_SUBMISSIONS_PER_LINK_PER_HOUR = envint("PORTAL_SUBMISSIONS_PER_LINK_PER_HOUR", 12)
 PORTAL_SUBMISSIONS_PER_IP_PER_HOUR = envint("PORTAL_SUBMISSIONS_PER_IP_PER_HOUR", 20)
 
-# What a Canvas API developer key must look like for this partner (shown on the intake page).
-# "{institution}" in a redirect URI becomes the institution's slug.
-PORTAL_DEVELOPER_KEY = {
-    "redirect_uris": [
-        ("United States", "https://us.partner.example/api/v2/{institution}/auth/canvas/callback"),
-        ("Canada", "https://ca.partner.example/api/v2/{institution}/auth/canvas/callback"),
-        ("Europe", "https://eu.partner.example/api/v2/{institution}/auth/canvas/callback"),
-        ("Singapore", "https://sg.partner.example/api/v2/{institution}/auth/canvas/callback"),
-        ("Australia", "https://au.partner.example/api/v2/{institution}/auth/canvas/callback"),
-    ],
-    "scopes": [
-        ("url:GET|/api/v1/accounts", "Accounts"),
-        ("url:GET|/api/v1/accounts/:id", "Accounts"),
-        ("url:GET|/api/v1/accounts/:account_id/sub_accounts", "Accounts"),
-        ("url:GET|/api/v1/accounts/:account_id/courses", "Accounts"),
-        ("url:GET|/api/v1/accounts/:account_id/terms", "Enrollment Terms"),
-        ("url:GET|/api/v1/courses/:id", "Courses"),
-        ("url:GET|/api/v1/courses/:course_id/assignments", "Assignments"),
-        ("url:GET|/api/v1/courses/:course_id/files", "Files"),
-        ("url:GET|/api/v1/courses/:course_id/pages", "Pages"),
-    ],
-    "enforce_scopes": True,
-    "allow_include_parameters": True,
-}
+# What a Canvas API developer key must look like for this partner (shown on the intake page):
+# a TOML file named by PORTAL_DEVELOPER_KEY_FILE, or the samples (refused in production, keydrop.E025).
+PORTAL_DEVELOPER_KEY_FILE = os.getenv("PORTAL_DEVELOPER_KEY_FILE", "")
+PORTAL_DEVELOPER_KEY = developer_key.load(PORTAL_DEVELOPER_KEY_FILE or developer_key.SAMPLE_FILE)
 
 # Renewal reminders: days before expiry, plus the lapse notice on the day itself.
 PORTAL_REMINDER_OFFSETS_DAYS = sorted({int(d) for d in envlist("PORTAL_REMINDER_OFFSETS_DAYS", "30,14,7,3,1")}, reverse=True)
@@ -254,7 +290,7 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one: guessing one
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
 AXES_USERNAME_CALLABLE = "keys.login.axes_username"  # stores what was typed, cut to a username's length
-AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)  # as everywhere in Keydrop: the proxy sets REMOTE_ADDR
+AXES_CLIENT_IP_CALLABLE = "portal.client.client_ip"  # the address flood limits and audit events record
 LOGGING["loggers"]["axes.apps"] = {"level": "WARNING"}  # no start-up banner on every command's stderr
 # Staff sessions: at most 12 hours from sign-in, and 30 minutes without a request.
 PORTAL_STAFF_SESSION_MAX_AGE = timedelta(seconds=envint("PORTAL_STAFF_SESSION_MAX_AGE_SECONDS", 12 * 60 * 60))

@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from intake import views as intake_views
 from keys import calendar as keys_calendar
+from portal import views as portal_views
 
 admin.site.site_header = "Keydrop"
 admin.site.site_title = "Keydrop"
@@ -10,8 +11,15 @@ admin.site.index_title = "Credentials"
 
 urlpatterns = [
     path("", intake_views.home, name="home"),
+    path("health/", portal_views.health, name="health"),
     path("admin/", admin.site.urls),
     # Outside the admin login: calendar apps cannot sign in, so the token in the address is the key.
     path("calendar/<slug:token>.ics", keys_calendar.feed, name="calendar_feed"),
     path("", include("intake.urls")),
 ]
+
+# Error pages in the portal's look (portal/errors.py).
+handler400 = "portal.errors.bad_request"
+handler403 = "portal.errors.permission_denied"
+handler404 = "portal.errors.not_found"
+handler500 = "portal.errors.server_error"

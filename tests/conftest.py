@@ -1,10 +1,22 @@
 """Shared fixtures: the cast (alice, bob, charlie, dana) and an institution with its key."""
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Permission
+from django.test import override_settings
 
 from tests import factories
 from tests.staff_cast import REVEALER_CODENAMES, SECRET
+
+
+@pytest.fixture(scope="session", autouse=True)
+def static_files_from_the_source():
+    """Production serves the hashed copies collectstatic makes (tests/test_static_files.py and the
+    production smoke test check that); other tests render pages from the source files, which
+    saves collecting them on every run."""
+    plain = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    with override_settings(STORAGES={**settings.STORAGES, "staticfiles": plain}):
+        yield
 
 
 @pytest.fixture

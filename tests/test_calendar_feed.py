@@ -1,9 +1,11 @@
 """The expiry calendar: a private per-user address, iCalendar content, 404 for anything else."""
 
 import datetime
+from urllib.parse import urlsplit
 
 import icalendar
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
@@ -42,7 +44,7 @@ def test_the_feed_has_an_all_day_event_on_each_expiry_date_and_nothing_secret(bo
     assert event.decoded("dtend") == credential.expires_on() + datetime.timedelta(days=1)
     assert "Example University" in str(event["summary"]) and "Canvas Data 2 key" in str(event["summary"])
     assert credential.masked_client_id in str(event["description"])
-    assert str(event["uid"]) == f"credential-{credential.pk}@127.0.0.1"
+    assert str(event["uid"]) == f"credential-{credential.pk}@{urlsplit(settings.PORTAL_BASE_URL).hostname}"
     assert SECRET.encode() not in response.content and credential.client_id.encode() not in response.content
     assert institution.intake_token.encode() not in response.content
 
@@ -54,7 +56,7 @@ def test_the_feed_lists_only_credentials_visible_to_staff_with_an_expiry(bob, in
     CredentialFactory(institution=institution, status=Credential.Status.REVOKED, secret=None, expires_at=soon)
     CredentialFactory(institution=institution, kind="developer_key", client_id="170000000000123", expires_at=None)
     feed = CalendarFeed.objects.create(user=bob)
-    assert [str(e["uid"]) for e in events(Client().get(feed_path(feed)))] == [f"credential-{shown.pk}@127.0.0.1"]
+    assert [str(e["uid"]) for e in events(Client().get(feed_path(feed)))] == [f"credential-{shown.pk}@{urlsplit(settings.PORTAL_BASE_URL).hostname}"]
 
 
 def test_a_wrong_token_is_a_plain_404(bob):

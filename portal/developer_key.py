@@ -1,0 +1,39 @@
+"""The partner's developer-key requirements (scopes, redirect URIs per region, toggles), read from a
+TOML file rather than edited into the code.
+
+PORTAL_DEVELOPER_KEY_FILE names the partner's file; without it Keydrop shows the samples in
+deploy/developer-key.toml, which a local install is happy with and production refuses
+(check keydrop.E025).
+"""
+
+import tomllib
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+SAMPLE_FILE = Path(__file__).resolve().parent.parent / "deploy" / "developer-key.toml"
+
+
+def load(path: Path | str) -> dict:
+    """{"redirect_uris": [(region, uri)], "scopes": [(scope, group)], "enforce_scopes", "allow_include_parameters"}."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ImproperlyConfigured(f"PORTAL_DEVELOPER_KEY_FILE: cannot read {path}: {exc.strerror}.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ImproperlyConfigured(f"PORTAL_DEVELOPER_KEY_FILE: {path} is not valid TOML: {exc}.") from None
+    try:
+        redirect_uris = [(str(entry["region"]), str(entry["uri"])) for entry in data["redirect_uris"]]
+        scopes = [(str(entry["scope"]), str(entry["group"])) for entry in data["scopes"]]
+        toggles = {name: data[name] for name in ("enforce_scopes", "allow_include_parameters")}
+    except (KeyError, TypeError) as exc:
+        raise ImproperlyConfigured(
+            f"PORTAL_DEVELOPER_KEY_FILE: {path} needs redirect_uris (region, uri), scopes (scope, group), "
+            f"enforce_scopes and allow_include_parameters, as in deploy/developer-key.toml (missing {exc})."
+        ) from None
+    if not all(isinstance(value, bool) for value in toggles.values()):
+        raise ImproperlyConfigured(f"PORTAL_DEVELOPER_KEY_FILE: {path}: the toggles must be true or false.")
+    if not redirect_uris or not scopes:
+        raise ImproperlyConfigured(f"PORTAL_DEVELOPER_KEY_FILE: {path} lists no redirect URIs or no scopes.")
+    return {"redirect_uris": redirect_uris, "scopes": scopes, **toggles}

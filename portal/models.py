@@ -1,0 +1,26 @@
+from django.db import models
+from django.db.models import Q
+
+
+class Alert(models.Model):
+    """One episode of a problem operators are emailed about: raised once, cleared when it is over.
+
+    At most one open episode per kind (a unique constraint), so several web nodes noticing the
+    same stopped scheduler send one email between them.
+    """
+
+    class Kind(models.TextChoices):
+        SCHEDULER_STALE = "scheduler-stale", "Scheduler stopped"
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    raised_at = models.DateTimeField()
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    detail = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind"], condition=Q(cleared_at__isnull=True), name="one_open_alert_per_kind")
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} since {self.raised_at:%Y-%m-%d %H:%M}"
