@@ -1,4 +1,5 @@
-"""Shared fixtures: the cast (alice, bob, charlie, dana) and an institution with its key."""
+"""Shared fixtures: the cast (alice, bob, charlie, dana) and an institution with its key; which
+tests run where (real servers and clusters only in CI or when asked)."""
 
 import pytest
 from django.conf import settings
@@ -6,7 +7,32 @@ from django.contrib.auth.models import Permission
 from django.test import override_settings
 
 from tests import factories
+from tests.ci import IN_CI
 from tests.staff_cast import REVEALER_CODENAMES, SECRET
+
+
+def pytest_addoption(parser):
+    parser.addoption("--cluster", action="store_true", help="also run the tests marked cluster (on with CI=true)")
+    parser.addoption(
+        "--production", action="store_true", help="run only the production smoke test (marked production), as CI does"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    # The production smoke test is a step of its own (`make test-production`, run by .ci/run after the
+    # PostgreSQL suite); every other run leaves it out, and --production runs nothing else.
+    production = config.getoption("--production")
+    chosen = [item for item in items if bool(item.get_closest_marker("production")) == production]
+    if len(chosen) != len(items):
+        kept = set(chosen)
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = chosen
+    if IN_CI or config.getoption("--cluster"):
+        return
+    later = pytest.mark.skip(reason="starts real servers or a qcluster: runs with CI=true or `make test-all`")
+    for item in items:
+        if item.get_closest_marker("cluster"):
+            item.add_marker(later)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -5,7 +5,7 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
+import threading
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -15,6 +15,8 @@ from django.core.management.base import BaseCommand
 from keys.models import AdminContact, Institution
 
 DEMO_SLUG = "demo-university"
+# A task still running when you press Ctrl-C gets this long to finish before it is killed.
+STOP_TIMEOUT = 10
 
 
 class Command(BaseCommand):
@@ -30,37 +32,38 @@ class Command(BaseCommand):
         if settings.DEBUG and not no_demo:
             self.print_local_login(addr)
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, lambda *args: stop.set())
+        # Each half in its own process group: Ctrl-C reaches only this command, which stops both
+        # with one SIGTERM each. Left to the terminal, runserver sat out Ctrl-C whenever SIGINT was
+        # ignored where `make run` started (a background job, some IDEs and runners), and qcluster
+        # could hang on the second signal of a pair.
         children = [
-            subprocess.Popen([*manage, "qcluster"]),
-            subprocess.Popen([*manage, "runserver", addr, "--noreload", "--skip-checks"]),
+            subprocess.Popen([*manage, "qcluster"], process_group=0),
+            subprocess.Popen([*manage, "runserver", addr, "--noreload", "--skip-checks"], process_group=0),
         ]
         self.stdout.write(self.style.SUCCESS(f"Keydrop is running on http://{addr}/ with its task cluster. Ctrl-C stops both."))
-        self.supervise(children)
+        self.supervise(children, stop)
 
-    def supervise(self, children):
-        stop = False
-
-        def request_stop(signum, frame):
-            nonlocal stop
-            stop = True
-
-        signal.signal(signal.SIGTERM, request_stop)
-        signal.signal(signal.SIGINT, request_stop)
+    def supervise(self, children, stop: threading.Event):
         try:
             # If either half dies, stop the other: half a portal would silently skip reminders.
-            while not stop and all(child.poll() is None for child in children):
-                time.sleep(0.5)
+            while not stop.wait(0.2) and all(child.poll() is None for child in children):
+                pass
         finally:
+            # runserver ends at once; qcluster stops its workers in an orderly way.
             for child in children:
                 if child.poll() is None:
-                    child.send_signal(signal.SIGINT)
+                    child.terminate()
             for child in children:
                 try:
-                    child.wait(timeout=15)
+                    child.wait(timeout=STOP_TIMEOUT)
                 except subprocess.TimeoutExpired:
-                    child.kill()
+                    os.killpg(child.pid, signal.SIGKILL)  # the whole group: qcluster's workers too
+                    child.wait()
         failed = [child.args[2] for child in children if child.returncode not in (0, -signal.SIGINT, -signal.SIGTERM, None)]
-        if failed and not stop:
+        if failed and not stop.is_set():
             self.stderr.write(f"Stopped because {', '.join(failed)} exited.")
             sys.exit(1)
 
