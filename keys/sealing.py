@@ -13,6 +13,7 @@ from functools import lru_cache
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import models
@@ -127,3 +128,11 @@ class SealedSecretField(models.BinaryField):
     def value_to_string(self, obj):
         value = self.value_from_object(obj)
         return None if value is None else SERIALIZED_PREFIX + base64.b64encode(value.ciphertext).decode()
+
+
+def sealed_fields():
+    """Every (model, field) that stores a sealed secret, for commands that visit them all."""
+    for model in apps.get_models():
+        for field in model._meta.get_fields():
+            if isinstance(field, SealedSecretField):
+                yield model, field

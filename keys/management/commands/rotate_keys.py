@@ -11,19 +11,11 @@ nothing is changed and the command names the rows.
 
 import os
 
-from django.apps import apps
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from keys.sealing import SealedSecretField, SecretUnreadable, fernet
-
-
-def sealed_fields():
-    for model in apps.get_models():
-        for field in model._meta.get_fields():
-            if isinstance(field, SealedSecretField):
-                yield model, field
+from keys.sealing import SecretUnreadable, fernet, sealed_fields
 
 
 class Command(BaseCommand):
