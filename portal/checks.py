@@ -188,6 +188,17 @@ def check_production_settings(app_configs, **kwargs):
     return errors
 
 
+@checks.register("keydrop")
+def check_developer_key_file(app_configs, **kwargs):
+    if not settings.PORTAL_DEVELOPER_KEY_FILE:
+        return []
+    try:
+        developer_key.load(settings.PORTAL_DEVELOPER_KEY_FILE)
+    except ImproperlyConfigured as problem:
+        return [checks.Error(str(problem), hint="Start from a copy of deploy/developer-key.toml.", id="keydrop.E028")]
+    return []
+
+
 def _host_allowed(host: str) -> bool:
     from django.http.request import validate_host
 
@@ -201,6 +212,10 @@ def _developer_key_samples() -> list[checks.CheckMessage]:
     )
     if not settings.PORTAL_DEVELOPER_KEY_FILE:
         return [checks.Error("The developer-key requirements customers see are Keydrop's samples.", hint=hint, id="keydrop.E025")]
+    try:
+        developer_key.load(settings.PORTAL_DEVELOPER_KEY_FILE)
+    except ImproperlyConfigured:
+        return []  # check keydrop.E028 says why the file cannot be read
     problems = []
     setup = settings.PORTAL_DEVELOPER_KEY
     for region, uri in setup["redirect_uris"]:
@@ -226,7 +241,7 @@ def check_static_files(app_configs, **kwargs):
     manifest = Path(settings.STATIC_ROOT) / staticfiles_storage.manifest_name
     if not manifest.exists():
         return [checks.Error(f"Static files have not been collected: {manifest} is missing.", hint=hint, id="keydrop.E027")]
-    collected = set(staticfiles_storage.load_manifest())
+    collected, _ = staticfiles_storage.load_manifest()
     missing = sorted(
         path for finder in finders.get_finders() for path, _ in finder.list(["CVS", ".*", "*~"]) if path not in collected
     )

@@ -3,7 +3,7 @@ TOML file rather than edited into the code.
 
 PORTAL_DEVELOPER_KEY_FILE names the partner's file; without it Keydrop shows the samples in
 deploy/developer-key.toml, which a local install is happy with and production refuses
-(check keydrop.E025).
+(check keydrop.E025). A file that cannot be read is check keydrop.E028, in every mode.
 """
 
 import tomllib
@@ -37,3 +37,14 @@ def load(path: Path | str) -> dict:
     if not redirect_uris or not scopes:
         raise ImproperlyConfigured(f"PORTAL_DEVELOPER_KEY_FILE: {path} lists no redirect URIs or no scopes.")
     return {"redirect_uris": redirect_uris, "scopes": scopes, **toggles}
+
+
+def load_or_sample(path: str) -> dict:
+    """For settings: the partner's file, or the samples while it is missing or unreadable (which
+    check keydrop.E028 reports, so the start is refused with a message rather than a traceback)."""
+    if path:
+        try:
+            return load(path)
+        except ImproperlyConfigured:
+            pass
+    return load(SAMPLE_FILE)

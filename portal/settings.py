@@ -266,7 +266,7 @@ PORTAL_SUBMISSIONS_PER_IP_PER_HOUR = envint("PORTAL_SUBMISSIONS_PER_IP_PER_HOUR"
 # What a Canvas API developer key must look like for this partner (shown on the intake page):
 # a TOML file named by PORTAL_DEVELOPER_KEY_FILE, or the samples (refused in production, keydrop.E025).
 PORTAL_DEVELOPER_KEY_FILE = os.getenv("PORTAL_DEVELOPER_KEY_FILE", "")
-PORTAL_DEVELOPER_KEY = developer_key.load(PORTAL_DEVELOPER_KEY_FILE or developer_key.SAMPLE_FILE)
+PORTAL_DEVELOPER_KEY = developer_key.load_or_sample(PORTAL_DEVELOPER_KEY_FILE)
 
 # Renewal reminders: days before expiry, plus the lapse notice on the day itself.
 PORTAL_REMINDER_OFFSETS_DAYS = sorted({int(d) for d in envlist("PORTAL_REMINDER_OFFSETS_DAYS", "30,14,7,3,1")}, reverse=True)

@@ -6,6 +6,7 @@ log line, admin page, session, error page or django-q2 table.
 
 import datetime
 import io
+import logging
 import re
 import subprocess
 
@@ -18,6 +19,7 @@ from django.test import Client
 from intake import services
 from keys.models import CalendarFeed
 from keys.tasks import purge_dead_secrets, send_reminders
+from portal.logs import JsonFormatter, KeydropFilter
 from tests.flows import form_data, submit
 
 CANARY = "CANARY-8d1f4e6b-do-not-leak-0042"
@@ -51,7 +53,19 @@ def mail_dir(settings, tmp_path):
     return settings.DATA_DIR / "mail"
 
 
-def test_the_canary_secret_is_nowhere_in_clear(institution, alice, mail_dir, monkeypatch, time_machine):
+@pytest.fixture
+def json_log():
+    """Every log record of the test as LOG_FORMAT=json writes it."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(KeydropFilter())
+    logging.getLogger().addHandler(handler)
+    yield stream
+    logging.getLogger().removeHandler(handler)
+
+
+def test_the_canary_secret_is_nowhere_in_clear(institution, alice, mail_dir, monkeypatch, time_machine, json_log):
     customer = Client()
     # A one-day key: its reminder is due at once, and its lapse notice and purge follow tomorrow.
     response, verification = submit(customer, institution, client_secret=CANARY, expiry="1d")
@@ -71,6 +85,12 @@ def test_the_canary_secret_is_nowhere_in_clear(institution, alice, mail_dir, mon
         settings.DEBUG = False
     assert error_page.status_code == 500
     assert_no_canary(error_page.content, "the error page")
+    production_error = crash.post(institution.intake_path(), form_data(crash, institution, client_secret=CANARY))
+    assert production_error.status_code == 500
+    assert_no_canary(production_error.content, "the production error page")
+    too_large = Client().post(institution.intake_path(), {"client_secret": CANARY, "padding": "x" * 2 * 1024 * 1024})
+    assert too_large.status_code == 413
+    assert_no_canary(too_large.content, "the request-too-large page")
 
     staff = Client()
     staff.force_login(alice)
@@ -111,6 +131,11 @@ def test_the_canary_secret_is_nowhere_in_clear(institution, alice, mail_dir, mon
     call_command("export_credential", "--institution", institution.slug, "--kind", "dap", "--format", "json", stdout=out, stderr=err)
     assert CANARY in out.getvalue()
     assert_no_canary(err.getvalue(), "the export command's stderr")
+    out = io.StringIO()
+    call_command("check_secrets", stdout=out)
+    assert "open with these keys" in out.getvalue()
+    assert_no_canary(out.getvalue(), "the restore drill's output")
+    assert_no_canary(Client().get("/health/").content, "the health report")
 
     # The reminders: the one-day reminder now (with the staff copy), the lapse notice and the
     # purge once the key has lapsed.
@@ -135,6 +160,8 @@ def test_the_canary_secret_is_nowhere_in_clear(institution, alice, mail_dir, mon
         assert_no_canary(path.read_bytes(), f"mail file {path.name}")
     for path in (settings.DATA_DIR / "logs").iterdir():
         assert_no_canary(path.read_bytes(), f"log {path.name}")
+    assert '"logger": "keydrop.request"' in json_log.getvalue()
+    assert_no_canary(json_log.getvalue(), "the JSON log")
     assert_no_canary(repr(credential.__dict__), "the model's repr")
 
 
