@@ -81,7 +81,7 @@ class SubmissionForm(forms.Form):
 
     @property
     def partner_key(self) -> bool:
-        return self.cleaned_data.get("key_type") == kinds.KeyType.PARTNER
+        return kinds.is_partner_key(self.cleaned_data.get("key_type"))
 
     def clean_client_id(self):
         value, warnings = self.kind.clean_client_id(self.cleaned_data["client_id"])

@@ -38,7 +38,7 @@ def home(request):
 @sensitive_post_parameters("client_secret")
 @sensitive_variables("form")
 @require_http_methods(["GET", "POST"])
-def start(request, token: str, kind: str = kinds.DAP.slug):
+def start(request, token: str, kind: str = kinds.DEFAULT.slug):
     institution = get_object_or_404(Institution, intake_token=token)
     if kind not in kinds.KINDS:
         raise Http404("No such kind of credential")
@@ -133,7 +133,7 @@ def receipt(request, public_id: str):
         "institution": credential.institution,
         "kind": credential.kind_spec,
         "renew_by": credential.expires_on(),
-        "partner_key": credential.key_type == kinds.KeyType.PARTNER,
+        "partner_key": credential.is_partner_key,
         "support_email": settings.PORTAL_SUPPORT_EMAIL,
     }
     return render(request, "intake/receipt.html", context)

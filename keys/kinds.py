@@ -44,6 +44,11 @@ class KeyType(models.TextChoices):
     PARTNER = "partner", "Instructure Partner"
 
 
+def is_partner_key(key_type: str | None) -> bool:
+    """A partner key's secret goes from Instructure to the partner: the customer never has it."""
+    return key_type == KeyType.PARTNER
+
+
 @dataclass(frozen=True)
 class Step:
     title: str
@@ -274,6 +279,8 @@ DEVELOPER_KEY = DeveloperKeyKind(
 )
 
 KINDS: dict[str, Kind] = {kind.slug: kind for kind in (DAP, DEVELOPER_KEY)}
+# The kind an intake link without one, and the export command without --kind, mean.
+DEFAULT = DAP
 CHOICES = [(kind.slug, kind.label) for kind in KINDS.values()]
 
 
