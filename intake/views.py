@@ -14,14 +14,11 @@ from intake.forms import CodeForm, SubmissionForm
 from intake.models import Verification
 from keys import kinds
 from keys.models import Institution
+from portal.client import client_ip
 
 GENERIC_CODE_ERROR = (
     "That code didn't work. Check the most recent email and try again, or send yourself a new code."
 )
-
-
-def _client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def _verification(public_id: str) -> Verification:
@@ -49,7 +46,7 @@ def start(request, token: str, kind: str = kinds.DEFAULT.slug):
     if request.method == "POST" and form.is_valid():
         try:
             verification = services.submit(
-                institution=institution, kind=spec, data=form.cleaned_data, ip=_client_ip(request), now=now
+                institution=institution, kind=spec, data=form.cleaned_data, ip=client_ip(request), now=now
             )
         except services.SubmissionRefused as refused:
             form.add_error(None, refused.message)
