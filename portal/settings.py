@@ -247,13 +247,13 @@ PORTAL_REMINDER_CLAIM_SECONDS = envint("PORTAL_REMINDER_CLAIM_SECONDS", 600)
 # PORTAL_LOGIN_LOCKOUT_MINUTES. Staff lift a lock early by deleting its "Access attempt".
 INSTALLED_APPS += ["axes"]
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
-MIDDLEWARE += ["keys.sessions.StaffSessionExpiryMiddleware", "axes.middleware.AxesMiddleware"]
+MIDDLEWARE += ["portal.sessions.StaffSessionExpiryMiddleware", "axes.middleware.AxesMiddleware"]
 AXES_FAILURE_LIMIT = envint("PORTAL_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=envint("PORTAL_LOGIN_LOCKOUT_MINUTES", 30))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one: guessing one account from many places, or many from one
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
-AXES_USERNAME_CALLABLE = "keys.login.axes_username"  # stores what was typed, cut to a username's length
+AXES_USERNAME_CALLABLE = "portal.login.axes_username"  # stores what was typed, cut to a username's length
 AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)  # as everywhere in Keydrop: the proxy sets REMOTE_ADDR
 LOGGING["loggers"]["axes.apps"] = {"level": "WARNING"}  # no start-up banner on every command's stderr
 # Staff sessions: at most 12 hours from sign-in, and 30 minutes without a request.
