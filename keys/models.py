@@ -172,7 +172,7 @@ class Credential(models.Model):
     TRACKED_STATUSES = (*LIVE_STATUSES, Status.EXPIRED)
     # Dead: over for good, so their secrets are destroyed; the records stay.
     DEAD_STATUSES = (Status.EXPIRED, Status.REVOKED, Status.LOCKED)
-    # Silenced: no reminder goes out, because a newer key took over, staff revoked it, or it never was verified.
+    # Silenced: no reminder goes out: a newer key took over, staff revoked it, or it was locked unverified.
     SILENCED_STATUSES = (Status.SUPERSEDED, Status.REVOKED, Status.LOCKED)
     # Days left at or below which the admin colours an expiry as urgent, or soon.
     URGENT_DAYS, SOON_DAYS = 7, 30
