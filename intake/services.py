@@ -104,8 +104,6 @@ def send_code(verification: Verification, now: datetime.datetime) -> bool:
         "institution": credential.institution,
         "kind": credential.kind_spec,
         "masked_client_id": credential.masked_client_id,
-        "valid_minutes": int(settings.PORTAL_CODE_LIFETIME.total_seconds() // 60),
-        "window_minutes": int(settings.PORTAL_VERIFICATION_WINDOW.total_seconds() // 60),
     }
     try:
         emails.send("verification-code", [verification.contact.email], context)

@@ -104,8 +104,10 @@ class Kind:
             )
         return value
 
-    def instructions(self, partner_name: str) -> list[Step]:
-        return [Step(step.title, step.text.format(partner=partner_name)) for step in self.steps]
+    def instructions(self, partner_name: str, **terms) -> list[Step]:
+        """The steps as the intake page shows them. `terms` are the verification rules' numbers a step
+        states ("{code_digits}-digit code"); the intake owns those rules and passes them in."""
+        return [Step(step.title, step.text.format(partner=partner_name, **terms)) for step in self.steps]
 
     def renewal_instructions(self, partner_name: str) -> list[str]:
         return [text.format(partner=partner_name) for text in self.renewal_steps]
@@ -221,8 +223,8 @@ DAP = DataAccessPlatformKind(
         ),
         Step(
             "Verify the key with Instructure",
-            "Instructure emails a six-digit code to your admin address; enter it in Identity "
-            "Services within 15 minutes or the key locks.",
+            "Instructure emails a {code_digits}-digit code to your admin address; enter it in Identity "
+            "Services within {instructure_window_minutes} minutes or the key locks.",
         ),
         Step(
             "Copy the Client ID and Secret",
@@ -231,7 +233,7 @@ DAP = DataAccessPlatformKind(
         ),
         Step(
             "Submit them here",
-            "Paste both below with the expiry you chose. We email a six-digit code to an admin "
+            "Paste both below with the expiry you chose. We email a {code_digits}-digit code to an admin "
             "address we have on file for you; enter it to confirm the handover.",
         ),
     ),
@@ -268,7 +270,7 @@ DEVELOPER_KEY = DeveloperKeyKind(
         Step(
             "Submit it here",
             "Copy the key ID from the Details column and the secret from Show Key, and submit "
-            "both below with your Canvas address. We email a six-digit code to an admin address "
+            "both below with your Canvas address. We email a {code_digits}-digit code to an admin address "
             "we have on file for you.",
         ),
     ),
