@@ -1,5 +1,6 @@
 """Shared fixtures: the cast (alice, bob, charlie, dana) and an institution with its key; which
-tests run where (real servers and clusters only in CI or when asked)."""
+tests run where (real servers and clusters only in CI or when asked); fast password hashing;
+static files from the source."""
 
 import pytest
 from django.conf import settings
@@ -33,6 +34,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("cluster"):
             item.add_marker(later)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing():
+    """PBKDF2 is slow on purpose, which cost the suite about a minute; tests check who may sign in,
+    not the strength of the hash. Production keeps Django's default hashers."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
