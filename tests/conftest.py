@@ -54,6 +54,18 @@ def static_files_from_the_source():
         yield
 
 
+@pytest.fixture(scope="session")
+def collected_static(tmp_path_factory):
+    """`collectstatic` as production runs it (hashed, compressed), once per run: <folder>/static."""
+    from django.core.management import call_command
+
+    folder = tmp_path_factory.mktemp("collected")
+    manifest = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}
+    with override_settings(STATIC_ROOT=folder / "static", STORAGES={**settings.STORAGES, "staticfiles": manifest}):
+        call_command("collectstatic", interactive=False, verbosity=0)
+    return folder / "static"
+
+
 @pytest.fixture
 def institution(db):
     return factories.InstitutionFactory(name="Example University", slug="example-u", contacts=["charlie@example.edu"])

@@ -4,10 +4,10 @@ instead of serving unstyled pages.
 """
 
 import pytest
+from django.conf import settings
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management import call_command
 from django.test import Client, override_settings
 
 from portal.checks import refuse_to_start_on_errors
@@ -15,26 +15,28 @@ from portal.checks import refuse_to_start_on_errors
 MANIFEST = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}
 
 
-@pytest.fixture
-def production_static(settings, tmp_path):
-    """The production storage with its own, empty STATIC_ROOT."""
-    with override_settings(STATIC_ROOT=tmp_path / "static", STORAGES={**settings.STORAGES, "staticfiles": MANIFEST}):
-        yield tmp_path / "static"
+def production_storage(static_root):
+    return override_settings(STATIC_ROOT=static_root, STORAGES={**settings.STORAGES, "staticfiles": MANIFEST})
 
 
 def deploy_ids() -> set[str]:
     return {m.id for m in checks.run_checks(tags=["keydrop"], include_deployment_checks=True) if m.is_serious()}
 
 
-def test_without_collectstatic_the_server_refuses_to_start_and_says_what_to_run(production_static):
-    assert deploy_ids() == {"keydrop.E027"}
-    with pytest.raises(ImproperlyConfigured, match="collectstatic"):
-        refuse_to_start_on_errors()
+def test_without_collectstatic_the_server_refuses_to_start_and_says_what_to_run(tmp_path):
+    with production_storage(tmp_path / "static"):
+        assert deploy_ids() == {"keydrop.E027"}
+        with pytest.raises(ImproperlyConfigured, match="collectstatic"):
+            refuse_to_start_on_errors()
 
 
 @pytest.mark.django_db
-def test_collected_files_are_served_hashed_compressed_and_cached_for_a_year(production_static, institution):
-    call_command("collectstatic", interactive=False, verbosity=0)
+def test_collected_files_are_served_hashed_compressed_and_cached_for_a_year(collected_static, institution):
+    with production_storage(collected_static):
+        served(institution)
+
+
+def served(institution):
     assert deploy_ids() == set()
     page = Client().get(institution.intake_path()).content.decode()
     css = staticfiles_storage.url("portal/keydrop.css")
@@ -47,11 +49,11 @@ def test_collected_files_are_served_hashed_compressed_and_cached_for_a_year(prod
     assert Client().get(staticfiles_storage.url("admin/css/base.css")).status_code == 200
 
 
-def test_an_upgrade_without_collectstatic_is_refused(production_static, settings, tmp_path):
-    call_command("collectstatic", interactive=False, verbosity=0)
+def test_an_upgrade_without_collectstatic_is_refused(collected_static, settings, tmp_path):
     added = tmp_path / "new-static"
     (added / "portal").mkdir(parents=True)
     (added / "portal" / "new-feature.js").write_text("// added by an upgrade\n")
     settings.STATICFILES_DIRS = [added]
-    [message] = checks.run_checks(tags=["keydrop"], include_deployment_checks=True)
+    with production_storage(collected_static):
+        [message] = checks.run_checks(tags=["keydrop"], include_deployment_checks=True)
     assert message.id == "keydrop.E027" and "portal/new-feature.js" in message.msg
