@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check -c requirements.lock
 
-.PHONY: run test test-all bench clean
+.PHONY: run test test-all test-production bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ test: $(VENV)/.installed-test
 # Also the real-cluster smoke tests, which `make test` leaves to CI (CI=true runs them there).
 test-all: $(VENV)/.installed-test
 	$(BIN)/python -m pytest --cluster
+
+# The production smoke test (nginx, gunicorn, PostgreSQL, Redis, two qclusters from deploy/); needs nginx,
+# redis-server and DATABASE_URL naming a PostgreSQL role that may create databases. CI runs it last.
+test-production: $(VENV)/.installed-test
+	$(BIN)/python -m pytest --production
 
 bench: $(VENV)/.installed-test
 	for bench in bench/bench_*.py; do $(BIN)/python $$bench || exit 1; done
