@@ -22,7 +22,17 @@ def new_form_nonce(institution: Institution) -> str:
     return signing.dumps([institution.pk, secrets.token_urlsafe(16)], salt=NONCE_SALT)
 
 
+class ContactsOnce(forms.models.ModelChoiceIterator):
+    """The contacts as the form already loaded them: rendering the choices costs no second query."""
+
+    def __iter__(self):
+        for contact in self.queryset:  # the queryset's cache, filled by SubmissionForm.contacts
+            yield self.choice(contact)
+
+
 class ContactChoiceField(forms.ModelChoiceField):
+    iterator = ContactsOnce
+
     def label_from_instance(self, contact: AdminContact) -> str:
         return contact.masked_email
 
@@ -74,11 +84,15 @@ class SubmissionForm(forms.Form):
             del fields["canvas_url"]
         else:
             fields["canvas_url"].initial = institution.canvas_url
-        contacts = list(fields["contact"].queryset)
-        if len(contacts) == 1:
-            fields["contact"].initial = contacts[0].pk
         if not self.is_bound:
+            if len(self.contacts) == 1:
+                fields["contact"].initial = self.contacts[0].pk
             self.initial["form_nonce"] = new_form_nonce(institution)
+
+    @property
+    def contacts(self) -> list[AdminContact]:
+        """The institution's contacts, loaded once (a valid POST looks up only the chosen one)."""
+        return list(self.fields["contact"].queryset)
 
     @property
     def partner_key(self) -> bool:

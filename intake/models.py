@@ -86,7 +86,11 @@ class Verification(models.Model):
     objects = VerificationQuerySet.as_manager()
 
     class Meta:
-        indexes = [models.Index(fields=["started_at"], condition=WAITING, name="verification_open")]
+        indexes = [
+            models.Index(fields=["started_at"], condition=WAITING, name="verification_open"),
+            # The flood limits count the last hour's submissions, waiting or not, on every POST.
+            models.Index(fields=["started_at"], name="verification_started"),
+        ]
 
     # Questions -----------------------------------------------------------------------------
 
@@ -125,9 +129,19 @@ class Verification(models.Model):
     def _open_row(self, now: datetime.datetime):
         return Verification.objects.filter(pk=self.pk).open(now)
 
+    @staticmethod
+    def _new_code() -> str:
+        return f"{secrets.randbelow(10**rules.CODE_DIGITS):0{rules.CODE_DIGITS}d}"
+
+    def first_code(self, now: datetime.datetime) -> str:
+        """The first code of a submission not yet saved: stored with the row, so no second write."""
+        code = self._new_code()
+        self.code_hash, self.code_sent_at, self.codes_sent = self._hash(code), now, 1
+        return code
+
     def issue_code(self, now: datetime.datetime) -> str | None:
         """Make a new code, voiding the previous one. None if the re-sends are used up or it is closed."""
-        code = f"{secrets.randbelow(10**rules.CODE_DIGITS):0{rules.CODE_DIGITS}d}"
+        code = self._new_code()
         claimed = self._open_row(now).may_send_code().update(
             code_hash=self._hash(code), code_sent_at=now, codes_sent=F("codes_sent") + 1
         )

@@ -5,7 +5,7 @@ import logging
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Count, Q, Sum
 from django.urls import reverse
 
 from intake.models import Verification
@@ -30,24 +30,47 @@ class CodeNotSent(Exception):
 
 
 def check_flood_limits(institution: Institution, contact_id: int, ip: str | None, now: datetime.datetime) -> None:
-    """An intake link must not become a way to flood an institution's admins with code emails."""
-    recent = Verification.objects.filter(started_at__gte=now - HOUR)
-    busy = SubmissionRefused(
-        "This link has received many submissions in the last hour. To protect your admins' "
-        "inboxes, please wait a while before trying again.",
-        status=429,
+    """An intake link must not become a way to flood an institution's admins with code emails.
+
+    The three limits are counted in one query over the recent submissions (an index on
+    started_at): per link and per client address in the last hour, and the codes sent to the
+    contact by submissions started within the last hour and a window.
+    """
+    last_hour = Q(started_at__gte=now - HOUR)
+    this_link = Q(credential__institution=institution)
+    this_address = Q(submitter_ip=ip) if ip else Q(pk__in=[])
+    this_contact = Q(contact_id=contact_id)
+    counts = (
+        Verification.objects.filter(started_at__gte=_code_limit_since(now))
+        .filter(this_link | this_address | this_contact)
+        .aggregate(
+            link=Count("pk", filter=last_hour & this_link),
+            address=Count("pk", filter=last_hour & this_address),
+            codes=Sum("codes_sent", filter=this_contact),
+        )
     )
-    if recent.filter(credential__institution=institution).count() >= settings.PORTAL_SUBMISSIONS_PER_LINK_PER_HOUR:
-        raise busy
-    if ip and recent.filter(submitter_ip=ip).count() >= settings.PORTAL_SUBMISSIONS_PER_IP_PER_HOUR:
-        raise busy
-    check_code_email_limit(contact_id, now)
+    if counts["link"] >= settings.PORTAL_SUBMISSIONS_PER_LINK_PER_HOUR or (
+        ip and counts["address"] >= settings.PORTAL_SUBMISSIONS_PER_IP_PER_HOUR
+    ):
+        raise SubmissionRefused(
+            "This link has received many submissions in the last hour. To protect your admins' "
+            "inboxes, please wait a while before trying again.",
+            status=429,
+        )
+    _refuse_if_too_many_codes(counts["codes"] or 0)
 
 
 def check_code_email_limit(contact_id: int, now: datetime.datetime) -> None:
+    sent = Verification.objects.filter(contact_id=contact_id, started_at__gte=_code_limit_since(now))
+    _refuse_if_too_many_codes(sent.aggregate(n=Sum("codes_sent"))["n"] or 0)
+
+
+def _code_limit_since(now: datetime.datetime) -> datetime.datetime:
     # Codes of submissions started within the last hour + window count against the address.
-    since = now - HOUR - settings.PORTAL_VERIFICATION_WINDOW
-    sent = Verification.objects.filter(contact_id=contact_id, started_at__gte=since).aggregate(n=Sum("codes_sent"))["n"] or 0
+    return now - HOUR - settings.PORTAL_VERIFICATION_WINDOW
+
+
+def _refuse_if_too_many_codes(sent: int) -> None:
     if sent >= settings.PORTAL_CODE_EMAILS_PER_CONTACT_PER_HOUR:
         raise SubmissionRefused(
             "We have sent several codes to that address in the last hour. To protect that inbox, "
@@ -77,9 +100,11 @@ def submit(*, institution: Institution, kind: kinds.Kind, data: dict, ip: str | 
             if not partner_key:
                 credential.set_secret(data["client_secret"])
             credential.save()
-            verification = Verification.objects.create(
+            verification = Verification(
                 credential=credential, form_nonce=data["form_nonce"], contact=contact, submitter_ip=ip, started_at=now
             )
+            code = verification.first_code(now)  # stored with the row: one write, not three
+            verification.save()
     except IntegrityError:
         # The form's one-time nonce is taken: a replayed or double-submitted form.
         raise SubmissionRefused(
@@ -87,7 +112,7 @@ def submit(*, institution: Institution, kind: kinds.Kind, data: dict, ip: str | 
         )
     log.info("submission %s received for institution %s (%s)", verification.pk, institution.slug, kind.slug)
     try:
-        send_code(verification, now)
+        email_code(verification, code)
     except CodeNotSent:
         pass  # the verification page offers to send it again
     return verification
@@ -98,6 +123,12 @@ def send_code(verification: Verification, now: datetime.datetime) -> bool:
     code = verification.issue_code(now)
     if code is None:
         return False
+    email_code(verification, code)
+    return True
+
+
+def email_code(verification: Verification, code: str) -> None:
+    """Email an issued code; if the mail server refuses, the code is voided and its re-send given back."""
     credential = verification.credential
     context = {
         "code": code,
@@ -112,7 +143,6 @@ def send_code(verification: Verification, now: datetime.datetime) -> bool:
         log.warning("verification code email for submission %s failed: %s", verification.pk, type(exc).__name__)
         raise CodeNotSent from exc
     log.info("verification code %d sent for submission %s", verification.codes_sent, verification.pk)
-    return True
 
 
 def tell_staff(verification: Verification) -> None:

@@ -61,7 +61,7 @@ def start(request, token: str, kind: str = kinds.DEFAULT.slug):
         "form": form,
         "steps": spec.instructions(settings.PORTAL_PARTNER_NAME, **rules.terms()),
         "developer_key": kinds.developer_key_setup(institution.slug) if spec.shows_scopes else None,
-        "no_contacts": not institution.contacts.exists(),
+        "no_contacts": not form.contacts,
     }
     return render(request, "intake/start.html", context, status=status)
 

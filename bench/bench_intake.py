@@ -1,0 +1,247 @@
+"""A customer's whole hand-over against a bare Django form, on gunicorn, in the same run.
+
+One gunicorn (two sync workers, deploy/gunicorn.conf.py, production settings) serves Keydrop and,
+beside it, a bare Django form that Fernet-encrypts its one field and sends one email
+(bench/bare.py). This process drives both flows in alternating batches: Keydrop's hand-over is
+GET the intake form, POST it (the secret sealed, the code emailed), GET the code page; the bare
+flow is GET the form, POST it, GET the done page. Both send their email to a loopback SMTP server.
+Server time is the CPU time (user + system) gunicorn's processes spent, read from /proc before
+and after each batch, so the client's own work is not counted.
+
+    .venv/bin/python bench/bench_intake.py [--rounds 8] [--flows 25]
+
+Prints server CPU per flow for each, their ratio (target <= 1.5x), and flows per second.
+SQLite in a temporary folder by default; with DATABASE_URL set to PostgreSQL it creates a
+scratch database beside the named one (the role needs CREATEDB) and drops it after.
+"""
+
+import argparse
+import http.client
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from http.cookies import SimpleCookie
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+from bootstrap import ROOT, start_django  # noqa: E402  (bench/ is on the path when run as a script)
+
+sys.path.insert(0, str(ROOT))
+from tests.smtp_sink import SMTPSink, free_port  # noqa: E402
+
+SINK = SMTPSink().__enter__()
+os.environ["EMAIL_URL"] = SINK.url
+# A benchmark submits hundreds of times from one address to one contact: lift the flood limits.
+for limit in ("PORTAL_SUBMISSIONS_PER_LINK_PER_HOUR", "PORTAL_SUBMISSIONS_PER_IP_PER_HOUR", "PORTAL_CODE_EMAILS_PER_CONTACT_PER_HOUR"):
+    os.environ[limit] = str(10**9)
+OWN_DATA_DIR = start_django("keydrop-bench-intake-")
+logging.getLogger("mail.log").setLevel(logging.WARNING)  # the SMTP server in this process: quiet
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from keys.models import AdminContact, Institution  # noqa: E402
+from tests.flows import VALID_DAP_CLIENT_ID, VALID_DAP_SECRET  # noqa: E402
+
+HOST = "keydrop.internal"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class ScratchDatabase:
+    """SQLite: the data folder's file. PostgreSQL: a database beside the configured one, dropped after."""
+
+    def __init__(self):
+        self.base = connection.settings_dict["NAME"]
+        self.name = None
+        if connection.vendor == "postgresql":
+            self.name = f"{self.base}_bench_intake"
+            self._admin(f'DROP DATABASE IF EXISTS "{self.name}"', f'CREATE DATABASE "{self.name}"')
+            connection.settings_dict["NAME"] = self.name
+            url = urlsplit(os.environ["DATABASE_URL"])
+            os.environ["DATABASE_URL"] = url._replace(path=f"/{self.name}").geturl()
+
+    def drop(self):
+        if self.name:
+            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+    def _admin(self, *statements):
+        connection.close()
+        saved = connection.settings_dict["NAME"]
+        connection.settings_dict["NAME"] = self.base
+        with connection.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+        connection.close()
+        connection.settings_dict["NAME"] = saved
+
+
+def cpu_seconds(master: int) -> float:
+    """User + system CPU of gunicorn's master and its live workers."""
+    total = 0
+    for pid in [master, *children(master)]:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, ValueError):
+                pass
+    return found
+
+
+class Browser:
+    def __init__(self, port: int):
+        self.port = port
+        self.cookies = {}
+
+    def request(self, method, path, data=None):
+        headers = {"Host": HOST}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = None
+        if data is not None:
+            body = urlencode({"csrfmiddlewaretoken": self.cookies.get("csrftoken", ""), **data})
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            content = response.read().decode()
+        finally:
+            connection.close()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            for name, morsel in SimpleCookie(header).items():
+                self.cookies[name] = morsel.value
+        return response.status, response.headers, content
+
+
+def field(page: str, name: str) -> str:
+    return re.search(rf'name="{name}" value="([^"]*)"', page).group(1)
+
+
+def keydrop_flow(browser: Browser, intake_path: str) -> None:
+    status, _, page = browser.request("GET", intake_path)
+    assert status == 200, page[:300]
+    data = {
+        "form_nonce": field(page, "form_nonce"),
+        "client_id": VALID_DAP_CLIENT_ID,
+        "client_secret": VALID_DAP_SECRET,
+        "key_type": "institutional",
+        "expiry": "1y",
+        "created_on": field(page, "created_on"),
+        "contact": re.search(r'name="contact" value="(\d+)"', page).group(1),
+    }
+    status, headers, page = browser.request("POST", intake_path, data)
+    assert status == 302, page[:2000]
+    status, _, _ = browser.request("GET", urlsplit(headers["Location"]).path)
+    assert status == 200
+
+
+def bare_flow(browser: Browser) -> None:
+    status, _, page = browser.request("GET", "/bare/")
+    assert status == 200
+    status, headers, page = browser.request("POST", "/bare/", {"secret": VALID_DAP_SECRET})
+    assert status == 302, page[:300]
+    status, _, _ = browser.request("GET", urlsplit(headers["Location"]).path)
+    assert status == 200
+
+
+def start_gunicorn(port: int) -> subprocess.Popen:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bare_settings"}
+    command = [
+        str(Path(sys.executable).with_name("gunicorn")), "--config", str(ROOT / "deploy" / "gunicorn.conf.py"),
+        "--pythonpath", str(ROOT / "bench"), "--bind", f"127.0.0.1:{port}", "--workers", "2",
+        "--max-requests", "0",  # no recycling: a recycled worker's CPU time would be lost from the count
+        "portal.wsgi",
+    ]
+    # Its log (one line per request, as in production) goes to a file: a pipe nobody reads would fill.
+    log = open(Path(os.environ["PORTAL_DATA_DIR"]) / "gunicorn.log", "w+")
+    server = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while True:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0 and len(children(server.pid)) >= 2:
+                return server
+        if server.poll() is not None or time.monotonic() > deadline:
+            log.seek(0)
+            raise SystemExit("gunicorn did not start:\n" + log.read()[-3000:])
+        time.sleep(0.2)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=8, help="alternating rounds; each runs a batch of both flows")
+    parser.add_argument("--flows", type=int, default=25, help="flows per batch")
+    args = parser.parse_args()
+
+    scratch = ScratchDatabase()
+    server = None
+    try:
+        call_command("migrate", verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        institution = Institution.objects.create(name="Bench University", slug="bench-u")
+        AdminContact.objects.create(institution=institution, email="admin@bench.edu")
+        intake_path = institution.intake_path()
+        connection.close()
+        port = free_port()
+        server = start_gunicorn(port)
+        flows = {
+            "Keydrop hand-over": lambda browser: keydrop_flow(browser, intake_path),
+            "bare Django form": bare_flow,
+        }
+        for flow in flows.values():  # warm up: templates, connections, first-request work
+            for _ in range(5):
+                flow(Browser(port))
+        cpu = {name: [] for name in flows}
+        wall = {name: [] for name in flows}
+        for _ in range(args.rounds):  # alternating, so drift in the machine's speed hits both alike
+            for name, flow in flows.items():
+                before_cpu, before_wall = cpu_seconds(server.pid), time.perf_counter()
+                for _ in range(args.flows):
+                    flow(Browser(port))
+                wall[name].append((time.perf_counter() - before_wall) / args.flows)
+                cpu[name].append((cpu_seconds(server.pid) - before_cpu) / args.flows)
+    finally:
+        if server is not None:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=60)
+        connection.close()
+        scratch.drop()
+        SINK.__exit__(None, None, None)
+        if OWN_DATA_DIR:
+            shutil.rmtree(os.environ["PORTAL_DATA_DIR"], ignore_errors=True)
+
+    print(
+        f"database: {connection.vendor}; gunicorn, 2 workers; {args.rounds} rounds of {args.flows} flows each, "
+        "alternating; server CPU per flow (median of the rounds)"
+    )
+    print(f"{'flow':<20} {'server CPU':>11} {'wall':>9} {'flows/s':>8}")
+    median_cpu = {name: statistics.median(values) for name, values in cpu.items()}
+    for name in flows:
+        median_wall = statistics.median(wall[name])
+        print(f"{name:<20} {median_cpu[name] * 1000:>9.1f}ms {median_wall * 1000:>7.1f}ms {1 / median_wall:>8.1f}")
+    ratio = median_cpu["Keydrop hand-over"] / median_cpu["bare Django form"]
+    print(f"hand-over vs bare form, server CPU: {ratio:.2f}x (target <= 1.5x): {'ok' if ratio <= 1.5 else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
