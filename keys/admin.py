@@ -8,6 +8,7 @@ written first. Pending submissions are invisible here: every credential query st
 
 import csv
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
@@ -28,10 +29,12 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_http_methods, require_POST
 
 from keys import kinds, staff
-from keys.admin_filters import ExpiresWithinFilter, ExpiryMonthFilter, RenewalFilter, StatusFilter
+from keys.admin_filters import ExpiresWithinFilter, ExpiryMonthFilter, RenewalFilter, StatusFilter, client_id_search_q
 from keys.forms import PartnerSecretForm, RevealForm, RevokeForm
 from keys.models import AdminContact, AuditEvent, CalendarFeed, Credential, Institution, ReminderNotice
 from keys.sealing import SecretUnreadable
+from signin import second_factor
+from signin import views as signin_views
 
 REVEAL_PERMISSION = "keys.reveal_credential_secret"
 REVOKE_PERMISSION = "keys.revoke_credential"
@@ -141,8 +144,19 @@ class InstitutionAdmin(RefusesUnusableQueries, admin.ModelAdmin):
     fields = ["name", "slug", "canvas_url", "time_zone", "intake_link", "intake_token_rotated_at", "created_at"]
     readonly_fields = ["intake_link", "intake_token_rotated_at", "created_at"]
     inlines = [AdminContactInline]
-    actions = ["email_intake_link", "rotate_intake_link"]
+    actions = ["email_intake_link", "rotate_intake_link", "lift_hourly_limits"]
     change_form_template = "admin/keys/institution/change_form.html"
+
+    # Every change of an institution or its contacts is an audit event: snapshot, save, compare.
+
+    def save_model(self, request, obj, form, change):
+        request.keydrop_institution_before = staff.institution_snapshot(Institution.objects.get(pk=obj.pk)) if change else None
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        before = getattr(request, "keydrop_institution_before", None)
+        staff.record_institution_change(form.instance, before, actor=staff.Actor.from_request(request), now=timezone.now())
 
     def get_queryset(self, request):
         # The current credential of each kind for a whole page of institutions: one extra query,
@@ -214,6 +228,13 @@ class InstitutionAdmin(RefusesUnusableQueries, admin.ModelAdmin):
         self.message_user(request, f"New intake links for {', '.join(names)}. The old links no longer work.", messages.SUCCESS)
         return None
 
+    @admin.action(description="Lift the hourly submission and code-email limits of the selected institutions", permissions=["change"])
+    def lift_hourly_limits(self, request, queryset):
+        actor, now = staff.Actor.from_request(request), timezone.now()
+        for institution in queryset.prefetch_related(None):
+            freed = staff.lift_limits(institution, actor=actor, now=now)
+            self.message_user(request, f"{institution.name}: hourly limits lifted ({freed} use(s) freed).", messages.SUCCESS)
+
     def _invite(self, request, institution, actor, now):
         result = staff.invite_contacts(institution, actor=actor, now=now)
         if result.sent:
@@ -228,6 +249,7 @@ class InstitutionAdmin(RefusesUnusableQueries, admin.ModelAdmin):
         return [
             path("<path:object_id>/invite/", wrap(self.invite_view), name="keys_institution_invite"),
             path("<path:object_id>/rotate-link/", wrap(self.rotate_view), name="keys_institution_rotate"),
+            path("<path:object_id>/lift-limits/", wrap(self.lift_limits_view), name="keys_institution_lift_limits"),
             *super().get_urls(),
         ]
 
@@ -243,6 +265,13 @@ class InstitutionAdmin(RefusesUnusableQueries, admin.ModelAdmin):
     def invite_view(self, request, object_id):
         institution = self._institution_for_change(request, object_id)
         self._invite(request, institution, staff.Actor.from_request(request), timezone.now())
+        return redirect("admin:keys_institution_change", institution.pk)
+
+    @method_decorator(require_POST)
+    def lift_limits_view(self, request, object_id):
+        institution = self._institution_for_change(request, object_id)
+        freed = staff.lift_limits(institution, actor=staff.Actor.from_request(request), now=timezone.now())
+        self.message_user(request, f"Hourly limits lifted ({freed} use(s) freed): the link and its contacts can be used again now.", messages.SUCCESS)
         return redirect("admin:keys_institution_change", institution.pk)
 
     @method_decorator(require_POST)
@@ -275,8 +304,8 @@ class CredentialAdmin(RefusesUnusableQueries, ReadOnlyAdmin):
     list_display = ["institution", "kind_label", "client_id_masked", "status_badge", "expires_on_display", "days_left_display", "last_reminder"]
     list_display_links = ["client_id_masked"]
     list_filter = [StatusFilter, "kind", ExpiresWithinFilter, ExpiryMonthFilter, RenewalFilter]
-    search_fields = ["institution__name", "institution__slug", "client_id"]
-    search_help_text = "Institution name or slug, or any part of a Client ID (such as its last four characters)."
+    search_fields = ["institution__name", "institution__slug"]  # and the Client ID, as get_search_results allows
+    search_help_text = "Institution name or slug, a whole Client ID, or what its mask shows (region, last four characters)."
     list_select_related = ["institution"]
     list_per_page = 100
     # One count for the filtered list instead of two: on a long list each is a full scan.
@@ -293,6 +322,14 @@ class CredentialAdmin(RefusesUnusableQueries, ReadOnlyAdmin):
         ("Audit trail", {"fields": ["recent_audit_events"]}),
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
+
+    def get_search_results(self, request, queryset, search_term):
+        # Never "any part of the Client ID": matching substrings would spell out a masked ID.
+        for term in search_term.split():
+            queryset = queryset.filter(
+                Q(institution__name__icontains=term) | Q(institution__slug__icontains=term) | client_id_search_q(term, "client_id")
+            )
+        return queryset, False
 
     def get_queryset(self, request):
         last_sent = (
@@ -456,6 +493,9 @@ class CredentialAdmin(RefusesUnusableQueries, ReadOnlyAdmin):
         if not credential.is_usable(now):
             self.message_user(request, "Only a verified credential that still works can be revealed.", messages.ERROR)
             return redirect("admin:keys_credential_change", credential.pk)
+        if not second_factor.checked_recently(request, now):
+            minutes = settings.PORTAL_REVEAL_SECOND_FACTOR_SECONDS // 60
+            return signin_views.ask_again(request, f"Revealing a secret needs a second-factor check from the last {minutes} minutes.")
         form = RevealForm(request.POST if request.method == "POST" else None)
         context = {**self._page_context(request, credential, "Reveal secret"), "form": form}
         status = 200
@@ -635,7 +675,15 @@ class AuditEventAdmin(RefusesUnusableQueries, ReadOnlyAdmin):
 
     list_display = ["at", "actor", "action", "institution", "credential_label", "reason_short", "ip", "detail"]
     list_filter = ["action", ("at", admin.DateFieldListFilter)]
-    search_fields = ["actor", "institution__name", "institution__slug", "reason", "detail", "credential__client_id"]
+    search_fields = ["actor", "institution__name", "institution__slug", "reason", "detail"]
+
+    def get_search_results(self, request, queryset, search_term):
+        filtered = queryset
+        queryset, duplicates = super().get_search_results(request, queryset, search_term)
+        if search_term.strip():
+            # A credential by its whole Client ID or what its mask shows, never by any part of it.
+            queryset = queryset | filtered.filter(client_id_search_q(search_term.strip(), "credential__client_id"))
+        return queryset, duplicates
     list_select_related = ["institution", "credential__institution"]
     list_per_page = 100
     show_full_result_count = False
@@ -652,3 +700,6 @@ class AuditEventAdmin(RefusesUnusableQueries, ReadOnlyAdmin):
     @admin.display(description="Reason")
     def reason_short(self, event):
         return event.reason if len(event.reason) <= 80 else event.reason[:79] + "…"
+
+
+from keys import admin_accounts  # noqa: E402,F401  (staff accounts and groups, audited)

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from keys.models import AuditEvent, Credential, Institution
+from portal import client as portal_client
 
 Action = AuditEvent.Action
 _DETAIL_LENGTH = AuditEvent._meta.get_field("detail").max_length
@@ -47,8 +48,7 @@ def record(
 
 
 def client_ip(request) -> str | None:
-    """REMOTE_ADDR, which a correctly configured proxy sets to the client's address."""
-    return request.META.get("REMOTE_ADDR") or None
+    return portal_client.client_ip(request)
 
 
 def staff_actor(request) -> str:

@@ -450,6 +450,21 @@ class AuditEvent(models.Model):
         VERIFIED = "verified", "Submission verified"
         LOCKED = "locked", "Submission locked"
         CSV_EXPORT = "csv_export", "Credential list exported"
+        # Staff sign-in and the accounts behind it
+        SIGN_IN = "sign_in", "Signed in"
+        SIGN_OUT = "sign_out", "Signed out"
+        SIGN_IN_FAILED = "sign_in_failed", "Sign-in failed"
+        SIGN_IN_LOCKED = "sign_in_locked", "Sign-in locked or slowed"
+        SECOND_FACTOR = "second_factor", "Second factor checked"
+        SECOND_FACTOR_ENROLLED = "second_factor_enrolled", "Two-step verification set up"
+        RECOVERY_CODES = "recovery_codes", "Recovery codes replaced"
+        SECOND_FACTOR_RESET = "second_factor_reset", "Two-step verification reset"
+        STAFF_CHANGED = "staff_changed", "Staff account changed"
+        GROUP_CHANGED = "group_changed", "Staff group changed"
+        # Institutions and the intake's limits
+        INSTITUTION_CHANGED = "institution_changed", "Institution changed"
+        CONTACTS_CHANGED = "contacts_changed", "Admin contacts changed"
+        LIMIT_LIFTED = "limit_lifted", "Hourly limits lifted"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.CharField(max_length=200, help_text="A staff username, cli:<user>, or the customer contact.")
@@ -507,3 +522,17 @@ class CalendarFeed(models.Model):
         """The feed follows its owner's access: it dies with their staff status or permission."""
         user = self.user
         return user.is_active and user.is_staff and user.has_perm("keys.view_credential")
+
+
+class LimitSlot(models.Model):
+    """One of the N places in an hourly limit (see keys/limits.py): taken when used, free an hour later."""
+
+    scope = models.CharField(max_length=80, help_text="What is limited: link:<institution>, contact:<contact>, address:<ip>.")
+    number = models.PositiveSmallIntegerField()
+    taken_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "number"], name="one_slot_per_number")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} #{self.number}"

@@ -6,7 +6,7 @@ import logging
 from django.db.models import Q
 from django.utils import timezone
 
-from keys import reminders
+from keys import limits, reminders
 from keys.models import Credential
 
 log = logging.getLogger(__name__)
@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 SCHEDULES = [
     {"name": "keys.send_reminders", "func": "keys.tasks.send_reminders", "minutes": 1},
     {"name": "keys.purge_dead_secrets", "func": "keys.tasks.purge_dead_secrets", "minutes": 10},
+    {"name": "keys.forget_spent_limit_slots", "func": "keys.tasks.forget_spent_limit_slots", "minutes": 60},
 ]
 
 
@@ -35,3 +36,8 @@ def purge_dead_secrets() -> dict:
     if lapsed or dead:
         log.info("purged the secrets of %d expired and %d revoked or locked credential(s)", lapsed, dead)
     return {"expired": lapsed, "purged": dead}
+
+
+def forget_spent_limit_slots() -> int:
+    """Hourly-limit slots free for an hour hold nothing (each client address leaves a few behind)."""
+    return limits.forget_spent(timezone.now())

@@ -19,6 +19,7 @@ from intake import services
 from keys.models import CalendarFeed
 from keys.tasks import purge_dead_secrets, send_reminders
 from tests.flows import form_data, submit
+from tests.staff_cast import signed_in
 
 CANARY = "CANARY-8d1f4e6b-do-not-leak-0042"
 INVITATION = b"needs a Canvas key from"
@@ -72,8 +73,7 @@ def test_the_canary_secret_is_nowhere_in_clear(institution, alice, mail_dir, mon
     assert error_page.status_code == 500
     assert_no_canary(error_page.content, "the error page")
 
-    staff = Client()
-    staff.force_login(alice)
+    staff = signed_in(alice)
     credential = verification.credential
     pages = [
         "/admin/",
