@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from keys import audit
 from portal.client import client_ip
-from signin import signals, sso
+from signin import lockout, signals, sso
 
 Action = audit.Action
 UNKNOWN = "(unknown username)"
@@ -47,7 +47,7 @@ def signed_out(sender, request, user, **kwargs):
 
 @receiver(user_login_failed, dispatch_uid="keys.audit_sign_in_failed")
 def sign_in_failed(sender, credentials, request=None, **kwargs):
-    if request is not None and getattr(request, "axes_locked_out", False):
+    if request is not None and lockout.refused_by_axes(request):
         return  # refused while locked: the lock was recorded when it began, and repeats are not events
     username = credentials.get("username") if isinstance(credentials, dict) else None
     if username is None:

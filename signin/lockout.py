@@ -32,6 +32,14 @@ KNOWN_BROWSER_COOKIE = "keydrop_known_browser"
 _SALT = "keydrop.signin.known-browser"
 
 
+def refused_by_axes(request) -> bool:
+    """django-axes turned the attempt away (a locked pair) before any password was checked.
+
+    Not the failure that set the lock: that one has its count, whichever receiver runs first.
+    """
+    return bool(getattr(request, "axes_locked_out", False)) and getattr(request, "axes_failures_since_start", None) is None
+
+
 def record_failure(username: str, ip: str | None, request, now: datetime.datetime) -> datetime.datetime | None:
     """Count one wrong password. Returns the back-off's end if this failure started one."""
     browser = known_browser(request)

@@ -14,7 +14,7 @@ from signin import lockout, second_factor, signals, sso
 @receiver(user_login_failed, dispatch_uid="signin.count_failure")
 def count_failure(sender, credentials, request=None, **kwargs):
     # Only attempts whose password was really checked: not those django-axes refused (locked pair).
-    if request is None or getattr(request, "axes_locked_out", False):
+    if request is None or lockout.refused_by_axes(request):
         return
     username = credentials.get("username") if isinstance(credentials, dict) else None
     if not username:

@@ -129,15 +129,18 @@ def pending_authenticator(user) -> TOTPDevice:
 def confirm_authenticator(request, device: TOTPDevice, raw: str, now: datetime.datetime | None = None) -> list[str] | None:
     """Confirm the new authenticator with a code from it. It replaces any earlier one.
 
-    Returns the new recovery codes when the user had none left (shown once, never stored in
-    clear anywhere but django-otp's table), an empty list when they keep theirs, None if the code
-    was wrong.
+    Returns the new recovery codes when the user had none left (shown once; django-otp keeps them
+    in its table), an empty list when they keep theirs, None if the code was wrong. Raises
+    Throttled while wrong codes make it wait.
     """
     code = re.sub(r"[\s-]", "", raw or "")
     if not TOTP_CODE.fullmatch(code):
         return None
     with transaction.atomic():
         device = TOTPDevice.objects.select_for_update().get(pk=device.pk, user=request.user, confirmed=False)
+        allowed, details = device.verify_is_allowed()
+        if not allowed and details and details.get("locked_until"):
+            raise Throttled(details["locked_until"])
         if not device.verify_token(code):
             return None
         TOTPDevice.objects.filter(user=request.user).exclude(pk=device.pk).delete()

@@ -29,7 +29,7 @@ class StaffAdminSite(admin.AdminSite):
         from signin import views
 
         user = request.user
-        if user.is_authenticated and user.is_active and user.is_staff and not second_factor.satisfied(request):
+        if request.method == "GET" and user.is_authenticated and user.is_active and user.is_staff and not second_factor.satisfied(request):
             return self._second_step(request.GET.get("next") or reverse("admin:index"))
         response = super().login(request, {**views.sso_context(request), **(extra_context or {})})
         if request.method != "POST":

@@ -50,6 +50,11 @@ def _page(request, site, template, context, status=200):
     return response
 
 
+def _wait_message(throttled: "second_factor.Throttled") -> str:
+    seconds = max(1, int((throttled.until - timezone.now()).total_seconds()) + 1)
+    return f"Too many wrong codes in a row. Wait {seconds} second(s), then try again."
+
+
 def ask_again(request, message: str):
     """Send the user to prove their second factor afresh, then back to this page."""
     messages.info(request, message)
@@ -77,8 +82,7 @@ def two_step(request, site):
         try:
             method = second_factor.check_code(request, form.cleaned_data["code"])
         except second_factor.Throttled as throttled:
-            seconds = max(1, int((throttled.until - timezone.now()).total_seconds()) + 1)
-            error, status = f"Too many wrong codes in a row. Wait {seconds} second(s), then try again.", 429
+            error, status = _wait_message(throttled), 429
             signals.second_factor_failed.send(sender=two_step, request=request, user=user, reason="refused: too many wrong codes")
         else:
             if method:
@@ -121,12 +125,16 @@ def setup(request, site):
     form = forms.SetupForm(request.POST if request.method == "POST" else None)
     status, error = 200, None
     if form.is_bound and form.is_valid():
-        codes = second_factor.confirm_authenticator(request, device, form.cleaned_data["code"])
-        if codes is not None:
-            signals.second_factor_enrolled.send(sender=setup, request=request, user=user, recovery_codes=len(codes))
-            context = {"title": "Two-step verification is on", "codes": codes, "next": next_url}
-            return _page(request, site, "setup_done.html", context)
-        error, status = "That code didn't match. Check that your phone's clock is right and type the newest code.", 400
+        try:
+            codes = second_factor.confirm_authenticator(request, device, form.cleaned_data["code"])
+        except second_factor.Throttled as throttled:
+            codes, error, status = None, _wait_message(throttled), 429
+        else:
+            if codes is not None:
+                signals.second_factor_enrolled.send(sender=setup, request=request, user=user, recovery_codes=len(codes))
+                context = {"title": "Two-step verification is on", "codes": codes, "next": next_url}
+                return _page(request, site, "setup_done.html", context)
+            error, status = "That code didn't match. Check that your phone's clock is right and type the newest code.", 400
     elif form.is_bound:
         status = 400
     key = base64.b32encode(device.bin_key).decode()

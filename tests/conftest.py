@@ -7,6 +7,12 @@ from tests import factories
 from tests.staff_cast import REVEALER_CODENAMES, SECRET
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Sign-in tests check hundreds of passwords; the production hasher's cost proves nothing here."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def institution(db):
     return factories.InstitutionFactory(name="Example University", slug="example-u", contacts=["charlie@example.edu"])
