@@ -56,7 +56,7 @@ def address_scope(ip: str) -> str:
     return f"address:{address}"
 
 
-def _race_point() -> None:
+def _race_point(scope: str) -> None:
     """Between choosing a slot and claiming it. Tests make every racer wait here for the others."""
 
 
@@ -64,25 +64,27 @@ def take(scope: str, limit: int, now: datetime.datetime) -> Slot:
     """Take one use of `scope`, or raise LimitReached with the moment a use frees up."""
     free = Q(taken_at__isnull=True) | Q(taken_at__lte=now - HOUR)
     slots = LimitSlot.objects.filter(scope=scope, number__lt=limit)
+    ensured = False
     # Each failed claim means another request took that slot, so this loop ends after `limit` losses.
-    for _ in range(limit + 2):
+    for _ in range(limit + 3):
         candidate = slots.filter(free).order_by("number").values_list("pk", flat=True).first()
         if candidate is None:
-            if _add_missing_slots(scope, limit):
-                continue
-            break
-        _race_point()
+            if ensured:
+                break  # every slot exists and is taken
+            _ensure_slots(scope, limit)  # first use of this scope (or a larger limit): whoever adds them
+            ensured = True
+            continue
+        _race_point(scope)
         if LimitSlot.objects.filter(pk=candidate).filter(free).update(taken_at=now):
             return Slot(candidate, now)
     oldest = slots.aggregate(oldest=Min("taken_at"))["oldest"]
     raise LimitReached(scope, (oldest or now) + HOUR)
 
 
-def _add_missing_slots(scope: str, limit: int) -> bool:
+def _ensure_slots(scope: str, limit: int) -> None:
     have = set(LimitSlot.objects.filter(scope=scope, number__lt=limit).values_list("number", flat=True))
     missing = [LimitSlot(scope=scope, number=n) for n in range(limit) if n not in have]
-    LimitSlot.objects.bulk_create(missing, ignore_conflicts=True)  # a racer may have added them first
-    return bool(missing)
+    LimitSlot.objects.bulk_create(missing, ignore_conflicts=True)  # a racer may be adding them too
 
 
 def give_back(slot: Slot | None) -> None:
