@@ -9,17 +9,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
-from intake import services
+from intake import rules, services
 from intake.forms import CodeForm, SubmissionForm
 from intake.models import Verification
-from keys import kinds
-from keys import limits
+from intake.rules import GENERIC_CODE_ERROR
+from keys import kinds, limits
 from keys.models import Institution
 from portal.client import client_ip
-
-GENERIC_CODE_ERROR = (
-    "That code didn't work. Check the most recent email and try again, or send yourself a new code."
-)
 
 
 def _refusal(refused: services.SubmissionRefused, institution: Institution) -> str:
@@ -54,7 +50,7 @@ def home(request):
 @sensitive_post_parameters("client_secret")
 @sensitive_variables("form")
 @require_http_methods(["GET", "POST"])
-def start(request, token: str, kind: str = kinds.DAP.slug):
+def start(request, token: str, kind: str = kinds.DEFAULT.slug):
     institution = get_object_or_404(Institution, intake_token=token)
     if kind not in kinds.KINDS:
         raise Http404("No such kind of credential")
@@ -82,7 +78,7 @@ def start(request, token: str, kind: str = kinds.DAP.slug):
         "kind": spec,
         "kinds": kinds.KINDS.values(),
         "form": form,
-        "steps": spec.instructions(settings.PORTAL_PARTNER_NAME),
+        "steps": spec.instructions(settings.PORTAL_PARTNER_NAME, **rules.terms()),
         "developer_key": kinds.developer_key_setup(institution.slug) if spec.shows_scopes else None,
         "no_contacts": not institution.contacts.exists(),
     }
@@ -104,14 +100,14 @@ def verify(request, public_id: str):
     if request.method == "POST":
         status = 400
         # Locked, wrong and expired all get one answer, so a guess learns nothing new.
-        if verification.is_open and form.is_valid():
+        if verification.is_waiting and form.is_valid():
             outcome = verification.check_code(form.cleaned_data["code"], now)
             if outcome.verified:
                 services.tell_staff(verification)
             if outcome.verified or verification.verified_at:
                 return redirect("intake:receipt", verification.public_id)
             code_error = GENERIC_CODE_ERROR
-        elif not verification.is_open:
+        elif not verification.is_waiting:
             code_error = GENERIC_CODE_ERROR
     context = {"verification": verification, "form": form, "code_error": code_error}
     return render(request, "intake/verify.html", context, status=status)
@@ -122,7 +118,7 @@ def verify(request, public_id: str):
 def resend(request, public_id: str):
     verification = _verification(public_id)
     now = timezone.now()
-    if verification.lock_if_stale(now) or not verification.is_open:
+    if verification.lock_if_stale(now) or not verification.is_waiting:
         return redirect("intake:verify", verification.public_id)
     slot = None
     try:
@@ -154,7 +150,7 @@ def receipt(request, public_id: str):
         "institution": credential.institution,
         "kind": credential.kind_spec,
         "renew_by": credential.expires_on(),
-        "partner_key": credential.key_type == kinds.KeyType.PARTNER,
+        "partner_key": credential.is_partner_key,
         "support_email": settings.PORTAL_SUPPORT_EMAIL,
     }
     return render(request, "intake/receipt.html", context)

@@ -13,7 +13,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from keys.models import AuditEvent, Credential, Institution
-from portal import client as portal_client
 
 Action = AuditEvent.Action
 _DETAIL_LENGTH = AuditEvent._meta.get_field("detail").max_length
@@ -45,10 +44,6 @@ def record(
             ip=ip or None,
             detail=_shorten(detail, _DETAIL_LENGTH),
         )
-
-
-def client_ip(request) -> str | None:
-    return portal_client.client_ip(request)
 
 
 def staff_actor(request) -> str:

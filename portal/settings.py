@@ -14,7 +14,8 @@ from pathlib import Path
 import dj_database_url
 import dj_email_url
 
-from portal.env import envbool, envint, envlist, local_keys
+from intake import rules
+from portal.env import envbool, envint, envlist, envseconds, local_keys
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.getenv("PORTAL_DATA_DIR", BASE_DIR / "var")).resolve()
@@ -51,6 +52,7 @@ INSTALLED_APPS = [
     "portal",
     "keys",
     "intake",
+    "axes",  # staff sign-in lockout, see "Partner staff workspace" below
 ]
 
 MIDDLEWARE = [
@@ -64,6 +66,8 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "portal.sessions.StaffSessionExpiryMiddleware",  # needs the user and messages: it signs out expired staff
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: it turns a lockout into its 429 page
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -200,12 +204,12 @@ else:
 PORTAL_PARTNER_NAME = os.getenv("PORTAL_PARTNER_NAME", "Keydrop")
 PORTAL_SUPPORT_EMAIL = os.getenv("PORTAL_SUPPORT_EMAIL", "support@keydrop.invalid")
 
-# Verified key release: Instructure's rules as defaults. A partner may tighten them;
-# check keydrop.W002 warns when one is looser.
-PORTAL_CODE_LIFETIME = timedelta(seconds=envint("PORTAL_CODE_LIFETIME_SECONDS", 5 * 60))
-PORTAL_CODE_MAX_RESENDS = envint("PORTAL_CODE_MAX_RESENDS", 3)
-PORTAL_CODE_MAX_ATTEMPTS = envint("PORTAL_CODE_MAX_ATTEMPTS", 5)
-PORTAL_VERIFICATION_WINDOW = timedelta(seconds=envint("PORTAL_VERIFICATION_WINDOW_SECONDS", 15 * 60))
+# Verified key release: Instructure's rules (intake/rules.py) as defaults. A partner may tighten
+# them; check keydrop.W002 warns when one is looser.
+PORTAL_CODE_LIFETIME = envseconds("PORTAL_CODE_LIFETIME_SECONDS", rules.CODE_LIFETIME)
+PORTAL_CODE_MAX_RESENDS = envint("PORTAL_CODE_MAX_RESENDS", rules.MAX_RESENDS)
+PORTAL_CODE_MAX_ATTEMPTS = envint("PORTAL_CODE_MAX_ATTEMPTS", rules.MAX_ATTEMPTS)
+PORTAL_VERIFICATION_WINDOW = envseconds("PORTAL_VERIFICATION_WINDOW_SECONDS", rules.WINDOW)
 
 # Flood protection for the public intake links (per rolling hour).
 PORTAL_CODE_EMAILS_PER_CONTACT_PER_HOUR = envint("PORTAL_CODE_EMAILS_PER_CONTACT_PER_HOUR", 8)
@@ -251,10 +255,9 @@ PORTAL_REMINDER_CLAIM_SECONDS = envint("PORTAL_REMINDER_CLAIM_SECONDS", 600)
 # client address): PORTAL_LOGIN_FAILURE_LIMIT of them lock that pair for PORTAL_LOGIN_LOCKOUT_MINUTES,
 # and a success clears that pair only. Failures against one username from anywhere count too: past
 # PORTAL_LOGIN_USERNAME_FAILURE_LIMIT in a day, each attempt waits a doubling back-off (not a lock),
-# which a browser that has signed in to that account before does not wait for.
-INSTALLED_APPS += ["axes"]
+# which a browser that has signed in to that account before does not wait for. Staff lift a pair's
+# lock early by deleting its "Access attempt".
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
-MIDDLEWARE += ["keys.sessions.StaffSessionExpiryMiddleware", "axes.middleware.AxesMiddleware"]
 AXES_FAILURE_LIMIT = envint("PORTAL_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=envint("PORTAL_LOGIN_LOCKOUT_MINUTES", 30))
 # One combined parameter: failures from one address against one account. Separate "username" and
@@ -263,12 +266,12 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True  # clears the (username, address) pair that signed in, nothing else
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a refused attempt is not a guess: it does not count
 AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
-AXES_USERNAME_CALLABLE = "keys.login.axes_username"  # stores what was typed, cut to a username's length
-AXES_CLIENT_IP_CALLABLE = "portal.client.client_ip"  # the one place that decides the client address
+AXES_USERNAME_CALLABLE = "portal.login.axes_username"  # stores what was typed, cut to a username's length
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)  # as everywhere in Keydrop: the proxy sets REMOTE_ADDR
 LOGGING["loggers"]["axes.apps"] = {"level": "WARNING"}  # no start-up banner on every command's stderr
 PORTAL_LOGIN_USERNAME_FAILURE_LIMIT = envint("PORTAL_LOGIN_USERNAME_FAILURE_LIMIT", 20)
-PORTAL_LOGIN_BACKOFF_FIRST = timedelta(seconds=envint("PORTAL_LOGIN_BACKOFF_FIRST_SECONDS", 60))
-PORTAL_LOGIN_BACKOFF_MAX = timedelta(seconds=envint("PORTAL_LOGIN_BACKOFF_MAX_SECONDS", 15 * 60))
+PORTAL_LOGIN_BACKOFF_FIRST = envseconds("PORTAL_LOGIN_BACKOFF_FIRST_SECONDS", timedelta(minutes=1))
+PORTAL_LOGIN_BACKOFF_MAX = envseconds("PORTAL_LOGIN_BACKOFF_MAX_SECONDS", timedelta(minutes=15))
 PORTAL_LOGIN_KNOWN_BROWSER_DAYS = envint("PORTAL_LOGIN_KNOWN_BROWSER_DAYS", 90)
 
 # A second factor (TOTP, with one-time recovery codes) is required of superusers and of anyone holding
@@ -313,6 +316,6 @@ LOGIN_REDIRECT_URL = "/admin/"
 LOGIN_REDIRECT_URL_FAILURE = "/admin/login/?sso=failed"
 
 # Staff sessions: at most 12 hours from sign-in, and 30 minutes without a request.
-PORTAL_STAFF_SESSION_MAX_AGE = timedelta(seconds=envint("PORTAL_STAFF_SESSION_MAX_AGE_SECONDS", 12 * 60 * 60))
-PORTAL_STAFF_SESSION_IDLE = timedelta(seconds=envint("PORTAL_STAFF_SESSION_IDLE_SECONDS", 30 * 60))
+PORTAL_STAFF_SESSION_MAX_AGE = envseconds("PORTAL_STAFF_SESSION_MAX_AGE_SECONDS", timedelta(hours=12))
+PORTAL_STAFF_SESSION_IDLE = envseconds("PORTAL_STAFF_SESSION_IDLE_SECONDS", timedelta(minutes=30))
 SESSION_COOKIE_AGE = int(PORTAL_STAFF_SESSION_MAX_AGE.total_seconds())

@@ -1,28 +1,39 @@
-"""Shared fixtures: the cast (alice, bob, charlie, dana) and an institution with its key."""
+"""Shared fixtures: the cast (alice, bob, charlie, dana) and an institution with its key; which
+tests run where (the real-cluster smoke tests only in CI or when asked); fast password hashing."""
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.test import override_settings
 
 from tests import factories
+from tests.ci import IN_CI
 from tests.staff_cast import REVEALER_CODENAMES, SECRET
 
 
+def pytest_addoption(parser):
+    parser.addoption("--cluster", action="store_true", help="also run the tests marked cluster (on with CI=true)")
+
+
 def pytest_collection_modifyitems(config, items):
-    """postgres_only tests need PostgreSQL's parallel writers: on SQLite they wait for CI's PostgreSQL pass."""
     from django.db import connection
 
-    if connection.vendor == "postgresql":
-        return
-    skip = pytest.mark.skip(reason="runs on PostgreSQL (DATABASE_URL=postgres://…), as in CI's second pass")
+    # postgres_only tests need PostgreSQL's parallel writers: on SQLite they wait for CI's PostgreSQL pass.
+    on_sqlite = pytest.mark.skip(reason="runs on PostgreSQL (DATABASE_URL=postgres://…), as in CI's second pass")
+    later = pytest.mark.skip(reason="starts a real qcluster (a minute or more): runs with CI=true or `make test-all`")
+    cluster_too = IN_CI or config.getoption("--cluster")
     for item in items:
-        if "postgres_only" in item.keywords:
-            item.add_marker(skip)
+        if item.get_closest_marker("cluster") and not cluster_too:
+            item.add_marker(later)
+        if item.get_closest_marker("postgres_only") and connection.vendor != "postgresql":
+            item.add_marker(on_sqlite)
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """Sign-in tests check hundreds of passwords; the production hasher's cost proves nothing here."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing():
+    """PBKDF2 is slow on purpose, which cost the suite about a minute; tests check who may sign in,
+    not the strength of the hash. Production keeps Django's default hashers."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture

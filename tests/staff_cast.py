@@ -4,7 +4,9 @@ from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import TOTP
@@ -52,3 +54,10 @@ def sign_in_with_code(client: Client, user, password: str, ip: str = "192.0.2.10
     response = client.post("/admin/login/?next=/admin/", {"username": user.get_username(), "password": password}, REMOTE_ADDR=ip)
     assert response.status_code == 302 and response["Location"].startswith("/admin/two-step/"), response
     return client.post(response["Location"], {"code": totp_code(device, steps_ahead=1)}, REMOTE_ADDR=ip)
+
+
+def queries_to_load(client: Client, path: str) -> int:
+    """How many database queries the page at `path` costs; it must load."""
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(path).status_code == 200
+    return len(captured)

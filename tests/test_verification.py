@@ -1,19 +1,22 @@
 """Verified key release, rule by rule, with the clock moved rather than waited for.
 
-Code valid 5 minutes; 3 re-sends; 5 wrong entries in total; 15-minute window; then locked
-for good with the secret destroyed; one generic message for wrong, expired and locked.
+The rules of intake/rules.py: a six-digit code valid 5 minutes; 3 re-sends; 5 wrong entries in
+total; 15-minute window; then locked for good with the secret destroyed; one generic message for
+wrong, expired and locked.
 """
 
 import datetime
+import itertools
+import secrets
 
 import pytest
 from django.core import mail
 from django.utils.html import escape
 
 from intake.models import Verification
-from intake.views import GENERIC_CODE_ERROR
+from intake.rules import GENERIC_CODE_ERROR
 from keys.models import Credential
-from tests.flows import last_code, submit
+from tests.flows import last_code, submit, wrong_code
 
 pytestmark = pytest.mark.django_db
 START = datetime.datetime(2026, 11, 23, 9, 0, 0, tzinfo=datetime.timezone.utc)
@@ -33,10 +36,6 @@ def at(time_machine, minutes=0, seconds=0):
 
 def enter(client, verification, code):
     return client.post(f"/s/{verification.public_id}/", {"code": code})
-
-
-def wrong_code(right: str) -> str:
-    return f"{(int(right) + 1) % 10**6:06d}"
 
 
 def resend(client, verification):
@@ -77,13 +76,20 @@ def test_the_code_is_refused_at_5_01_with_the_generic_message(client, pending, t
     assert Credential.objects.get().status == Credential.Status.PENDING
 
 
-def test_a_new_code_voids_the_previous_one(client, pending):
+@pytest.fixture
+def distinct_codes(monkeypatch):
+    """Codes that differ from one another, so a voided code can't pass for its successor by luck."""
+    numbers = itertools.count(123_456)
+    monkeypatch.setattr(secrets, "randbelow", lambda upper: next(numbers) % upper)
+
+
+def test_a_new_code_voids_the_previous_one(client, distinct_codes, pending):
     first = last_code()
     resend(client, pending)
     second = last_code()
     assert len(mail.outbox) == 2
-    if first != second:
-        assert enter(client, pending, first).status_code == 400
+    assert first != second
+    assert enter(client, pending, first).status_code == 400
     assert enter(client, pending, second).status_code == 302
 
 
@@ -144,7 +150,7 @@ def test_it_locks_after_the_fifth_wrong_code_and_destroys_the_secret(client, pen
 
 def test_wrong_attempts_count_across_codes(client, pending):
     for _ in range(3):
-        enter(client, pending, "000000" if last_code() != "000000" else "111111")
+        enter(client, pending, wrong_code(last_code()))
     resend(client, pending)
     right = last_code()
     for _ in range(2):
@@ -245,6 +251,31 @@ def test_the_code_email_never_carries_the_secret_and_says_what_to_do(client, pen
         assert "wasn't you" in body
         assert "Example University" in body
         assert "…4c5d" in body
+
+
+def test_a_tightened_code_lifetime_is_enforced_and_stated_on_the_page_and_in_the_email(
+    client, institution, time_machine, settings
+):
+    settings.PORTAL_CODE_LIFETIME = datetime.timedelta(minutes=3)
+    settings.PORTAL_VERIFICATION_WINDOW = datetime.timedelta(minutes=10)
+    time_machine.move_to(START, tick=False)
+    response, verification = submit(client, institution)
+    message = mail.outbox[0]
+    for body in (message.body, message.alternatives[0][0]):
+        assert "works for 3 minutes" in body and "within 10 minutes" in body
+        assert "5 minutes" not in body
+    page = client.get(response["Location"]).content.decode()
+    assert "It works for 3 minutes" in page and "5 minutes" not in page
+    at(time_machine, minutes=3, seconds=1)
+    assert enter(client, verification, last_code()).status_code == 400
+
+
+def test_the_resend_button_is_disabled_once_the_re_sends_are_used(client, pending):
+    for _ in range(3):
+        resend(client, pending)
+    page = client.get(f"/s/{pending.public_id}/").content.decode()
+    assert "ask for a new code 0 more times" in page
+    assert 'class="secondary" disabled>Send a new code' in page
 
 
 def test_a_partner_key_waits_for_the_partner_secret_after_verification(client, institution, time_machine):
