@@ -10,7 +10,7 @@ class SigninConfig(AppConfig):
 
     def ready(self):
         from portal import schedules
-        from signin import receivers  # noqa: F401  (counts failures, remembers single sign-on)
+        from signin import receivers  # noqa: F401  (counts failed passwords)
         from signin.tasks import SCHEDULES
 
         schedules.register(self, SCHEDULES)
