@@ -4,8 +4,10 @@ The canary may exist only as ciphertext: not in the database in clear, not in an
 log line, admin page, session, error page or django-q2 table.
 """
 
+import base64
 import datetime
 import io
+import json
 import re
 import subprocess
 
@@ -14,6 +16,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
+from django_otp.oath import TOTP
 
 from intake import services
 from keys.models import CalendarFeed
@@ -151,3 +154,52 @@ def _explode(**kwargs):
 def _code(mail_dir):
     newest = max(mail_dir.iterdir(), key=lambda path: path.stat().st_mtime_ns)
     return re.findall(rb"confirmation code: ([0-9]{6})", newest.read_bytes())[-1].decode()
+
+
+def decoded_sessions():
+    from django.contrib.sessions.models import Session
+
+    return [json.dumps(session.get_decoded()) for session in Session.objects.all()]
+
+
+def test_staff_sign_in_writes_no_password_code_or_key_anywhere(dana, credential, mail_dir):
+    """Sign-in's own secrets: a password (the canary, typed wrong), the authenticator's key, the
+    recovery codes and the codes typed. The key and recovery codes live only in django-otp's two
+    tables; nothing else (other tables, sessions, logs, mail, audit list, user pages) holds any."""
+    browser = Client(REMOTE_ADDR="192.0.2.77")
+    browser.post("/admin/login/?next=/admin/", {"username": "dana", "password": CANARY})
+    browser.post("/admin/login/?next=/admin/", {"username": "dana", "password": "dana-password-123"})
+    setup = browser.get("/admin/two-step/setup/?next=/admin/").content.decode()
+    key = re.search(r'id="kd-totp-key"[^>]*>([A-Z2-7 ]+)<', setup).group(1).replace(" ", "")
+    code = f"{TOTP(base64.b32decode(key)).token():06d}"
+    done = browser.post("/admin/two-step/setup/", {"code": code, "next": "/admin/"}).content.decode()
+    recovery = re.findall(r"<li><code>([a-z2-7]{8})</code></li>", done)
+    assert len(recovery) == 10
+    sessions = decoded_sessions()  # as they were while enrolling, before signing out deletes them
+    browser.post("/admin/logout/")
+    browser.post("/admin/login/?next=/admin/", {"username": "dana", "password": "dana-password-123"})
+    browser.post("/admin/two-step/", {"code": recovery[0]})  # a recovery code, used up
+    browser.post(f"/admin/keys/credential/{credential.pk}/reveal/", {"reason": "canary check of sign-in"})
+    secrets_of_sign_in = [CANARY, key, base64.b32decode(key).hex(), code, *recovery]
+
+    def assert_none(data, where):
+        text = data if isinstance(data, str) else data.decode(errors="replace")
+        for value in secrets_of_sign_in:
+            assert value not in text, f"a sign-in secret leaked into {where}"
+
+    otp_tables = {"otp_totp_totpdevice", "otp_static_statictoken"}
+    for table, value in every_database_value():
+        if table not in otp_tables:
+            assert_none(value.decode(errors="replace") if isinstance(value, bytes) else str(value), f"table {table}")
+    for session in sessions + decoded_sessions():
+        assert_none(session, "a session")
+    for path in (settings.DATA_DIR / "logs").iterdir():
+        assert_none(path.read_bytes(), f"log {path.name}")
+    for path in mail_dir.iterdir() if mail_dir.exists() else []:
+        assert_none(path.read_bytes(), f"mail file {path.name}")
+    staff = signed_in(dana)
+    for page in ["/admin/keys/auditevent/", f"/admin/auth/user/{dana.pk}/change/", "/admin/two-step/setup/",
+                 "/admin/axes/accessattempt/", "/admin/axes/accessfailurelog/", "/admin/django_q/success/"]:
+        response = staff.get(page)
+        assert response.status_code in (200, 403), page
+        assert_none(response.content, page)
