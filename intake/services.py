@@ -44,7 +44,9 @@ def _take(scope: str, limit: int, message: str, now: datetime.datetime) -> limit
         raise SubmissionRefused(message, status=429, retry_at=full.retry_at) from None
 
 
-def take_flood_slots(institution: Institution, contact_id: int, ip: str | None, now: datetime.datetime) -> list[limits.Slot]:
+def take_flood_slots(
+    institution: Institution, contact_id: int, ip: str | None, now: datetime.datetime
+) -> list[limits.Slot]:
     """An intake link must not become a way to flood an institution's admins with code emails.
 
     One use of each hourly limit the submission counts against (its link, its client address, the

@@ -23,7 +23,8 @@ def _refusal(refused: services.SubmissionRefused, institution: Institution) -> s
     if refused.retry_at is None:
         return refused.message
     at = timezone.localtime(refused.retry_at, institution.tz)
-    return f"{refused.message} You can try again after {at:%H:%M} ({at.tzname()}), in about {_minutes_until(refused.retry_at)} minute(s)."
+    minutes = _minutes_until(refused.retry_at)
+    return f"{refused.message} You can try again after {at:%H:%M} ({at.tzname()}), in about {minutes} minute(s)."
 
 
 def _minutes_until(moment) -> int:

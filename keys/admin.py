@@ -107,13 +107,15 @@ class InstitutionAdmin(RefusesUnusableQueries, admin.ModelAdmin):
     # Every change of an institution or its contacts is an audit event: snapshot, save, compare.
 
     def save_model(self, request, obj, form, change):
-        request.keydrop_institution_before = staff.institution_snapshot(Institution.objects.get(pk=obj.pk)) if change else None
+        before = staff.institution_snapshot(Institution.objects.get(pk=obj.pk)) if change else None
+        request.keydrop_institution_before = before
         super().save_model(request, obj, form, change)
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         before = getattr(request, "keydrop_institution_before", None)
-        staff.record_institution_change(form.instance, before, actor=staff.Actor.from_request(request), now=timezone.now())
+        actor = staff.Actor.from_request(request)
+        staff.record_institution_change(form.instance, before, actor=actor, now=timezone.now())
 
     def get_queryset(self, request):
         # The current credential of each kind for a whole page of institutions: one extra query.
@@ -175,12 +177,16 @@ class InstitutionAdmin(RefusesUnusableQueries, admin.ModelAdmin):
         self.message_user(request, f"New intake links for {', '.join(names)}. The old links no longer work.", messages.SUCCESS)
         return None
 
-    @admin.action(description="Lift the hourly submission and code-email limits of the selected institutions", permissions=["change"])
+    @admin.action(
+        description="Lift the hourly submission and code-email limits of the selected institutions",
+        permissions=["change"],
+    )
     def lift_hourly_limits(self, request, queryset):
         actor, now = staff.Actor.from_request(request), timezone.now()
         for institution in queryset.prefetch_related(None):
             freed = staff.lift_limits(institution, actor=actor, now=now)
-            self.message_user(request, f"{institution.name}: hourly limits lifted ({freed} use(s) freed).", messages.SUCCESS)
+            message = f"{institution.name}: hourly limits lifted ({freed} use(s) freed)."
+            self.message_user(request, message, messages.SUCCESS)
 
     def _invite(self, request, institution, actor, now):
         result = staff.invite_contacts(institution, actor=actor, now=now)
@@ -218,7 +224,8 @@ class InstitutionAdmin(RefusesUnusableQueries, admin.ModelAdmin):
     def lift_limits_view(self, request, object_id):
         institution = self._institution_for_change(request, object_id)
         freed = staff.lift_limits(institution, actor=staff.Actor.from_request(request), now=timezone.now())
-        self.message_user(request, f"Hourly limits lifted ({freed} use(s) freed): the link and its contacts can be used again now.", messages.SUCCESS)
+        message = f"Hourly limits lifted ({freed} use(s) freed): the link and its contacts can be used again now."
+        self.message_user(request, message, messages.SUCCESS)
         return redirect("admin:keys_institution_change", institution.pk)
 
     @method_decorator(require_POST)
@@ -238,7 +245,9 @@ class CredentialAdmin(CredentialPages, RefusesUnusableQueries, ReadOnlyAdmin):
     list_display_links = ["client_id_masked"]
     list_filter = [StatusFilter, "kind", ExpiresWithinFilter, ExpiryMonthFilter, RenewalFilter]
     search_fields = ["institution__name", "institution__slug"]  # and the Client ID, as get_search_results allows
-    search_help_text = "Institution name or slug, a whole Client ID, or what its mask shows (region, last four characters)."
+    search_help_text = (
+        "Institution name or slug, a whole Client ID, or what its mask shows (region, last four characters)."
+    )
     list_select_related = ["institution"]
     list_per_page = 100
     # One count for the filtered list instead of two: on a long list each is a full scan.
@@ -258,9 +267,8 @@ class CredentialAdmin(CredentialPages, RefusesUnusableQueries, ReadOnlyAdmin):
     def get_search_results(self, request, queryset, search_term):
         # Never "any part of the Client ID": matching substrings would spell out a masked ID.
         for term in search_term.split():
-            queryset = queryset.filter(
-                Q(institution__name__icontains=term) | Q(institution__slug__icontains=term) | client_id_search_q(term, "client_id")
-            )
+            institution = Q(institution__name__icontains=term) | Q(institution__slug__icontains=term)
+            queryset = queryset.filter(institution | client_id_search_q(term, "client_id"))
         return queryset, False
 
     def get_queryset(self, request):

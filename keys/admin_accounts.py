@@ -7,10 +7,10 @@ audit event too. Passwords and device keys never appear in an event.
 """
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
-from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404
@@ -52,7 +52,11 @@ def describe_account_change(before: dict | None, after: dict) -> str:
         parts = [f"created ({', '.join(flags) or 'no flags'})"]
         before = {"flags": after["flags"], "groups": [], "permissions": []}
     else:
-        parts = [f"{label} {'on' if after['flags'][label] else 'off'}" for label in after["flags"] if before["flags"][label] != after["flags"][label]]
+        parts = [
+            f"{label} {'on' if after['flags'][label] else 'off'}"
+            for label in after["flags"]
+            if before["flags"][label] != after["flags"][label]
+        ]
     parts += _set_changes("group", before["groups"], after["groups"])
     parts += _set_changes("permission", before["permissions"], after["permissions"])
     return "; ".join(parts)
@@ -121,7 +125,9 @@ class StaffUserAdmin(UserAdmin):
         change_url = reverse("admin:auth_user_change", args=[user.pk])
         if user.pk == request.user.pk:
             # A stolen password plus a reset would be a new factor: another administrator must do it.
-            self.message_user(request, "Another administrator must reset your own two-step verification.", messages.ERROR)
+            self.message_user(
+                request, "Another administrator must reset your own two-step verification.", messages.ERROR
+            )
             return redirect(change_url)
         form = ReasonForm(request.POST if request.method == "POST" else None)
         if form.is_bound and form.is_valid():
@@ -129,10 +135,18 @@ class StaffUserAdmin(UserAdmin):
             with transaction.atomic():
                 removed = second_factor.reset(user)
                 audit.record(
-                    audit.Action.SECOND_FACTOR_RESET, actor=actor.name, ip=actor.ip, reason=form.cleaned_data["reason"],
-                    detail=f"{user.get_username()}: {removed} device(s) removed; sets it up again at next sign-in", at=timezone.now(),
+                    audit.Action.SECOND_FACTOR_RESET,
+                    actor=actor.name,
+                    ip=actor.ip,
+                    reason=form.cleaned_data["reason"],
+                    detail=f"{user.get_username()}: {removed} device(s) removed; sets it up again at next sign-in",
+                    at=timezone.now(),
                 )
-            self.message_user(request, f"Two-step verification of {user.get_username()} was reset. They set it up again at their next sign-in.", messages.SUCCESS)
+            self.message_user(
+                request,
+                f"Two-step verification of {user.get_username()} was reset: they set it up again at next sign-in.",
+                messages.SUCCESS,
+            )
             return redirect(change_url)
         context = {
             **self.admin_site.each_context(request),
@@ -142,12 +156,16 @@ class StaffUserAdmin(UserAdmin):
             "form": form,
             "change_url": change_url,
         }
-        return TemplateResponse(request, "admin/auth/user/reset_two_step.html", context, status=400 if form.is_bound else 200)
+        return TemplateResponse(
+            request, "admin/auth/user/reset_two_step.html", context, status=400 if form.is_bound else 200
+        )
 
 
 class StaffGroupAdmin(GroupAdmin):
     def save_model(self, request, obj, form, change):
-        request.keydrop_group_before = _permission_names(Group.objects.get(pk=obj.pk).permissions.all()) if change else None
+        request.keydrop_group_before = (
+            _permission_names(Group.objects.get(pk=obj.pk).permissions.all()) if change else None
+        )
         super().save_model(request, obj, form, change)
 
     def save_related(self, request, form, formsets, change):

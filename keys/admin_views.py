@@ -85,7 +85,8 @@ class CredentialPages:
             return redirect("admin:keys_credential_change", credential.pk)
         if not second_factor.checked_recently(request, now):
             minutes = settings.PORTAL_REVEAL_SECOND_FACTOR_SECONDS // 60
-            return signin_views.ask_again(request, f"Revealing a secret needs a second-factor check from the last {minutes} minutes.")
+            message = f"Revealing a secret needs a second-factor check from the last {minutes} minutes."
+            return signin_views.ask_again(request, message)
         form = RevealForm(request.POST if request.method == "POST" else None)
         context = {**self._page_context(request, credential, "Reveal secret"), "form": form}
         status = 200

@@ -579,7 +579,9 @@ class CalendarFeed(models.Model):
 class LimitSlot(models.Model):
     """One of the N places in an hourly limit (see keys/limits.py): taken when used, free an hour later."""
 
-    scope = models.CharField(max_length=80, help_text="What is limited: link:<institution>, contact:<contact>, address:<ip>.")
+    scope = models.CharField(
+        max_length=80, help_text="What is limited: link:<institution>, contact:<contact>, address:<ip>."
+    )
     number = models.PositiveSmallIntegerField()
     taken_at = models.DateTimeField(null=True, blank=True)
 

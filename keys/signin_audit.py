@@ -30,7 +30,9 @@ def _known(username) -> str | None:
 
 
 def _record(action, request, actor: str, detail: str = "") -> None:
-    audit.record(action, actor=actor, ip=client_ip(request) if request is not None else None, detail=detail, at=timezone.now())
+    audit.record(
+        action, actor=actor, ip=client_ip(request) if request is not None else None, detail=detail, at=timezone.now()
+    )
 
 
 @receiver(user_logged_in, dispatch_uid="keys.audit_sign_in")
@@ -63,13 +65,23 @@ def locked_out(sender, request, username, ip_address, **kwargs):
     if getattr(request, "axes_failures_since_start", None) != settings.AXES_FAILURE_LIMIT:
         return
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
-    _record(Action.SIGN_IN_LOCKED, request, _known(username) or UNKNOWN, f"this address is locked out of this account for {minutes} minutes")
+    _record(
+        Action.SIGN_IN_LOCKED,
+        request,
+        _known(username) or UNKNOWN,
+        f"this address is locked out of this account for {minutes} minutes",
+    )
 
 
 @receiver(signals.sign_in_backoff_started, dispatch_uid="keys.audit_backoff")
 def backoff_started(sender, request, username, until, **kwargs):
     limit = settings.PORTAL_LOGIN_USERNAME_FAILURE_LIMIT
-    _record(Action.SIGN_IN_LOCKED, request, _known(username) or UNKNOWN, f"{limit} failed sign-ins in a day from anywhere: attempts now wait a back-off")
+    _record(
+        Action.SIGN_IN_LOCKED,
+        request,
+        _known(username) or UNKNOWN,
+        f"{limit} failed sign-ins in a day from anywhere: attempts now wait a back-off",
+    )
 
 
 @receiver(signals.second_factor_verified, dispatch_uid="keys.audit_second_factor")

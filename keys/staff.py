@@ -136,25 +136,33 @@ def institution_snapshot(institution: Institution) -> dict:
     return {"fields": fields, "contacts": contacts}
 
 
-def record_institution_change(institution: Institution, before: dict | None, *, actor: Actor, now: datetime.datetime) -> None:
+def record_institution_change(
+    institution: Institution, before: dict | None, *, actor: Actor, now: datetime.datetime
+) -> None:
     """One event for the institution's fields and one for its contacts, each only if something changed."""
     after = institution_snapshot(institution)
+
+    def record(action, detail):
+        audit.record(action, actor=actor.name, institution=institution, ip=actor.ip, at=now, detail=detail)
+
     if before is None:
         fields = ", ".join(f"{name} {value!r}" for name, value in after["fields"].items() if value)
-        audit.record(audit.Action.INSTITUTION_CHANGED, actor=actor.name, institution=institution, ip=actor.ip, at=now, detail=f"created: {fields}")
+        record(audit.Action.INSTITUTION_CHANGED, f"created: {fields}")
         before = {"fields": after["fields"], "contacts": {}}
     else:
-        changed = [f"{name} {before['fields'][name]!r} → {value!r}" for name, value in after["fields"].items() if before["fields"][name] != value]
+        was, now_is = before["fields"], after["fields"]
+        changed = [f"{name} {was[name]!r} → {value!r}" for name, value in now_is.items() if was[name] != value]
         if changed:
-            audit.record(audit.Action.INSTITUTION_CHANGED, actor=actor.name, institution=institution, ip=actor.ip, at=now, detail="; ".join(changed))
+            record(audit.Action.INSTITUTION_CHANGED, "; ".join(changed))
     old, new = before["contacts"], after["contacts"]
+    kept = sorted(old.keys() & new.keys())
     parts = [
         *(f"added {email}" for email in sorted(new.keys() - old.keys())),
         *(f"removed {email}" for email in sorted(old.keys() - new.keys())),
-        *(f"renamed {email} {old[email]!r} → {new[email]!r}" for email in sorted(old.keys() & new.keys()) if old[email] != new[email]),
+        *(f"renamed {email} {old[email]!r} → {new[email]!r}" for email in kept if old[email] != new[email]),
     ]
     if parts:
-        audit.record(audit.Action.CONTACTS_CHANGED, actor=actor.name, institution=institution, ip=actor.ip, at=now, detail="; ".join(parts))
+        record(audit.Action.CONTACTS_CHANGED, "; ".join(parts))
 
 
 def lift_limits(institution: Institution, *, actor: Actor, now: datetime.datetime) -> int:

@@ -39,7 +39,12 @@ class QueueAdmin(LookOnly, q_admin.QueueAdmin):
     pass
 
 
-for model, model_admin in [(Schedule, ScheduleAdmin), (Success, SuccessAdmin), (Failure, FailureAdmin), (OrmQ, QueueAdmin)]:
+for model, model_admin in [
+    (Schedule, ScheduleAdmin),
+    (Success, SuccessAdmin),
+    (Failure, FailureAdmin),
+    (OrmQ, QueueAdmin),
+]:
     if admin.site.is_registered(model):
         admin.site.unregister(model)
     admin.site.register(model, model_admin)

@@ -37,7 +37,9 @@ def refused_by_axes(request) -> bool:
 
     Not the failure that set the lock: that one has its count, whichever receiver runs first.
     """
-    return bool(getattr(request, "axes_locked_out", False)) and getattr(request, "axes_failures_since_start", None) is None
+    return (
+        bool(getattr(request, "axes_locked_out", False)) and getattr(request, "axes_failures_since_start", None) is None
+    )
 
 
 def record_failure(username: str, ip: str | None, request, now: datetime.datetime) -> datetime.datetime | None:

@@ -126,7 +126,9 @@ def pending_authenticator(user) -> TOTPDevice:
     return device or TOTPDevice.objects.create(user=user, name=TOTP_NAME, confirmed=False)
 
 
-def confirm_authenticator(request, device: TOTPDevice, raw: str, now: datetime.datetime | None = None) -> list[str] | None:
+def confirm_authenticator(
+    request, device: TOTPDevice, raw: str, now: datetime.datetime | None = None
+) -> list[str] | None:
     """Confirm the new authenticator with a code from it. It replaces any earlier one.
 
     Returns the new recovery codes when the user had none left (shown once; django-otp keeps them

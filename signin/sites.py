@@ -19,7 +19,9 @@ class StaffAdminSite(admin.AdminSite):
         # Every list of the site, third-party ones too, takes only the filters it declares.
         admin_class = admin_class or admin.ModelAdmin
         if not issubclass(admin_class, DeclaredFiltersOnly):
-            admin_class = type(admin_class.__name__, (DeclaredFiltersOnly, admin_class), {"__module__": admin_class.__module__})
+            admin_class = type(
+                admin_class.__name__, (DeclaredFiltersOnly, admin_class), {"__module__": admin_class.__module__}
+            )
         super().register(model_or_iterable, admin_class, **options)
 
     def has_permission(self, request):
@@ -29,7 +31,13 @@ class StaffAdminSite(admin.AdminSite):
         from signin import views
 
         user = request.user
-        if request.method == "GET" and user.is_authenticated and user.is_active and user.is_staff and not second_factor.satisfied(request):
+        if (
+            request.method == "GET"
+            and user.is_authenticated
+            and user.is_active
+            and user.is_staff
+            and not second_factor.satisfied(request)
+        ):
             return self._second_step(request.GET.get("next") or reverse("admin:index"))
         response = super().login(request, {**views.sso_context(request), **(extra_context or {})})
         if request.method != "POST":
@@ -55,7 +63,12 @@ class StaffAdminSite(admin.AdminSite):
         return [
             path("two-step/", views.two_step, {"site": self}, name="two_step"),
             path("two-step/setup/", views.setup, {"site": self}, name="two_step_setup"),
-            path("two-step/recovery-codes/", self.admin_view(views.recovery_codes), {"site": self}, name="two_step_recovery_codes"),
+            path(
+                "two-step/recovery-codes/",
+                self.admin_view(views.recovery_codes),
+                {"site": self},
+                name="two_step_recovery_codes",
+            ),
             path("sso/start/", sso.start_view(), name="sso_start"),
             path("sso/callback/", sso.callback_view(), name="sso_callback"),
             *super().get_urls(),

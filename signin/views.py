@@ -34,7 +34,9 @@ def _staff(request) -> bool:
 
 def _next_url(request) -> str:
     url = request.POST.get("next") or request.GET.get("next") or ""
-    if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if url and url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return url
     return reverse("admin:index")
 
@@ -83,14 +85,20 @@ def two_step(request, site):
             method = second_factor.check_code(request, form.cleaned_data["code"])
         except second_factor.Throttled as throttled:
             error, status = _wait_message(throttled), 429
-            signals.second_factor_failed.send(sender=two_step, request=request, user=user, reason="refused: too many wrong codes")
+            signals.second_factor_failed.send(
+                sender=two_step, request=request, user=user, reason="refused: too many wrong codes"
+            )
         else:
             if method:
                 purpose = "confirmation" if already else "sign-in"
-                signals.second_factor_verified.send(sender=two_step, request=request, user=user, method=method, purpose=purpose)
+                signals.second_factor_verified.send(
+                    sender=two_step, request=request, user=user, method=method, purpose=purpose
+                )
                 if method == second_factor.RECOVERY_NAME:
                     left = second_factor.recovery_codes_left(user)
-                    messages.warning(request, f"You used a recovery code; {left} left. Make new ones under Two-step verification.")
+                    messages.warning(
+                        request, f"You used a recovery code; {left} left. Make new ones under Two-step verification."
+                    )
                 return redirect(next_url)
             error, status = "That code didn't work. Check your app's newest code and try again.", 400
             signals.second_factor_failed.send(sender=two_step, request=request, user=user, reason="wrong code")
@@ -134,7 +142,10 @@ def setup(request, site):
                 signals.second_factor_enrolled.send(sender=setup, request=request, user=user, recovery_codes=len(codes))
                 context = {"title": "Two-step verification is on", "codes": codes, "next": next_url}
                 return _page(request, site, "setup_done.html", context)
-            error, status = "That code didn't match. Check that your phone's clock is right and type the newest code.", 400
+            error, status = (
+                "That code didn't match. Check that your phone's clock is right and type the newest code.",
+                400,
+            )
     elif form.is_bound:
         status = 400
     key = base64.b32encode(device.bin_key).decode()

@@ -27,7 +27,8 @@ def authenticator(user) -> TOTPDevice:
 def totp_code(device: TOTPDevice, steps_ahead: int = 0) -> str:
     """What the authenticator app shows now (or that many 30-second steps later)."""
     device.refresh_from_db()
-    return f"{TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift + steps_ahead).token():0{device.digits}d}"
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift + steps_ahead)
+    return f"{totp.token():0{device.digits}d}"
 
 
 def signed_in(user, *, verified: bool = True, **client_options) -> Client:
@@ -51,7 +52,8 @@ def signed_in(user, *, verified: bool = True, **client_options) -> Client:
 def sign_in_with_code(client: Client, user, password: str, ip: str = "192.0.2.10"):
     """The real two steps: the password form, then a code from the user's authenticator."""
     device = authenticator(user)
-    response = client.post("/admin/login/?next=/admin/", {"username": user.get_username(), "password": password}, REMOTE_ADDR=ip)
+    credentials = {"username": user.get_username(), "password": password}
+    response = client.post("/admin/login/?next=/admin/", credentials, REMOTE_ADDR=ip)
     assert response.status_code == 302 and response["Location"].startswith("/admin/two-step/"), response
     return client.post(response["Location"], {"code": totp_code(device, steps_ahead=1)}, REMOTE_ADDR=ip)
 

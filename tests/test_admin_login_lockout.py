@@ -1,13 +1,14 @@
 """Admin sign-in lockout: slow guessing down, and let nobody lock anyone else out.
 
-| counter | limit | then | cleared by |
-| --- | --- | --- | --- |
-| wrong passwords from one address against one username | 5 | that pair is refused for 30 minutes (429) | the cool-off, or a success of that same pair |
-| wrong passwords against one username from anywhere, in a day | 20 | each attempt waits 1, 2, 4, 8, then 15 minutes after the last failure | time; a browser that signed in to the account before does not wait |
+| counter | limit | then |
+| --- | --- | --- |
+| wrong passwords, one address, one username | 5 | that pair refused 30 minutes (429); its own success clears it |
+| wrong passwords, one username, anywhere, a day | 20 | each try waits 1, 2, 4, 8, then 15 minutes after the last |
 
-The two attacks found by the security test must fail: a staff member's own successful sign-in
-resetting the failures they made against someone else's account (the bypass), and anyone locking
-any account by typing its username (lock-anyone).
+A browser that signed in to the account before does not wait for the back-off. The two attacks
+found by the security test must fail: a staff member's own successful sign-in resetting the
+failures they made against someone else's account (the bypass), and anyone locking any account by
+typing its username (lock-anyone).
 """
 
 import datetime
@@ -42,7 +43,9 @@ def passes_password(response) -> bool:
 
 def test_the_right_password_signs_in(alice, bob):
     assert sign_in("bob", "bob-password-123")["Location"] == "/admin/"
-    assert sign_in("alice", "alice-password-123")["Location"].startswith("/admin/two-step/")  # a superuser: second factor next
+    assert sign_in("alice", "alice-password-123")["Location"].startswith(
+        "/admin/two-step/"
+    )  # a superuser: second factor next
 
 
 def test_five_failures_lock_the_pair_even_against_the_right_password(alice, settings):

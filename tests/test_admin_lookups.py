@@ -45,7 +45,11 @@ def test_undeclared_lookups_are_answered_as_bad_filters(alice, url):
     client = signed_in(alice)
     for params in UNDECLARED:
         response = client.get(url, params)
-        assert response.status_code == 302 and response["Location"].endswith("?e=1"), (url, params, response.status_code)
+        assert response.status_code == 302 and response["Location"].endswith("?e=1"), (
+            url,
+            params,
+            response.status_code,
+        )
 
 
 def test_a_viewer_gets_the_same_answer(bob):
@@ -57,10 +61,23 @@ def test_a_viewer_gets_the_same_answer(bob):
 def test_declared_filters_still_work(bob):
     active = CredentialFactory()
     client = signed_in(bob)
-    assert client.get("/admin/keys/credential/", {"status": "active", "kind__exact": "dap", "expires_within": "90"}).status_code == 200
+    assert (
+        client.get(
+            "/admin/keys/credential/", {"status": "active", "kind__exact": "dap", "expires_within": "90"}
+        ).status_code
+        == 200
+    )
     assert client.get("/admin/keys/credential/", {"o": "2", "p": "1"}).status_code == 200
-    assert client.get("/admin/keys/auditevent/", {"action__exact": "reveal", "at__gte": "2026-01-01 00:00:00+00:00"}).status_code == 200
-    assert client.get(f"/admin/keys/credential/{active.pk}/change/", {"_changelist_filters": "status=active"}).status_code == 200
+    assert (
+        client.get(
+            "/admin/keys/auditevent/", {"action__exact": "reveal", "at__gte": "2026-01-01 00:00:00+00:00"}
+        ).status_code
+        == 200
+    )
+    assert (
+        client.get(f"/admin/keys/credential/{active.pk}/change/", {"_changelist_filters": "status=active"}).status_code
+        == 200
+    )
 
 
 def listed(client, url, q):

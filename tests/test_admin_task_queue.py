@@ -35,7 +35,12 @@ def queue_admin(bob):
 @pytest.fixture
 def finished_task():
     return Task.objects.create(
-        id="a" * 32, name="probe", func="keys.tasks.purge_dead_secrets", started="2026-01-01T00:00Z", stopped="2026-01-01T00:00Z", success=True
+        id="a" * 32,
+        name="probe",
+        func="keys.tasks.purge_dead_secrets",
+        started="2026-01-01T00:00Z",
+        stopped="2026-01-01T00:00Z",
+        success=True,
     )
 
 

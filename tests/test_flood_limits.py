@@ -113,7 +113,9 @@ def test_staff_lift_an_institutions_limits_early_and_it_is_audited(client, insti
     assert submit(client, institution)[0].status_code == 302
     assert submit(client, institution)[0].status_code == 429
     staff = signed_in(alice)
-    assert staff.post(f"/admin/keys/institution/{institution.pk}/lift-limits/", REMOTE_ADDR="192.0.2.5").status_code == 302
+    assert (
+        staff.post(f"/admin/keys/institution/{institution.pk}/lift-limits/", REMOTE_ADDR="192.0.2.5").status_code == 302
+    )
     assert submit(client, institution)[0].status_code == 302
     event = AuditEvent.objects.get(action=AuditEvent.Action.LIMIT_LIFTED)
     assert event.actor == "alice" and event.institution == institution and event.ip == "192.0.2.5"
@@ -123,7 +125,9 @@ def test_staff_lift_an_institutions_limits_early_and_it_is_audited(client, insti
 def test_the_list_action_lifts_limits_too(client, institution, settings, alice):
     settings.PORTAL_SUBMISSIONS_PER_LINK_PER_HOUR = 1
     submit(client, institution)
-    signed_in(alice).post("/admin/keys/institution/", {"action": "lift_hourly_limits", "_selected_action": [institution.pk]})
+    signed_in(alice).post(
+        "/admin/keys/institution/", {"action": "lift_hourly_limits", "_selected_action": [institution.pk]}
+    )
     assert submit(client, institution)[0].status_code == 302
     assert AuditEvent.objects.filter(action=AuditEvent.Action.LIMIT_LIFTED).count() == 1
 

@@ -2,7 +2,7 @@
 
 | who | second factor |
 | --- | --- |
-| superusers; holders of reveal, revoke, complete, or user/group add/change permissions | required: no workspace page until it is set up and passed |
+| superusers; reveal, revoke, complete, user/group add/change | required: no workspace page until set up and passed |
 | other staff | optional; once set up, asked at every sign-in |
 | revealing a secret | a check at most 15 minutes old, asked again otherwise |
 | lost phone | another administrator resets it (with a reason, audited); never oneself |
@@ -66,9 +66,13 @@ def test_setting_up_shows_a_key_and_recovery_codes_once(dana):
     assert "data:image/svg+xml" in html  # the QR code, drawn on the page
     now = timezone.now()
     with time_machine.travel(now, tick=False):
-        wrong = client.post("/admin/two-step/setup/", {"code": "000000" if code_from_setup_page(html) != "000000" else "111111"})
+        wrong = client.post(
+            "/admin/two-step/setup/", {"code": "000000" if code_from_setup_page(html) != "000000" else "111111"}
+        )
         assert wrong.status_code == 400 and not second_factor.has_authenticator(dana)
-        assert client.post("/admin/two-step/setup/", {"code": code_from_setup_page(html)}).status_code == 429  # wait a second
+        assert (
+            client.post("/admin/two-step/setup/", {"code": code_from_setup_page(html)}).status_code == 429
+        )  # wait a second
     with time_machine.travel(now + datetime.timedelta(seconds=2), tick=False):
         done = client.post("/admin/two-step/setup/", {"code": code_from_setup_page(html), "next": "/admin/"})
     assert done.status_code == 200 and "no-store" in done["Cache-Control"]
@@ -88,11 +92,15 @@ def test_a_set_up_factor_is_asked_for_at_every_sign_in(dana):
     assert password_step(client, "dana", "dana-password-123").startswith("/admin/two-step/")
     assert client.post("/admin/two-step/", {"code": "12345x"}).status_code == 400
     assert client.get("/admin/").status_code == 302
-    response = client.post("/admin/two-step/?next=/admin/", {"code": totp_code(device, steps_ahead=1), "next": "/admin/"})
+    response = client.post(
+        "/admin/two-step/?next=/admin/", {"code": totp_code(device, steps_ahead=1), "next": "/admin/"}
+    )
     assert response.status_code == 302 and response["Location"] == "/admin/"
     assert client.get("/admin/").status_code == 200
     assert AuditEvent.objects.filter(action=Action.SECOND_FACTOR, actor="dana").exists()
-    assert AuditEvent.objects.filter(action=Action.SIGN_IN_FAILED, actor="dana", detail__contains="second factor").exists()
+    assert AuditEvent.objects.filter(
+        action=Action.SIGN_IN_FAILED, actor="dana", detail__contains="second factor"
+    ).exists()
 
 
 def test_a_code_works_once(dana):
@@ -162,7 +170,9 @@ def test_moving_to_a_new_phone_replaces_the_old_authenticator(dana):
     old = authenticator(dana)
     client = signed_in(dana)
     html = client.get("/admin/two-step/setup/?replace=1").content.decode()
-    assert client.post("/admin/two-step/setup/", {"code": code_from_setup_page(html), "replace": "1"}).status_code == 200
+    assert (
+        client.post("/admin/two-step/setup/", {"code": code_from_setup_page(html), "replace": "1"}).status_code == 200
+    )
     assert not TOTPDevice.objects.filter(pk=old.pk).exists()
     assert TOTPDevice.objects.filter(user=dana, confirmed=True).count() == 1
 
@@ -198,7 +208,9 @@ def test_revealing_asks_again_after_fifteen_minutes(dana, credential):
         assert response["Location"].startswith("/admin/two-step/?") and "purpose=confirm" in response["Location"]
         assert client.post(reveal_url(credential), {"reason": "checking a failing export"}).status_code == 302
         assert not AuditEvent.objects.filter(action=Action.REVEAL).exists()
-        confirmed = client.post(response["Location"], {"code": totp_code(device), "next": reveal_url(credential), "purpose": "confirm"})
+        confirmed = client.post(
+            response["Location"], {"code": totp_code(device), "next": reveal_url(credential), "purpose": "confirm"}
+        )
         assert confirmed["Location"] == reveal_url(credential)
         revealed = client.post(reveal_url(credential), {"reason": "checking a failing export"})
         assert revealed.status_code == 200 and SECRET in revealed.content.decode()
@@ -234,7 +246,9 @@ def test_another_administrator_resets_a_lost_factor_with_a_reason(alice, dana):
     assert admin.post(reset_url(dana), {"reason": "lost her phone, confirmed by video call"}).status_code == 302
     assert not second_factor.has_authenticator(dana) and second_factor.recovery_codes_left(dana) == 0
     event = AuditEvent.objects.get(action=Action.SECOND_FACTOR_RESET)
-    assert event.actor == "alice" and event.reason == "lost her phone, confirmed by video call" and "dana" in event.detail
+    assert (
+        event.actor == "alice" and event.reason == "lost her phone, confirmed by video call" and "dana" in event.detail
+    )
     # dana's session no longer counts as verified; at her next sign-in she sets up a new factor.
     assert danas_session.get("/admin/").status_code == 302
     client = Client()

@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.test import Client
 
 from keys.models import AuditEvent
-from tests.factories import CredentialFactory
 from tests.staff_cast import SECRET
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +33,15 @@ class Provider:
 
     def id_token(self) -> str:
         now = int(time.time())
-        claims = {"iss": self.url, "sub": "idp-user-1", "aud": self.audience, "iat": now, "exp": now + 300, "nonce": self.nonce, "email": self.email}
+        claims = {
+            "iss": self.url,
+            "sub": "idp-user-1",
+            "aud": self.audience,
+            "iat": now,
+            "exp": now + 300,
+            "nonce": self.nonce,
+            "email": self.email,
+        }
         if self.auth_time is not None:
             claims["auth_time"] = self.auth_time
         return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": "k1"})

@@ -69,12 +69,19 @@ def test_a_wrong_code_is_recorded(dana):
 
 def user_form(user, **changes):
     data = {
-        "username": user.username, "first_name": "", "last_name": "", "email": user.email,
-        "is_active": "on" if user.is_active else "", "is_staff": "on" if user.is_staff else "",
+        "username": user.username,
+        "first_name": "",
+        "last_name": "",
+        "email": user.email,
+        "is_active": "on" if user.is_active else "",
+        "is_staff": "on" if user.is_staff else "",
         "is_superuser": "on" if user.is_superuser else "",
         "groups": [str(pk) for pk in user.groups.values_list("pk", flat=True)],
         "user_permissions": [str(pk) for pk in user.user_permissions.values_list("pk", flat=True)],
-        "last_login_0": "", "last_login_1": "", "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00",
+        "last_login_0": "",
+        "last_login_1": "",
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "00:00:00",
     }
     data.update(changes)
     return {key: value for key, value in data.items() if value != ""}
@@ -85,7 +92,9 @@ def test_granting_a_group_and_a_permission_is_recorded(alice, bob):
     reveal = Permission.objects.get(codename="reveal_credential_secret")
     permissions = [str(pk) for pk in bob.user_permissions.values_list("pk", flat=True)] + [str(reveal.pk)]
     response = signed_in(alice).post(
-        f"/admin/auth/user/{bob.pk}/change/", user_form(bob, groups=[str(revealers.pk)], user_permissions=permissions), REMOTE_ADDR=IP
+        f"/admin/auth/user/{bob.pk}/change/",
+        user_form(bob, groups=[str(revealers.pk)], user_permissions=permissions),
+        REMOTE_ADDR=IP,
     )
     assert response.status_code == 302, response.content.decode()[:500]
     (event,) = events(Action.STAFF_CHANGED)
@@ -101,7 +110,13 @@ def test_making_someone_a_superuser_is_recorded(alice, bob):
 def test_creating_and_deleting_an_account_are_recorded(alice):
     client = signed_in(alice)
     response = client.post(
-        "/admin/auth/user/add/", {"username": "erin", "password1": "Erin-password-2026!", "password2": "Erin-password-2026!", "usable_password": "true"}
+        "/admin/auth/user/add/",
+        {
+            "username": "erin",
+            "password1": "Erin-password-2026!",
+            "password2": "Erin-password-2026!",
+            "usable_password": "true",
+        },
     )
     assert response.status_code == 302
     erin_pk = response["Location"].split("/")[-3]
@@ -113,7 +128,8 @@ def test_creating_and_deleting_an_account_are_recorded(alice):
 
 def test_a_password_set_by_an_administrator_is_recorded_not_shown(alice, bob):
     signed_in(alice).post(
-        f"/admin/auth/user/{bob.pk}/password/", {"password1": "New-bob-password-42!", "password2": "New-bob-password-42!", "usable_password": "true"}
+        f"/admin/auth/user/{bob.pk}/password/",
+        {"password1": "New-bob-password-42!", "password2": "New-bob-password-42!", "usable_password": "true"},
     )
     (event,) = events(Action.STAFF_CHANGED)
     assert event.detail == "bob: password set by an administrator"
@@ -124,7 +140,9 @@ def test_a_groups_permissions_are_recorded(alice, bob):
     group = Group.objects.create(name="Revealers")
     bob.groups.add(group)
     reveal = Permission.objects.get(codename="reveal_credential_secret")
-    signed_in(alice).post(f"/admin/auth/group/{group.pk}/change/", {"name": "Revealers", "permissions": [str(reveal.pk)]})
+    signed_in(alice).post(
+        f"/admin/auth/group/{group.pk}/change/", {"name": "Revealers", "permissions": [str(reveal.pk)]}
+    )
     (event,) = events(Action.GROUP_CHANGED)
     assert event.detail == "group Revealers (1 member(s)): permission +keys.reveal_credential_secret"
 
@@ -134,9 +152,14 @@ def test_a_groups_permissions_are_recorded(alice, bob):
 
 def institution_form(institution, contacts, **changes):
     data = {
-        "name": institution.name, "slug": institution.slug, "canvas_url": institution.canvas_url, "time_zone": institution.time_zone,
-        "contacts-TOTAL_FORMS": str(len(contacts) + 1), "contacts-INITIAL_FORMS": str(len([c for c in contacts if c.get("id")])),
-        "contacts-MIN_NUM_FORMS": "0", "contacts-MAX_NUM_FORMS": "1000",
+        "name": institution.name,
+        "slug": institution.slug,
+        "canvas_url": institution.canvas_url,
+        "time_zone": institution.time_zone,
+        "contacts-TOTAL_FORMS": str(len(contacts) + 1),
+        "contacts-INITIAL_FORMS": str(len([c for c in contacts if c.get("id")])),
+        "contacts-MIN_NUM_FORMS": "0",
+        "contacts-MAX_NUM_FORMS": "1000",
     }
     for n, contact in enumerate(contacts):
         for key, value in contact.items():
@@ -152,7 +175,9 @@ def test_institution_and_contact_changes_are_recorded(alice, institution, charli
         {"email": "it@example.edu", "name": "IT desk"},
     ]
     response = signed_in(alice).post(
-        f"/admin/keys/institution/{institution.pk}/change/", institution_form(institution, contacts, name="Example University (Main)"), REMOTE_ADDR=IP
+        f"/admin/keys/institution/{institution.pk}/change/",
+        institution_form(institution, contacts, name="Example University (Main)"),
+        REMOTE_ADDR=IP,
     )
     assert response.status_code == 302, response.content.decode()[:800]
     (changed,) = events(Action.INSTITUTION_CHANGED)
@@ -166,9 +191,16 @@ def test_adding_an_institution_is_recorded(alice):
     response = signed_in(alice).post(
         "/admin/keys/institution/add/",
         {
-            "name": "Northwind College", "slug": "northwind", "canvas_url": "", "time_zone": "",
-            "contacts-TOTAL_FORMS": "1", "contacts-INITIAL_FORMS": "0", "contacts-MIN_NUM_FORMS": "0", "contacts-MAX_NUM_FORMS": "1000",
-            "contacts-0-email": "admin@northwind.edu", "contacts-0-name": "",
+            "name": "Northwind College",
+            "slug": "northwind",
+            "canvas_url": "",
+            "time_zone": "",
+            "contacts-TOTAL_FORMS": "1",
+            "contacts-INITIAL_FORMS": "0",
+            "contacts-MIN_NUM_FORMS": "0",
+            "contacts-MAX_NUM_FORMS": "1000",
+            "contacts-0-email": "admin@northwind.edu",
+            "contacts-0-name": "",
         },
     )
     assert response.status_code == 302

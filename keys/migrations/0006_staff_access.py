@@ -4,27 +4,57 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('keys', '0005_lapse_indexes'),
+        ("keys", "0005_lapse_indexes"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='action',
-            field=models.CharField(choices=[('reveal', 'Secret revealed'), ('export', 'Credential exported'), ('revoke', 'Credential revoked'), ('complete', 'Partner secret entered'), ('rotate_link', 'Intake link rotated'), ('invite', 'Intake link emailed'), ('verified', 'Submission verified'), ('locked', 'Submission locked'), ('csv_export', 'Credential list exported'), ('sign_in', 'Signed in'), ('sign_out', 'Signed out'), ('sign_in_failed', 'Sign-in failed'), ('sign_in_locked', 'Sign-in locked or slowed'), ('second_factor', 'Second factor checked'), ('second_factor_enrolled', 'Two-step verification set up'), ('recovery_codes', 'Recovery codes replaced'), ('second_factor_reset', 'Two-step verification reset'), ('staff_changed', 'Staff account changed'), ('group_changed', 'Staff group changed'), ('institution_changed', 'Institution changed'), ('contacts_changed', 'Admin contacts changed'), ('limit_lifted', 'Hourly limits lifted')], max_length=32),
+            model_name="auditevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("reveal", "Secret revealed"),
+                    ("export", "Credential exported"),
+                    ("revoke", "Credential revoked"),
+                    ("complete", "Partner secret entered"),
+                    ("rotate_link", "Intake link rotated"),
+                    ("invite", "Intake link emailed"),
+                    ("verified", "Submission verified"),
+                    ("locked", "Submission locked"),
+                    ("csv_export", "Credential list exported"),
+                    ("sign_in", "Signed in"),
+                    ("sign_out", "Signed out"),
+                    ("sign_in_failed", "Sign-in failed"),
+                    ("sign_in_locked", "Sign-in locked or slowed"),
+                    ("second_factor", "Second factor checked"),
+                    ("second_factor_enrolled", "Two-step verification set up"),
+                    ("recovery_codes", "Recovery codes replaced"),
+                    ("second_factor_reset", "Two-step verification reset"),
+                    ("staff_changed", "Staff account changed"),
+                    ("group_changed", "Staff group changed"),
+                    ("institution_changed", "Institution changed"),
+                    ("contacts_changed", "Admin contacts changed"),
+                    ("limit_lifted", "Hourly limits lifted"),
+                ],
+                max_length=32,
+            ),
         ),
         migrations.CreateModel(
-            name='LimitSlot',
+            name="LimitSlot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('scope', models.CharField(help_text='What is limited: link:<institution>, contact:<contact>, address:<ip>.', max_length=80)),
-                ('number', models.PositiveSmallIntegerField()),
-                ('taken_at', models.DateTimeField(blank=True, null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "scope",
+                    models.CharField(
+                        help_text="What is limited: link:<institution>, contact:<contact>, address:<ip>.", max_length=80
+                    ),
+                ),
+                ("number", models.PositiveSmallIntegerField()),
+                ("taken_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('scope', 'number'), name='one_slot_per_number')],
+                "constraints": [models.UniqueConstraint(fields=("scope", "number"), name="one_slot_per_number")],
             },
         ),
     ]

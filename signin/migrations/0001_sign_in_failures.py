@@ -5,24 +5,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='SignInFailure',
+            name="SignInFailure",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('username', models.CharField(help_text="As typed, cut to a username's length.", max_length=150)),
-                ('ip', models.GenericIPAddressField(blank=True, null=True)),
-                ('browser', models.CharField(blank=True, help_text="The id of the browser's 'signed in here before' cookie, if it sent one.", max_length=32)),
-                ('at', models.DateTimeField(default=django.utils.timezone.now)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("username", models.CharField(help_text="As typed, cut to a username's length.", max_length=150)),
+                ("ip", models.GenericIPAddressField(blank=True, null=True)),
+                (
+                    "browser",
+                    models.CharField(
+                        blank=True,
+                        help_text="The id of the browser's 'signed in here before' cookie, if it sent one.",
+                        max_length=32,
+                    ),
+                ),
+                ("at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'indexes': [models.Index(fields=['username', 'at'], name='signin_failure_username'), models.Index(condition=models.Q(('browser', ''), _negated=True), fields=['browser', 'at'], name='signin_failure_browser')],
+                "indexes": [
+                    models.Index(fields=["username", "at"], name="signin_failure_username"),
+                    models.Index(
+                        condition=models.Q(("browser", ""), _negated=True),
+                        fields=["browser", "at"],
+                        name="signin_failure_browser",
+                    ),
+                ],
             },
         ),
     ]

@@ -22,7 +22,9 @@ def authenticator_code(key: str, steps_ahead: int = 0) -> str:
 
 
 def test_a_revealer_enrols_signs_in_with_a_code_and_reveals(page, live_server, institution, dana):
-    credential = CredentialFactory(institution=institution, secret=SECRET, expires_at=timezone.now() + datetime.timedelta(days=40))
+    credential = CredentialFactory(
+        institution=institution, secret=SECRET, expires_at=timezone.now() + datetime.timedelta(days=40)
+    )
     csp_errors = []
     page.on("console", lambda message: "Content Security Policy" in message.text and csp_errors.append(message.text))
 
