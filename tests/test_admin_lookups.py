@@ -4,8 +4,6 @@ Before: a viewer could send `?client_id__regex=…` (an invalid pattern was a 50
 quantifier pinned a worker) and read a masked Client ID in full in about 360 searches.
 """
 
-import string
-
 import pytest
 from django_q.models import Schedule
 
@@ -92,10 +90,8 @@ def hidden():
 def test_search_cannot_spell_out_a_masked_client_id(bob, hidden):
     """The attack: grow a prefix one character at a time, keeping whichever gives a hit."""
     client = signed_in(bob)
-    known = "us-east-1#"
-    for position in range(4):
-        hits = [c for c in string.hexdigits.lower()[:16] if listed(client, "/admin/keys/credential/", known + c)]
-        assert hits == [], f"character {position} leaked"
+    hits = [c for c in "0123456789abcdef" if listed(client, "/admin/keys/credential/", "us-east-1#" + c)]
+    assert hits == [], "the first hidden character leaked"
     uuid = hidden.client_id.partition("#")[2]
     for fragment in [uuid[:8], uuid[9:13], uuid[-8:], uuid[-5:], hidden.client_id[:-1]]:
         assert listed(client, "/admin/keys/credential/", fragment) == set(), fragment
@@ -126,5 +122,5 @@ def test_nothing_in_the_lists_is_a_server_error_on_this_database(alice):
     Schedule.objects.get_or_create(name="probe", defaults={"func": "math.floor"})
     client = signed_in(alice)
     for url in LISTS:
-        for q in ["(a+)+$", "\\", "%", "_", "'", "\u202e"]:
+        for q in ["(a+)+$", "%_'\\", "\u202e"]:
             assert client.get(url, {"q": q}).status_code == 200, (url, q)
