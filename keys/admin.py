@@ -28,7 +28,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_http_methods, require_POST
 
 from keys import kinds, staff
-from keys.admin_filters import ExpiresWithinFilter, ExpiryMonthFilter, RenewalFilter, StatusFilter
+from keys.admin_filters import CheckFilter, ExpiresWithinFilter, ExpiryMonthFilter, RenewalFilter, StatusFilter
 from keys.forms import PartnerSecretForm, RevealForm, RevokeForm
 from keys.models import AdminContact, AuditEvent, CalendarFeed, Credential, Institution, ReminderNotice
 from keys.sealing import SecretUnreadable
@@ -45,6 +45,17 @@ GET_OR_POST = require_http_methods(["GET", "POST"])
 
 def status_badge(credential: Credential):
     return format_html('<span class="kd-badge kd-status-{}">{}</span>', credential.status, credential.get_status_display())
+
+
+def check_badge(credential: Credential):
+    """failing, works, inconclusive or not checked, with when; rejected keys say so in their status."""
+    state = credential.check_state
+    if not state:
+        return mark_safe('<span class="kd-muted">—</span>')
+    if state == "unchecked":
+        return mark_safe('<span class="kd-check kd-check-unchecked">not checked yet</span>')
+    when = timezone.localtime(credential.last_check_at).strftime("%Y-%m-%d %H:%M") if credential.last_check_at else ""
+    return format_html('<span class="kd-check kd-check-{}">{}</span> <span class="kd-muted">{}</span>', state, state, when)
 
 
 def days_left_label(credential: Credential, now) -> str:
@@ -272,9 +283,12 @@ def csv_safe(value):
 
 @admin.register(Credential)
 class CredentialAdmin(RefusesUnusableQueries, ReadOnlyAdmin):
-    list_display = ["institution", "kind_label", "client_id_masked", "status_badge", "expires_on_display", "days_left_display", "last_reminder"]
+    list_display = [
+        "institution", "kind_label", "client_id_masked", "status_badge", "last_check", "expires_on_display", "days_left_display",
+        "last_reminder",
+    ]
     list_display_links = ["client_id_masked"]
-    list_filter = [StatusFilter, "kind", ExpiresWithinFilter, ExpiryMonthFilter, RenewalFilter]
+    list_filter = [StatusFilter, CheckFilter, "kind", ExpiresWithinFilter, ExpiryMonthFilter, RenewalFilter]
     search_fields = ["institution__name", "institution__slug", "client_id"]
     search_help_text = "Institution name or slug, or any part of a Client ID (such as its last four characters)."
     list_select_related = ["institution"]
@@ -288,6 +302,7 @@ class CredentialAdmin(RefusesUnusableQueries, ReadOnlyAdmin):
         (None, {"fields": ["institution", "kind_label", "client_id_masked", "status_badge", "key_type", "canvas_url"]}),
         ("Expiry", {"fields": ["lifetime", "key_created_on", "expires_on_display", "days_left_display", "last_reminder"]}),
         ("Verification", {"fields": ["submitted_at", "verified_at", "verified_email"]}),
+        ("Live checks", {"fields": ["last_check", "check_summary", "check_history"]}),
         ("Secret", {"fields": ["secret_state", "superseded_by", "superseded_at", "revoked_at"]}),
         ("History of this institution's keys", {"fields": ["credential_history"]}),
         ("Audit trail", {"fields": ["recent_audit_events"]}),
@@ -324,7 +339,50 @@ class CredentialAdmin(RefusesUnusableQueries, ReadOnlyAdmin):
 
     @admin.display(description="Client ID")
     def client_id_masked(self, credential):
-        return credential.masked_client_id
+        masked = credential.masked_client_id
+        # The region Canvas reported, where the Client ID does not already say it.
+        return f"{masked} · {credential.region}" if credential.region and credential.region not in masked else masked
+
+    @admin.display(description="Last check", ordering="last_check_at")
+    def last_check(self, credential):
+        return check_badge(credential)
+
+    @admin.display(description="What Canvas said")
+    def check_summary(self, credential):
+        if credential.status == Status.REJECTED:
+            return f"Rejected when handed over ({timezone.localtime(credential.rejected_at):%Y-%m-%d %H:%M}): {credential.last_check_reason}"
+        if not credential.last_check_at:
+            return "Not checked yet."
+        lines = [credential.last_check_reason]
+        if credential.failing_since:
+            lines.append(f"Failing since {timezone.localtime(credential.failing_since):%Y-%m-%d %H:%M}.")
+        if credential.last_worked_at:
+            lines.append(f"Last worked {timezone.localtime(credential.last_worked_at):%Y-%m-%d %H:%M}.")
+        if credential.next_check_at and credential.status in Credential.USABLE_STATUSES:
+            lines.append(f"Next check {timezone.localtime(credential.next_check_at):%Y-%m-%d %H:%M}.")
+        return " ".join(lines)
+
+    @admin.display(description="History")
+    def check_history(self, credential):
+        checks = list(credential.checks.all()[:30])
+        if not checks:
+            return "None yet."
+        rows = format_html_join(
+            "",
+            '<tr><td>{}</td><td>{}</td><td><span class="kd-check kd-check-{}">{}</span></td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    f"{timezone.localtime(check.at):%Y-%m-%d %H:%M}", check.get_trigger_display(), check.outcome, check.outcome,
+                    check.reason, f"{check.latency_ms} ms",
+                )
+                for check in checks
+            ),
+        )
+        return format_html(
+            '<table class="kd-history"><thead><tr><th>When</th><th>Why</th><th>Outcome</th><th>Reason</th><th>Took</th></tr>'
+            "</thead><tbody>{}</tbody></table>",
+            rows,
+        )
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, credential):
@@ -498,7 +556,14 @@ class CredentialAdmin(RefusesUnusableQueries, ReadOnlyAdmin):
         form = PartnerSecretForm(request.POST if request.method == "POST" else None, credential=credential)
         status = 200
         if form.is_bound and form.is_valid():
-            done = staff.complete_partner_secret(credential, form.cleaned_data["secret"], actor=staff.Actor.from_request(request), now=timezone.now())
+            try:
+                done = staff.complete_partner_secret(
+                    credential, form.cleaned_data["secret"], actor=staff.Actor.from_request(request), now=timezone.now()
+                )
+            except staff.SecretRejected as rejected:
+                form.add_error("secret", f"Canvas rejected this secret, so it was not stored. {rejected}")
+                context = {**self._page_context(request, credential, "Enter the partner secret"), "form": form}
+                return self._no_store(TemplateResponse(request, "admin/keys/credential/complete.html", context, status=400))
             if done:
                 self.message_user(request, "The partner secret is stored, encrypted. The key is now active and its expiry is tracked.", messages.SUCCESS)
             else:

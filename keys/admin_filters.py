@@ -80,3 +80,31 @@ class RenewalFilter(admin.SimpleListFilter):
         if value != "lapsed":
             raise IncorrectLookupParameters(f"Unknown renewal state {value!r}")
         return queryset.lapsed_without_renewal(timezone.now())
+
+
+class CheckFilter(admin.SimpleListFilter):
+    """What the live checks last found, for keys that can still work."""
+
+    title = "live check"
+    parameter_name = "check"
+    CHOICES = [
+        ("failing", "Failing: worked, now refused"),
+        ("works", "Works"),
+        ("inconclusive", "Last answer inconclusive"),
+        ("unchecked", "Not checked yet"),
+    ]
+
+    def lookups(self, request, model_admin):
+        return self.CHOICES
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value is None:
+            return queryset
+        if value not in dict(self.CHOICES):
+            raise IncorrectLookupParameters(f"Unknown check state {value!r}")
+        now = timezone.now()
+        if value == "failing":
+            return queryset.failing(now)
+        last = "" if value == "unchecked" else value
+        return queryset.usable(now).filter(failing_since__isnull=True, last_check_outcome=last)

@@ -29,8 +29,9 @@ from portal import emails
 log = logging.getLogger(__name__)
 
 RETRY_BACKOFF = [5 * 60, 15 * 60, 60 * 60, 3 * 60 * 60, 6 * 60 * 60]  # seconds, then every 6 hours
-# Reminders of these credentials are not sent: a newer key took over, or staff revoked it.
-SILENCED = (Credential.Status.SUPERSEDED, Credential.Status.REVOKED, Credential.Status.LOCKED)
+# Reminders of these credentials are not sent: they are over. (A superseded key's reminders
+# are cancelled when its successor outlives it; until then its lapse still needs announcing.)
+SILENCED = Credential.FINISHED_STATUSES
 
 
 @dataclass
@@ -159,6 +160,9 @@ def build_messages(notice: ReminderNotice, now) -> tuple:
         "renewal_url": institution.intake_url(credential.kind),
         "renewal_steps": kind.renewal_instructions(settings.PORTAL_PARTNER_NAME),
     }
+    if staff:  # staff decide how urgent a lapse is: does another key of this kind still work?
+        context["older_working"] = credential.older_keys_still_working(now)
+        context["newer_keys"] = credential.newer_keys()
     template = "lapse-notice" if context["lapsed"] else "renewal-reminder"
     customer = _with_id(emails.build(template, contacts, context), notice, "customer") if contacts else None
     staff_copy = _with_id(emails.build("staff-final-reminder", staff, context), notice, "staff") if staff else None

@@ -6,7 +6,7 @@ import logging
 from django.db.models import Q
 from django.utils import timezone
 
-from keys import reminders
+from keys import alerts, live_checks, reminders
 from keys.models import Credential
 
 log = logging.getLogger(__name__)
@@ -14,6 +14,9 @@ log = logging.getLogger(__name__)
 SCHEDULES = [
     {"name": "keys.send_reminders", "func": "keys.tasks.send_reminders", "minutes": 1},
     {"name": "keys.purge_dead_secrets", "func": "keys.tasks.purge_dead_secrets", "minutes": 10},
+    # Every minute it checks the keys whose slot has come (each key once a day, spread over the
+    # day) and retries unclear hand-over checks, then sends any alert that follows.
+    {"name": "keys.run_live_checks", "func": "keys.tasks.run_live_checks", "minutes": 1},
 ]
 
 
@@ -22,15 +25,22 @@ def send_reminders() -> dict:
     return reminders.sweep(time_budget=60).as_dict()
 
 
+def run_live_checks() -> dict:
+    # Checks stay well inside django-q2's task timeout; the alerts they plan go out at once.
+    report = live_checks.sweep(time_budget=50).as_dict()
+    report["alerts"] = alerts.sweep()["sent"]
+    return report
+
+
 def purge_dead_secrets() -> dict:
-    """Destroy the secrets of expired, revoked and locked credentials; their records stay."""
+    """Destroy the secrets of expired, revoked, locked and rejected credentials; their records stay."""
     now = timezone.now()
     Status = Credential.Status
     lapsed = Credential.objects.filter(
         status__in=[Status.ACTIVE, Status.SUPERSEDED, Status.AWAITING_SECRET], expires_at__lte=now
     ).update(status=Status.EXPIRED, secret=None, secret_purged_at=now)
     dead = Credential.objects.filter(
-        Q(status__in=[Status.REVOKED, Status.LOCKED, Status.EXPIRED]), secret__isnull=False
+        Q(status__in=[*Credential.FINISHED_STATUSES, Status.EXPIRED]), secret__isnull=False
     ).update(secret=None, secret_purged_at=now)
     if lapsed or dead:
         log.info("purged the secrets of %d expired and %d revoked or locked credential(s)", lapsed, dead)
