@@ -60,7 +60,7 @@ def submit(*, institution: Institution, kind: kinds.Kind, data: dict, ip: str | 
     """Store a pending credential (secret encrypted from the first moment) and email its code."""
     contact = data["contact"]
     check_flood_limits(institution, contact.pk, ip, now)
-    partner_key = data.get("key_type") == kinds.KeyType.PARTNER
+    partner_key = kinds.is_partner_key(data.get("key_type"))
     try:
         with transaction.atomic():
             credential = Credential(
@@ -104,8 +104,6 @@ def send_code(verification: Verification, now: datetime.datetime) -> bool:
         "institution": credential.institution,
         "kind": credential.kind_spec,
         "masked_client_id": credential.masked_client_id,
-        "valid_minutes": int(settings.PORTAL_CODE_LIFETIME.total_seconds() // 60),
-        "window_minutes": int(settings.PORTAL_VERIFICATION_WINDOW.total_seconds() // 60),
     }
     try:
         emails.send("verification-code", [verification.contact.email], context)
@@ -147,7 +145,7 @@ def tell_staff(verification: Verification) -> None:
         "kind": credential.kind_spec,
         "masked_client_id": credential.masked_client_id,
         "expires_on": credential.expires_on(),
-        "partner_key": credential.key_type == kinds.KeyType.PARTNER,
+        "partner_key": credential.is_partner_key,
         "check_outcome": credential.last_check_outcome,
         "check_reason": credential.last_check_reason,
         "admin_url": settings.PORTAL_BASE_URL + reverse("admin:keys_credential_change", args=[credential.pk]),

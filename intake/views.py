@@ -9,19 +9,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
-from intake import services
+from intake import rules, services
 from intake.forms import CodeForm, SubmissionForm
 from intake.models import Verification
+from intake.rules import GENERIC_CODE_ERROR
 from keys import kinds
 from keys.models import Institution
-
-GENERIC_CODE_ERROR = (
-    "That code didn't work. Check the most recent email and try again, or send yourself a new code."
-)
-
-
-def _client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+from portal.client import client_ip
 
 
 def _verification(public_id: str) -> Verification:
@@ -38,7 +32,7 @@ def home(request):
 @sensitive_post_parameters("client_secret")
 @sensitive_variables("form")
 @require_http_methods(["GET", "POST"])
-def start(request, token: str, kind: str = kinds.DAP.slug):
+def start(request, token: str, kind: str = kinds.DEFAULT.slug):
     institution = get_object_or_404(Institution, intake_token=token)
     if kind not in kinds.KINDS:
         raise Http404("No such kind of credential")
@@ -49,7 +43,7 @@ def start(request, token: str, kind: str = kinds.DAP.slug):
     if request.method == "POST" and form.is_valid():
         try:
             verification = services.submit(
-                institution=institution, kind=spec, data=form.cleaned_data, ip=_client_ip(request), now=now
+                institution=institution, kind=spec, data=form.cleaned_data, ip=client_ip(request), now=now
             )
         except services.SubmissionRefused as refused:
             form.add_error(None, refused.message)
@@ -65,7 +59,7 @@ def start(request, token: str, kind: str = kinds.DAP.slug):
         "kind": spec,
         "kinds": kinds.KINDS.values(),
         "form": form,
-        "steps": spec.instructions(settings.PORTAL_PARTNER_NAME),
+        "steps": spec.instructions(settings.PORTAL_PARTNER_NAME, **rules.terms()),
         "developer_key": kinds.developer_key_setup(institution.slug) if spec.shows_scopes else None,
         "no_contacts": not institution.contacts.exists(),
     }
@@ -86,7 +80,7 @@ def verify(request, public_id: str):
     if request.method == "POST":
         status = 400
         # Locked, wrong and expired all get one answer, so a guess learns nothing new.
-        if verification.is_open and form.is_valid():
+        if verification.is_waiting and form.is_valid():
             outcome = verification.check_code(form.cleaned_data["code"], now)
             if outcome.verified:
                 # Only now, with the code verified, is Canvas asked whether the key works.
@@ -94,7 +88,7 @@ def verify(request, public_id: str):
             if outcome.verified or verification.verified_at:
                 return redirect("intake:receipt", verification.public_id)
             code_error = GENERIC_CODE_ERROR
-        elif not verification.is_open:
+        elif not verification.is_waiting:
             code_error = GENERIC_CODE_ERROR
     context = {"verification": verification, "form": form, "code_error": code_error}
     return render(request, "intake/verify.html", context, status=status)
@@ -105,7 +99,7 @@ def verify(request, public_id: str):
 def resend(request, public_id: str):
     verification = _verification(public_id)
     now = timezone.now()
-    if verification.lock_if_stale(now) or not verification.is_open:
+    if verification.lock_if_stale(now) or not verification.is_waiting:
         return redirect("intake:verify", verification.public_id)
     try:
         services.check_code_email_limit(verification.contact_id, now)
@@ -134,7 +128,7 @@ def receipt(request, public_id: str):
         "institution": credential.institution,
         "kind": credential.kind_spec,
         "renew_by": credential.expires_on(),
-        "partner_key": credential.key_type == kinds.KeyType.PARTNER,
+        "partner_key": credential.is_partner_key,
         "support_email": settings.PORTAL_SUPPORT_EMAIL,
         "check": services.handover_state(credential),
         "submit_again_url": credential.institution.intake_path(credential.kind),

@@ -49,6 +49,11 @@ class KeyType(models.TextChoices):
     PARTNER = "partner", "Instructure Partner"
 
 
+def is_partner_key(key_type: str | None) -> bool:
+    """A partner key's secret goes from Instructure to the partner: the customer never has it."""
+    return key_type == KeyType.PARTNER
+
+
 @dataclass(frozen=True)
 class Step:
     title: str
@@ -106,8 +111,10 @@ class Kind:
             )
         return value
 
-    def instructions(self, partner_name: str) -> list[Step]:
-        return [Step(step.title, step.text.format(partner=partner_name)) for step in self.steps]
+    def instructions(self, partner_name: str, **terms) -> list[Step]:
+        """The steps as the intake page shows them. `terms` are the verification rules' numbers a step
+        states ("{code_digits}-digit code"); the intake owns those rules and passes them in."""
+        return [Step(step.title, step.text.format(partner=partner_name, **terms)) for step in self.steps]
 
     def renewal_instructions(self, partner_name: str) -> list[str]:
         return [text.format(partner=partner_name) for text in self.renewal_steps]
@@ -427,8 +434,8 @@ DAP = DataAccessPlatformKind(
         ),
         Step(
             "Verify the key with Instructure",
-            "Instructure emails a six-digit code to your admin address; enter it in Identity "
-            "Services within 15 minutes or the key locks.",
+            "Instructure emails a {code_digits}-digit code to your admin address; enter it in Identity "
+            "Services within {instructure_window_minutes} minutes or the key locks.",
         ),
         Step(
             "Copy the Client ID and Secret",
@@ -437,7 +444,7 @@ DAP = DataAccessPlatformKind(
         ),
         Step(
             "Submit them here",
-            "Paste both below with the expiry you chose. We email a six-digit code to an admin "
+            "Paste both below with the expiry you chose. We email a {code_digits}-digit code to an admin "
             "address we have on file for you; enter it to confirm the handover.",
         ),
     ),
@@ -480,7 +487,7 @@ DEVELOPER_KEY = DeveloperKeyKind(
         Step(
             "Submit it here",
             "Copy the key ID from the Details column and the secret from Show Key, and submit "
-            "both below with your Canvas address. We email a six-digit code to an admin address "
+            "both below with your Canvas address. We email a {code_digits}-digit code to an admin address "
             "we have on file for you.",
         ),
     ),
@@ -491,6 +498,8 @@ DEVELOPER_KEY = DeveloperKeyKind(
 )
 
 KINDS: dict[str, Kind] = {kind.slug: kind for kind in (DAP, DEVELOPER_KEY)}
+# The kind an intake link without one, and the export command without --kind, mean.
+DEFAULT = DAP
 CHOICES = [(kind.slug, kind.label) for kind in KINDS.values()]
 
 

@@ -4,9 +4,16 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
+from intake import rules
+
 
 def build(name: str, to: list[str], context: dict) -> EmailMultiAlternatives:
-    context = {"partner_name": settings.PORTAL_PARTNER_NAME, "support_email": settings.PORTAL_SUPPORT_EMAIL, **context}
+    context = {
+        "partner_name": settings.PORTAL_PARTNER_NAME,
+        "support_email": settings.PORTAL_SUPPORT_EMAIL,
+        "rules": rules.terms(),  # an email that states a verification number reads it here
+        **context,
+    }
     subject = " ".join(render_to_string(f"emails/{name}-subject.txt", context).split())
     message = EmailMultiAlternatives(
         subject=subject,
