@@ -131,6 +131,8 @@ class Request:
 class FakeDap(FakeServer):
     """``POST /ids/auth/login`` as the reference describes it."""
 
+    TOKEN_MARK = "fake-dap-token"  # in every access token it hands out, so tests can look for leaks
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.secrets: dict[str, str] = {}  # client id -> secret of each key that exists
@@ -156,7 +158,7 @@ class FakeDap(FakeServer):
         if self.secrets.get(client_id) != secret:
             return 401, {}, {"error": {"type": "Unauthorized", "uuid": str(uuid.uuid4()), "message": "invalid credentials"}}
         return 200, {}, {
-            "access_token": "eyJhbGciOiJIUzI1NiJ9.fake-dap-token." + uuid.uuid4().hex,
+            "access_token": f"eyJhbGciOiJIUzI1NiJ9.{self.TOKEN_MARK}." + uuid.uuid4().hex,
             "expires_in": 3599,
             "token_type": "bearer",
             "scope": f"canvas principal:{self.principal} partner:9 region:{self.region}",
