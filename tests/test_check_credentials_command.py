@@ -76,7 +76,7 @@ def test_turning_the_key_off_emails_contacts_and_staff_once_and_shows_failing(de
     run()
     assert len(mail.outbox) == 2, "once per episode"
     failing = signed_in(alice).get("/admin/keys/credential/?check=failing").content.decode()
-    assert "…0456" in failing and "kd-check-failing" in failing
+    assert "…0456" in failing and "kd-failing" in failing
 
 
 def test_it_checks_one_institution_or_one_kind(dap_key, developer_key, fake_dap):

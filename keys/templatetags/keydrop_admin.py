@@ -20,15 +20,17 @@ def status_badge(credential: Credential):
 
 @register.simple_tag
 def check_badge(credential: Credential):
-    """What the live checks last found: failing, works, inconclusive or not checked yet, and when.
-    A key that is over shows a dash: its status (rejected, revoked…) says it all."""
+    """The last check's outcome (works, rejected, inconclusive) and when; "failing" beside it for a
+    key that worked and is now refused. A key that is over shows a dash: its status says it all."""
     state = credential.check_state
     if not state:
         return mark_safe('<span class="kd-muted">—</span>')
     if state == "unchecked":
         return mark_safe('<span class="kd-check kd-check-unchecked">not checked yet</span>')
-    when = f"{timezone.localtime(credential.last_check_at):%Y-%m-%d %H:%M}" if credential.last_check_at else ""
-    return format_html('<span class="kd-check kd-check-{}">{}</span> <span class="kd-muted">{}</span>', state, state, when)
+    outcome = credential.last_check_outcome
+    when = f"{timezone.localtime(credential.last_check_at):%Y-%m-%d %H:%M}"
+    failing = mark_safe(' <span class="kd-badge kd-failing">failing</span>') if state == "failing" else ""
+    return format_html('<span class="kd-check kd-check-{}">{}</span>{} <span class="kd-muted">{}</span>', outcome, outcome, failing, when)
 
 
 def days_left_label(credential: Credential, now) -> str:
