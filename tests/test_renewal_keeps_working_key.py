@@ -102,3 +102,23 @@ def test_a_lapsing_key_with_no_older_one_says_nothing_about_one(institution, tim
     send_reminders()
     [staff] = [m for m in mail.outbox if m.to == ["ops@partner.example"]]
     assert "still works" not in staff.body and "no newer key has been verified" in staff.body
+
+
+def test_the_pipeline_gets_the_key_that_works_until_the_newer_one_is_confirmed(older, institution, time_machine):
+    import io
+
+    from django.core.management import call_command
+
+    def exported():
+        out = io.StringIO()
+        call_command("export_credential", "--institution", institution.slug, "--format", "json", stdout=out, stderr=io.StringIO())
+        return out.getvalue()
+
+    newer, at = renew(institution, days_later=300, lifetime_days=365)
+    time_machine.move_to(at, tick=False)
+    canvas_says(newer, Verdict.inconclusive("Instructure asked us to slow down (HTTP 429)."), now=at)
+    assert older.client_id in exported()
+    works(newer, at)
+    assert newer.client_id in exported()
+    canvas_says(newer, Verdict.rejected("Instructure did not accept this Client ID and Secret."), now=at)
+    assert older.client_id in exported(), "a newer key Canvas now refuses comes after one that works"
