@@ -104,7 +104,9 @@ class SubmissionForm(forms.Form):
         # where PORTAL_OUTBOUND_ALLOW_PRIVATE allows it, for local fakes).
         problem = outbound.Policy.from_settings().url_problem(address)
         if problem == "it is not an https address":
-            raise ValidationError("Enter just the https address of your Canvas, such as https://example.instructure.com.", code="format")
+            raise ValidationError(
+                "Enter just the https address of your Canvas, such as https://example.instructure.com.", code="format"
+            )
         if problem:
             raise ValidationError(
                 "Enter the public address of your Canvas, such as https://example.instructure.com: we can only reach "

@@ -66,7 +66,7 @@ def dap_login(http: outbound.Session, base_url: str, client_id: str, secret: str
 
 
 def parse_dap_scope(scope) -> dict[str, str]:
-    """"canvas principal:123 partner:9 region:us-east-1" → {"principal": "123", …}."""
+    """ "canvas principal:123 partner:9 region:us-east-1" → {"principal": "123", …}."""
     facts = {}
     if isinstance(scope, str):
         for item in scope.split()[:16]:

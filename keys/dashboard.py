@@ -89,7 +89,8 @@ def tiles(now: datetime.datetime) -> list[Tile]:
         ),
         Tile(
             "Failing", counts["failing"], changelist_url(check="failing"),
-            "bad" if counts["failing"] else "muted", "Keys that worked and that Canvas now refuses: their contacts were told once.",
+            "bad" if counts["failing"] else "muted",
+            "Keys that worked and that Canvas now refuses: their contacts were told once.",
         ),
         Tile("Pending verification", counts["pending"], None, "muted", "Submissions waiting for the customer's emailed code. Not shown until verified."),
         Tile(

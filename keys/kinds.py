@@ -236,9 +236,13 @@ def read_dap_login(answer: canvas.DapLogin) -> Verdict:
             http_status=403,
         )
     if status == 429:
-        return Verdict.inconclusive("Instructure asked us to slow down (HTTP 429); we will check again later.", http_status=429)
+        return Verdict.inconclusive(
+            "Instructure asked us to slow down (HTTP 429); we will check again later.", http_status=429
+        )
     if status >= 500:
-        return Verdict.inconclusive(f"Instructure's login service had an error (HTTP {status}); we will check again later.", http_status=status)
+        return Verdict.inconclusive(
+            f"Instructure's login service had an error (HTTP {status}); we will check again later.", http_status=status
+        )
     # 200 without a token, a 403 from a proxy, an HTML page: nothing we can act on.
     return Verdict.inconclusive(
         f"Instructure's login service gave an answer we could not read (HTTP {status}); we will check again later.",
@@ -365,7 +369,9 @@ class DeveloperKeyProbe:
             return Verdict.rejected(" ".join(problems), http_status=authorize.status)
         if unsure:
             return Verdict.inconclusive(" ".join(unsure) + " We will check again later.", http_status=authorize.status)
-        return Verdict.works("Canvas knows the key, it is On, and the secret matches." + notes, http_status=token.status)
+        return Verdict.works(
+            "Canvas knows the key, it is On, and the secret matches." + notes, http_status=token.status
+        )
 
     def authorize_with_canary(self, http: outbound.Session) -> canvas.Authorize:
         """Probe A′: the required scopes plus one that cannot exist. A key registers one redirect

@@ -79,7 +79,9 @@ class Checked:
 
 
 @sensitive_variables("secret")
-def ask_canvas(credential: Credential, *, secret: str | None = None, deadline: float | None = None) -> tuple[Verdict, int]:
+def ask_canvas(
+    credential: Credential, *, secret: str | None = None, deadline: float | None = None
+) -> tuple[Verdict, int]:
     """The kind's check, with the stored secret unless one is given. (verdict, milliseconds)."""
     started = time.monotonic()
     try:
@@ -117,10 +119,16 @@ def record(credential: Credential, verdict: Verdict, *, trigger: str, latency_ms
         )
         change = credential.apply_check(verdict, now, at_handover=trigger in (Trigger.HANDOVER, Trigger.PARTNER_SECRET))
         next_at = next_check_time(credential, now)
-        Credential.objects.filter(pk=credential.pk).update(next_check_at=next_at, check_claimed_by="", check_claimed_until=None)
+        Credential.objects.filter(pk=credential.pk).update(
+            next_check_at=next_at, check_claimed_by="", check_claimed_until=None
+        )
         credential.next_check_at = next_at
     log.info(
-        "credential %s (%s) checked at %s: %s%s", credential.pk, credential.kind, trigger, verdict.outcome,
+        "credential %s (%s) checked at %s: %s%s",
+        credential.pk,
+        credential.kind,
+        trigger,
+        verdict.outcome,
         f", {change}" if change else "",
     )
     return Checked(check, change)
@@ -210,7 +218,9 @@ def forget_old(now: datetime.datetime) -> None:
 
 
 def claim_batch(now: datetime.datetime, batch_size: int) -> list[Credential]:
-    candidates = list(Credential.objects.due_for_check(now).order_by("next_check_at").values_list("pk", flat=True)[:batch_size])
+    candidates = list(
+        Credential.objects.due_for_check(now).order_by("next_check_at").values_list("pk", flat=True)[:batch_size]
+    )
     if not candidates:
         return []
     return claim(candidates, now)
@@ -222,7 +232,9 @@ def claim(pks: list[int], now: datetime.datetime) -> list[Credential]:
     lease = now + datetime.timedelta(seconds=settings.PORTAL_CHECK_CLAIM_SECONDS)
     unclaimed = Q(check_claimed_until__isnull=True) | Q(check_claimed_until__lt=now)
     # The condition is re-checked row by row: a key another sweep claimed meanwhile is not taken.
-    Credential.objects.usable(now).filter(unclaimed, pk__in=pks).update(check_claimed_by=token, check_claimed_until=lease)
+    Credential.objects.usable(now).filter(unclaimed, pk__in=pks).update(
+        check_claimed_by=token, check_claimed_until=lease
+    )
     return list(
         Credential.objects.filter(pk__in=pks, check_claimed_by=token)
         .select_related("institution")

@@ -226,7 +226,9 @@ class Credential(models.Model):
 
     # Live checks: what Canvas said last, and when the next check is due. History: CredentialCheck.
     region = models.CharField(max_length=64, blank=True, editable=False, help_text="As Canvas reported it.")
-    principal = models.CharField(max_length=64, blank=True, editable=False, help_text="Canvas Data 2: the institution id.")
+    principal = models.CharField(
+        max_length=64, blank=True, editable=False, help_text="Canvas Data 2: the institution id."
+    )
     handover_check_pending = models.BooleanField(
         default=False, editable=False, help_text="Verified, but Canvas has not yet said whether it works."
     )
@@ -259,7 +261,9 @@ class Credential(models.Model):
             models.Index(fields=["status", "expires_at", "institution", "kind", "verified_at"], name="credential_lapse"),
             models.Index(fields=["institution", "kind", "verified_at", "status"], name="credential_chain"),
             # The check sweep reads only keys with a check time, in that order.
-            models.Index(fields=["next_check_at"], condition=models.Q(next_check_at__isnull=False), name="credential_check_due"),
+            models.Index(
+                fields=["next_check_at"], condition=models.Q(next_check_at__isnull=False), name="credential_check_due"
+            ),
         ]
         permissions = [
             ("reveal_credential_secret", "Can reveal a credential's secret (audited)"),
@@ -374,20 +378,26 @@ class Credential(models.Model):
         their own expiry, so the pipeline can switch over. Their reminders stop only where this
         key outlives them: a shorter-lived renewal must not silence the lapse of a key that works."""
         older = Credential.objects.filter(
-            institution_id=self.institution_id, kind=self.kind, status__in=self.USABLE_STATUSES, verified_at__lt=self.verified_at
+            institution_id=self.institution_id,
+            kind=self.kind,
+            status__in=self.USABLE_STATUSES,
+            verified_at__lt=self.verified_at,
         ).exclude(pk=self.pk)
         outlived = older if self.expires_at is None else older.filter(expires_at__lte=self.expires_at)
         ReminderNotice.objects.filter(credential__in=outlived, state=ReminderNotice.State.SCHEDULED).update(
             state=ReminderNotice.State.CANCELLED, state_reason="A newer key that outlives it works."
         )
-        return older.filter(status=self.Status.ACTIVE).update(status=self.Status.SUPERSEDED, superseded_by=self, superseded_at=now)
+        return older.filter(status=self.Status.ACTIVE).update(
+            status=self.Status.SUPERSEDED, superseded_by=self, superseded_at=now
+        )
 
     def older_keys_still_working(self, now: datetime.datetime) -> list["Credential"]:
         """Older keys of this institution and kind that are usable, not refused by Canvas, and
         outlive this one: while one exists, this key's lapse does not stop the data."""
         older = (
             Credential.objects.usable(now)
-            .filter(institution_id=self.institution_id, kind=self.kind, verified_at__lt=self.verified_at, failing_since__isnull=True)
+            .filter(institution_id=self.institution_id, kind=self.kind, verified_at__lt=self.verified_at)
+            .filter(failing_since__isnull=True)
             .exclude(pk=self.pk)
             .defer("secret")
         )
@@ -398,9 +408,8 @@ class Credential(models.Model):
     def newer_keys(self) -> list["Credential"]:
         """Keys of this institution and kind verified after this one (that count as a renewal)."""
         return list(
-            Credential.objects.filter(
-                institution_id=self.institution_id, kind=self.kind, verified_at__gt=self.verified_at, status__in=self.TRACKED_STATUSES
-            )
+            Credential.objects.filter(institution_id=self.institution_id, kind=self.kind)
+            .filter(verified_at__gt=self.verified_at, status__in=self.TRACKED_STATUSES)
             .defer("secret")
             .select_related("institution")
             .order_by("-verified_at")
@@ -423,7 +432,8 @@ class Credential(models.Model):
     def check_summary(self) -> str:
         """What Canvas said last, and what that means, in a line for staff."""
         if self.status == self.Status.REJECTED:
-            return f"Rejected when handed over ({timezone.localtime(self.rejected_at):%Y-%m-%d %H:%M}): {self.last_check_reason}"
+            when = f"{timezone.localtime(self.rejected_at):%Y-%m-%d %H:%M}"
+            return f"Rejected when handed over ({when}): {self.last_check_reason}"
         if not self.last_check_at:
             return "Not checked yet."
         parts = [self.last_check_reason]
@@ -446,18 +456,24 @@ class Credential(models.Model):
         its write lock at BEGIN), and each alert is a unique row, so it exists once per episode.
         """
         row = Credential.objects.select_for_update().get(pk=self.pk)
-        updates = {"last_check_at": now, "last_check_outcome": verdict.outcome, "last_check_reason": verdict.reason[:500]}
+        updates = {
+            "last_check_at": now,
+            "last_check_outcome": verdict.outcome,
+            "last_check_reason": verdict.reason[:500],
+        }
         change = ""
         usable = row.status in self.USABLE_STATUSES
         if verdict.is_works:
             updates.update(last_worked_at=now, inconclusive_since=None, failing_since=None)
-            updates.update({fact: verdict.facts[fact][:64] for fact in ("region", "principal") if fact in verdict.facts})
+            facts = {fact: value[:64] for fact, value in verdict.facts.items() if fact in ("region", "principal")}
+            updates.update(facts)
             if row.handover_check_pending:
                 updates["handover_check_pending"], change = False, "confirmed"
             elif row.failing_since:
                 change = "recovered"
-                if CheckAlert.objects.filter(credential=row, topic=CheckAlert.Topic.FAILING, episode=row.failing_since).exists():
-                    CheckAlert.plan(row, CheckAlert.Topic.RECOVERED, episode=row.failing_since, reason=verdict.reason, now=now)
+                episode = row.failing_since
+                if CheckAlert.objects.filter(credential=row, topic=CheckAlert.Topic.FAILING, episode=episode).exists():
+                    CheckAlert.plan(row, CheckAlert.Topic.RECOVERED, episode=episode, reason=verdict.reason, now=now)
         elif verdict.is_rejected:
             updates["inconclusive_since"] = None
             if row.handover_check_pending and usable:
@@ -468,7 +484,7 @@ class Credential(models.Model):
                 )
                 change = "rejected"
                 ReminderNotice.objects.filter(credential=row, state=ReminderNotice.State.SCHEDULED).update(
-                    state=ReminderNotice.State.CANCELLED, state_reason="Canvas rejected the key when it was handed over."
+                    state=ReminderNotice.State.CANCELLED, state_reason="Canvas rejected it when it was handed over."
                 )
                 if not at_handover:  # the receipt said it at hand-over; later, only an email can
                     CheckAlert.plan(row, CheckAlert.Topic.REJECTED, episode=now, reason=verdict.reason, now=now)
@@ -716,7 +732,10 @@ class CheckAlert(models.Model):
     def plan(cls, credential: Credential, topic: str, *, episode, reason: str, now) -> bool:
         """Plan the alert of an episode. True if this call planned it; an existing one stays."""
         _, created = cls.objects.get_or_create(
-            credential=credential, topic=topic, episode=episode, defaults={"reason": reason[:500], "created_at": now, "not_before": now}
+            credential=credential,
+            topic=topic,
+            episode=episode,
+            defaults={"reason": reason[:500], "created_at": now, "not_before": now},
         )
         return created
 

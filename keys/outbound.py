@@ -320,7 +320,7 @@ def check_outbound_settings(app_configs, **kwargs):
         errors.append(
             checks.Error(
                 "PORTAL_OUTBOUND_ALLOW_PRIVATE is on in production.",
-                hint="It lets checks call loopback addresses over plain http, for tests and local fakes only. Unset it.",
+                hint="It lets checks call loopback over plain http, for tests and local fakes only. Unset it.",
                 id="keydrop.E031",
             )
         )
@@ -329,7 +329,7 @@ def check_outbound_settings(app_configs, **kwargs):
         errors.append(
             checks.Error(
                 f"PORTAL_DAP_API_URL cannot be called: {problem}.",
-                hint="It is Instructure's gateway, https://api-gateway.instructure.com, unless Instructure says otherwise.",
+                hint="It is Instructure's gateway, https://api-gateway.instructure.com, unless Instructure says so.",
                 id="keydrop.E032",
             )
         )

@@ -154,15 +154,27 @@ class FakeDap(FakeServer):
         if request.body != b"grant_type=client_credentials" or not well_formed:
             return 400, {}, {"error": {"type": "BadRequest", "uuid": str(uuid.uuid4()), "message": "malformed request"}}
         if self.account_problem:
-            return 403, {}, {"error": {"type": self.account_problem, "uuid": str(uuid.uuid4()), "message": "account problem"}}
+            return (
+                403,
+                {},
+                {"error": {"type": self.account_problem, "uuid": str(uuid.uuid4()), "message": "account problem"}},
+            )
         if self.secrets.get(client_id) != secret:
-            return 401, {}, {"error": {"type": "Unauthorized", "uuid": str(uuid.uuid4()), "message": "invalid credentials"}}
-        return 200, {}, {
-            "access_token": f"eyJhbGciOiJIUzI1NiJ9.{self.TOKEN_MARK}." + uuid.uuid4().hex,
-            "expires_in": 3599,
-            "token_type": "bearer",
-            "scope": f"canvas principal:{self.principal} partner:9 region:{self.region}",
-        }
+            return (
+                401,
+                {},
+                {"error": {"type": "Unauthorized", "uuid": str(uuid.uuid4()), "message": "invalid credentials"}},
+            )
+        return (
+            200,
+            {},
+            {
+                "access_token": f"eyJhbGciOiJIUzI1NiJ9.{self.TOKEN_MARK}." + uuid.uuid4().hex,
+                "expires_in": 3599,
+                "token_type": "bearer",
+                "scope": f"canvas principal:{self.principal} partner:9 region:{self.region}",
+            },
+        )
 
 
 def _basic_auth(header: str) -> tuple[str | None, str | None]:
@@ -215,16 +227,28 @@ class FakeCanvas(FakeServer):
 
     def bad_day(self):
         if self.mode == "rate_limit":  # Canvas's throttle answers 403, as text
-            return 403, {"X-Rate-Limit-Remaining": "0", "Content-Type": "text/plain"}, "403 Forbidden (Rate Limit Exceeded)\n"
+            return (
+                403,
+                {"X-Rate-Limit-Remaining": "0", "Content-Type": "text/plain"},
+                "403 Forbidden (Rate Limit Exceeded)\n",
+            )
         return super().bad_day()
 
     def authorize(self, request: Request):
         key = self.keys.get(request.arg("client_id"))
         if key is None or not key.active:
-            return 401, {"WWW-Authenticate": "Canvas OAuth 2.0"}, {"error": "invalid_client", "error_description": "unknown client"}
+            return (
+                401,
+                {"WWW-Authenticate": "Canvas OAuth 2.0"},
+                {"error": "invalid_client", "error_description": "unknown client"},
+            )
         redirect_uri = request.arg("redirect_uri")
         if redirect_uri not in key.redirect_uris:
-            return 400, {}, {"error": "invalid_request", "error_description": "redirect_uri does not match client settings"}
+            return (
+                400,
+                {},
+                {"error": "invalid_request", "error_description": "redirect_uri does not match client settings"},
+            )
         scopes = request.arg("scope").split()
         missing = [scope for scope in scopes if scope not in key.scopes]
         if key.require_scopes and (not scopes or missing):
@@ -233,26 +257,78 @@ class FakeCanvas(FakeServer):
                 f"The following scopes were requested, but not granted: {to_sentence(missing)}"
             )
             # Current Canvas appends error and description to the redirect URI, without state.
-            return 302, {"Location": redirect_uri + "?" + urlencode({"error": "invalid_scope", "error_description": description})}, ""
+            return (
+                302,
+                {
+                    "Location": redirect_uri
+                    + "?"
+                    + urlencode({"error": "invalid_scope", "error_description": description})
+                },
+                "",
+            )
         state = request.arg("state")
         if not key.on:
-            return 302, {"Location": final_redirect(redirect_uri, error="unauthorized_client", state=state,
-                                                    error_description="Client does not have access to the specified Canvas account.")}, ""
+            return (
+                302,
+                {
+                    "Location": final_redirect(
+                        redirect_uri,
+                        error="unauthorized_client",
+                        state=state,
+                        error_description="Client does not have access to the specified Canvas account.",
+                    )
+                },
+                "",
+            )
         if request.arg("response_type") != "code":
-            return 302, {"Location": final_redirect(redirect_uri, error="unsupported_response_type", state=state,
-                                                    error_description="Only response_type=code is permitted")}, ""
+            return (
+                302,
+                {
+                    "Location": final_redirect(
+                        redirect_uri,
+                        error="unsupported_response_type",
+                        state=state,
+                        error_description="Only response_type=code is permitted",
+                    )
+                },
+                "",
+            )
         return 302, {"Location": f"{self.url}/login/canvas"}, ""  # nobody is signed in: off to the login page
 
     def token(self, form: dict):
         key = self.keys.get(form.get("client_id", ""))
         if key is None or not key.active:
-            return 401, {"WWW-Authenticate": "Canvas OAuth 2.0"}, {"error": "invalid_client", "error_description": "unknown client"}
+            return (
+                401,
+                {"WWW-Authenticate": "Canvas OAuth 2.0"},
+                {"error": "invalid_client", "error_description": "unknown client"},
+            )
         if form.get("client_secret") != key.secret:
-            return 401, {"WWW-Authenticate": "Canvas OAuth 2.0"}, {"error": "invalid_client", "error_description": "invalid client"}
+            return (
+                401,
+                {"WWW-Authenticate": "Canvas OAuth 2.0"},
+                {"error": "invalid_client", "error_description": "invalid client"},
+            )
         if form.get("grant_type") != "authorization_code":
-            return 400, {}, {"error": "unsupported_grant_type", "error_description": "The grant_type you requested is not currently supported"}
+            return (
+                400,
+                {},
+                {
+                    "error": "unsupported_grant_type",
+                    "error_description": "The grant_type you requested is not currently supported",
+                },
+            )
         if not form.get("code"):
-            return 400, {}, {"error": "invalid_request", "error_description": "You must provide the code parameter when using the authorization_code grant type"}
+            return (
+                400,
+                {},
+                {
+                    "error": "invalid_request",
+                    "error_description": (
+                        "You must provide the code parameter when using the authorization_code grant type"
+                    ),
+                },
+            )
         if form["code"] not in key.codes:
             return 400, {}, {"error": "invalid_grant", "error_description": "authorization_code not found"}
         return 500, {}, {"error": "not implemented in this fake"}

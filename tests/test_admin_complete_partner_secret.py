@@ -119,7 +119,7 @@ def test_a_secret_canvas_rejects_is_not_stored_and_staff_see_why(dana, instituti
     assert not AuditEvent.objects.exists()
 
 
-def test_a_secret_canvas_gives_no_clear_answer_about_is_stored_but_replaces_nothing_yet(dana, institution, awaiting, fake_dap):
+def test_a_secret_canvas_is_unsure_about_is_stored_but_replaces_nothing_yet(dana, institution, awaiting, fake_dap):
     fake_dap.mode = "503"
     older = CredentialFactory(institution=institution, submitted_at=timezone.now() - datetime.timedelta(days=300))
     assert signed_in(dana).post(complete_url(awaiting), {"secret": PARTNER_SECRET}).status_code == 302

@@ -21,9 +21,15 @@ def keys(institution):
     works(working, now)
     failing = CredentialFactory(institution=institution)
     works(failing, now - datetime.timedelta(days=1))
-    canvas_says(failing, Verdict.rejected("The key is Off for your account: switch it On in Admin → Developer Keys."), now=now)
+    canvas_says(
+        failing, Verdict.rejected("The key is Off for your account: switch it On in Admin → Developer Keys."), now=now
+    )
     unclear = CredentialFactory(institution=institution)
-    canvas_says(unclear, Verdict.inconclusive("Instructure asked us to slow down (HTTP 429); we will check again later."), now=now)
+    canvas_says(
+        unclear,
+        Verdict.inconclusive("Instructure asked us to slow down (HTTP 429); we will check again later."),
+        now=now,
+    )
     unchecked = CredentialFactory(institution=institution)
     return {"works": working, "failing": failing, "inconclusive": unclear, "unchecked": unchecked}
 
@@ -61,7 +67,7 @@ def test_the_change_page_shows_what_canvas_said_and_the_history(bob, keys):
     page = signed_in(bob).get(f"/admin/keys/credential/{failing.pk}/change/").content.decode()
     assert "What Canvas said" in page and "Failing since" in page
     assert "Live checks against Canvas" in page
-    history = page[page.index("kd-check-history"):]
+    history = page[page.index("kd-check-history") :]
     assert history.index("rejected") < history.index("works"), "newest first"
     assert "switch it On in Admin → Developer Keys" in history
 
@@ -86,7 +92,9 @@ def test_the_dashboard_has_a_failing_tile_leading_to_the_filtered_list(bob, keys
 
 
 def test_the_region_canvas_reported_is_shown_beside_a_client_id_without_one(bob, institution, fake_dap):
-    credential = CredentialFactory(institution=institution, client_id="0c59cade-1111-4a7b-8c9d-0e1f2a3b4c5d", secret="s3cret-v4lue")
+    credential = CredentialFactory(
+        institution=institution, client_id="0c59cade-1111-4a7b-8c9d-0e1f2a3b4c5d", secret="s3cret-v4lue"
+    )
     fake_dap.add_key(credential.client_id, "s3cret-v4lue")
     fake_dap.region = "eu-central-1"
     live_checks.check(credential, trigger="command")

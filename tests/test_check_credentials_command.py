@@ -37,8 +37,14 @@ def developer_key(institution, fake_canvas, settings):
     scopes = [scope for scope, _ in settings.PORTAL_DEVELOPER_KEY["scopes"]]
     fake = fake_canvas.add_key(DEV_ID, FakeKey(secret=DEV_SECRET, redirect_uris=[uri], scopes=scopes))
     key = CredentialFactory(
-        institution=institution, kind="developer_key", client_id=DEV_ID, secret=DEV_SECRET, canvas_url=fake_canvas.url,
-        key_type="", lifetime="none", expires_at=None,
+        institution=institution,
+        kind="developer_key",
+        client_id=DEV_ID,
+        secret=DEV_SECRET,
+        canvas_url=fake_canvas.url,
+        key_type="",
+        lifetime="none",
+        expires_at=None,
     )
     return key, fake
 
@@ -46,7 +52,8 @@ def developer_key(institution, fake_canvas, settings):
 def test_it_prints_one_line_per_credential_with_institution_kind_masked_id_outcome_and_reason(dap_key, developer_key):
     lines, err = run()
     assert lines == [
-        f"example-u  dap  {dap_key.masked_client_id}  works  Instructure accepted the Client ID and Secret (region us-east-1).",
+        f"example-u  dap  {dap_key.masked_client_id}  works  "
+        "Instructure accepted the Client ID and Secret (region us-east-1).",
         "example-u  developer_key  …0456  works  Canvas knows the key, it is On, and the secret matches.",
     ]
     assert "Checked 2 credential(s): 2 works, 0 rejected, 0 inconclusive; 0 alert(s) sent." in err
@@ -66,7 +73,10 @@ def test_turning_the_key_off_emails_contacts_and_staff_once_and_shows_failing(de
     assert run()[0][0].endswith("works  Canvas knows the key, it is On, and the secret matches.")
     fake.on = False
     lines, err = run()
-    assert lines == ["example-u  developer_key  …0456  rejected  The key is Off for your account: switch it On in Admin → Developer Keys."]
+    assert lines == [
+        "example-u  developer_key  …0456  rejected  "
+        "The key is Off for your account: switch it On in Admin → Developer Keys."
+    ]
     assert "1 alert(s) sent" in err
     customer = [m for m in mail.outbox if m.to == ["charlie@example.edu"]]
     staff = [m for m in mail.outbox if m.to == ["ops@partner.example"]]

@@ -137,7 +137,9 @@ def test_each_check_is_recorded_without_the_secret_or_the_token(key, fake_dap):
 
 
 def test_a_partner_key_waiting_for_its_secret_is_not_checked_at_hand_over(fake_dap, institution):
-    credential = CredentialFactory(institution=institution, status=Credential.Status.AWAITING_SECRET, secret=None, key_type="partner")
+    credential = CredentialFactory(
+        institution=institution, status=Credential.Status.AWAITING_SECRET, secret=None, key_type="partner"
+    )
     assert live_checks.at_handover(credential) is None
     assert fake_dap.served == []
 

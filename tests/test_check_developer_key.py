@@ -44,14 +44,22 @@ def redirect_uri(institution, region="United States"):
 @pytest.fixture
 def fake_key(fake_canvas, institution):
     """The key as the customer set it up: our US redirect URI, every scope, enforced, On."""
-    return fake_canvas.add_key(KEY_ID, FakeKey(secret=KEY_SECRET, redirect_uris=[redirect_uri(institution)], scopes=required_scopes()))
+    return fake_canvas.add_key(
+        KEY_ID, FakeKey(secret=KEY_SECRET, redirect_uris=[redirect_uri(institution)], scopes=required_scopes())
+    )
 
 
 @pytest.fixture
 def credential(fake_canvas, institution):
     return CredentialFactory(
-        institution=institution, kind="developer_key", client_id=KEY_ID, secret=KEY_SECRET, canvas_url=fake_canvas.url,
-        key_type="", lifetime="none", expires_at=None,
+        institution=institution,
+        kind="developer_key",
+        client_id=KEY_ID,
+        secret=KEY_SECRET,
+        canvas_url=fake_canvas.url,
+        key_type="",
+        lifetime="none",
+        expires_at=None,
     )
 
 
@@ -65,7 +73,9 @@ def test_a_key_set_up_as_asked_works(fake_key, credential, fake_canvas):
     assert checked.record.reason == "Canvas knows the key, it is On, and the secret matches."
     # A′ (with the probe scope), A (without it: On or Off), B (the secret): three calls, no user.
     assert [(s.method, s.path) for s in fake_canvas.served] == [
-        ("GET", "/login/oauth2/auth"), ("GET", "/login/oauth2/auth"), ("POST", "/login/oauth2/token"),
+        ("GET", "/login/oauth2/auth"),
+        ("GET", "/login/oauth2/auth"),
+        ("POST", "/login/oauth2/token"),
     ]
 
 
@@ -99,7 +109,9 @@ def test_missing_scopes_are_named_with_their_count(fake_key, credential):
     fake_key.scopes = scopes[:-3]
     checked = check(credential)
     assert checked.outcome == "rejected"
-    assert checked.record.reason.startswith(f"Add 3 missing scopes to the key in Admin → Developer Keys: {', '.join(scopes[-3:])}.")
+    assert checked.record.reason.startswith(
+        f"Add 3 missing scopes to the key in Admin → Developer Keys: {', '.join(scopes[-3:])}."
+    )
     assert canvas.CANARY_SCOPE not in checked.record.reason
 
 
@@ -121,7 +133,10 @@ def test_a_wrong_secret_is_rejected_as_not_matching(fake_key, credential):
     credential.save()
     checked = check(credential)
     assert checked.outcome == "rejected"
-    assert checked.record.reason == "The secret does not match key ID …0123: copy it again with Show Key on the Developer Keys page."
+    assert (
+        checked.record.reason
+        == "The secret does not match key ID …0123: copy it again with Show Key on the Developer Keys page."
+    )
 
 
 def test_a_key_that_is_off_and_has_a_wrong_secret_names_both_fixes(fake_key, credential):
@@ -135,7 +150,10 @@ def test_a_key_without_enforced_scopes_works_with_a_note(fake_key, credential, s
     fake_key.require_scopes = False
     checked = check(credential)
     assert checked.outcome == "works"
-    assert "Enforce Scopes is off on this key" in checked.record.reason and "Acme Analytics asks for it On" in checked.record.reason
+    assert (
+        "Enforce Scopes is off on this key" in checked.record.reason
+        and "Acme Analytics asks for it On" in checked.record.reason
+    )
 
 
 def test_a_key_without_enforced_scopes_that_is_off_is_rejected(fake_key, credential):
@@ -174,7 +192,9 @@ def test_a_canvas_address_that_does_not_exist_is_rejected(credential, monkeypatc
     assert "No Canvas answers at no-such-canvas.example.edu" in checked.record.reason
 
 
-def test_a_private_canvas_address_is_rejected_in_production_and_never_called(fake_key, credential, fake_canvas, settings):
+def test_a_private_canvas_address_is_rejected_in_production_and_never_called(
+    fake_key, credential, fake_canvas, settings
+):
     settings.PORTAL_OUTBOUND_ALLOW_PRIVATE = False
     checked = check(credential)
     assert checked.outcome == "rejected"
@@ -186,7 +206,9 @@ def test_a_private_canvas_address_is_rejected_in_production_and_never_called(fak
 
 
 def test_a_redirect_to_the_redirect_uri_with_a_code_means_every_pre_login_check_passed():
-    answer = canvas.read_authorize_redirect(302, "https://us.partner.example/cb?code=abc&state=xyz", "https://us.partner.example/cb")
+    answer = canvas.read_authorize_redirect(
+        302, "https://us.partner.example/cb?code=abc&state=xyz", "https://us.partner.example/cb"
+    )
     assert answer.passed and answer.error == ""
 
 

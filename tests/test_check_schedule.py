@@ -114,7 +114,9 @@ def test_a_429_storm_never_alerts_and_ten_days_of_it_tell_staff_once(working_key
 
 
 def test_a_superseded_key_that_stops_working_alerts_nobody(working_key, fake_dap, time_machine):
-    newer = CredentialFactory(institution=working_key.institution, secret="newer-secret", submitted_at=START + datetime.timedelta(days=1))
+    newer = CredentialFactory(
+        institution=working_key.institution, secret="newer-secret", submitted_at=START + datetime.timedelta(days=1)
+    )
     newer.start_tracking(START + datetime.timedelta(days=1))
     fake_dap.add_key(newer.client_id, "newer-secret")
     works(newer, START + datetime.timedelta(days=1))
@@ -139,7 +141,9 @@ def test_each_key_is_checked_once_per_interval_spread_over_it(fake_dap, time_mac
     for first, second in times.values():
         assert second - first >= datetime.timedelta(hours=23, minutes=50)
     per_hour = collections.Counter(t[0].replace(minute=0, second=0) for t in times.values())
-    assert max(per_hour.values()) <= 6, f"spread over the day (2 an hour on average), got {max(per_hour.values())} in one hour"
+    assert max(per_hour.values()) <= 6, (
+        f"spread over the day (2 an hour on average), got {max(per_hour.values())} in one hour"
+    )
     assert len(per_hour) >= 18
     assert len(fake_dap.served) == 96
 
@@ -152,8 +156,14 @@ def test_no_canvas_host_gets_more_than_the_configured_rate(fake_dap, fake_canvas
         fake_dap.add_key(key.client_id, SECRET)
     # A developer key on another host is not held up by the Canvas Data 2 gateway's budget.
     other = CredentialFactory(
-        kind="developer_key", client_id="170000000000777", secret="S" * 64, canvas_url=fake_canvas.url.replace("127.0.0.1", "localhost"),
-        key_type="", expires_at=None, submitted_at=START, next_check_at=START + datetime.timedelta(seconds=1),
+        kind="developer_key",
+        client_id="170000000000777",
+        secret="S" * 64,
+        canvas_url=fake_canvas.url.replace("127.0.0.1", "localhost"),
+        key_type="",
+        expires_at=None,
+        submitted_at=START,
+        next_check_at=START + datetime.timedelta(seconds=1),
     )
     served = []
     for second in (0, 20, 40, 60, 80, 120):

@@ -35,7 +35,8 @@ def staff_addresses(settings):
 def older(institution):
     """The key the institution handed over last year, still working."""
     return CredentialFactory(
-        institution=institution, submitted_at=timezone.now() - datetime.timedelta(days=300),
+        institution=institution,
+        submitted_at=timezone.now() - datetime.timedelta(days=300),
         expires_at=timezone.now() + datetime.timedelta(days=65),
     )
 
@@ -81,7 +82,9 @@ def test_a_working_key_says_works_on_the_receipt_and_takes_over(client, institut
     assert "Canvas accepted it" in notice.body
 
 
-def test_a_wrong_secret_is_refused_on_the_receipt_with_the_reason_and_replaces_nothing(client, institution, fake_dap, older):
+def test_a_wrong_secret_is_refused_on_the_receipt_with_the_reason_and_replaces_nothing(
+    client, institution, fake_dap, older
+):
     fake_dap.add_key(VALID_DAP_CLIENT_ID, VALID_DAP_SECRET)
     receipt, credential = hand_over(client, institution, client_secret=VALID_DAP_SECRET[:-1] + "Z")
     assert "Canvas did not accept this key" in receipt
@@ -108,13 +111,17 @@ def test_a_secret_of_one_character_is_refused_at_the_receipt(client, institution
 def test_a_developer_key_that_is_still_off_is_refused_with_switch_it_on(client, institution, fake_canvas, settings):
     setup_uri = dict(kinds.developer_key_setup(institution.slug)["redirect_uris"])["United States"]
     scopes = [scope for scope, _ in settings.PORTAL_DEVELOPER_KEY["scopes"]]
-    fake_canvas.add_key(VALID_DEV_KEY_ID, FakeKey(secret=VALID_DEV_KEY_SECRET, redirect_uris=[setup_uri], scopes=scopes, on=False))
+    fake_canvas.add_key(
+        VALID_DEV_KEY_ID, FakeKey(secret=VALID_DEV_KEY_SECRET, redirect_uris=[setup_uri], scopes=scopes, on=False)
+    )
     receipt, credential = hand_over(client, institution, kind="developer_key", canvas_url=fake_canvas.url)
     assert "switch it On in Admin → Developer Keys" in receipt
     assert credential.status == Credential.Status.REJECTED
 
 
-def test_an_unclear_answer_says_checking_and_a_retry_with_back_off_settles_it(client, institution, fake_dap, older, time_machine):
+def test_an_unclear_answer_says_checking_and_a_retry_with_back_off_settles_it(
+    client, institution, fake_dap, older, time_machine
+):
     start = timezone.now()
     time_machine.move_to(start, tick=False)
     fake_dap.add_key(VALID_DAP_CLIENT_ID, VALID_DAP_SECRET)
@@ -142,10 +149,15 @@ def test_an_unclear_answer_says_checking_and_a_retry_with_back_off_settles_it(cl
     assert credential.checks.first().trigger == "retry"
     older.refresh_from_db()
     assert older.status == Credential.Status.SUPERSEDED
-    assert "works: Canvas accepted the key" in client.get(f"/s/{credential.verification.public_id}/receipt/").content.decode()
+    assert (
+        "works: Canvas accepted the key"
+        in client.get(f"/s/{credential.verification.public_id}/receipt/").content.decode()
+    )
 
 
-def test_a_retry_that_is_refused_emails_the_contacts_to_submit_again(client, institution, fake_dap, older, time_machine):
+def test_a_retry_that_is_refused_emails_the_contacts_to_submit_again(
+    client, institution, fake_dap, older, time_machine
+):
     start = timezone.now()
     time_machine.move_to(start, tick=False)
     fake_dap.mode = "429"

@@ -9,7 +9,7 @@
 | a connection that lands on a non-public address       | refused after connecting, before sending  |
 | a redirect (even to loopback)                         | returned as an answer, never followed     |
 | plain http anywhere                                   | refused                                   |
-| PORTAL_OUTBOUND_ALLOW_PRIVATE=1                       | plain http to loopback only (tests, fakes); a system check error in production |
+| PORTAL_OUTBOUND_ALLOW_PRIVATE=1                       | plain http to loopback only; an error in production |
 
 No test here connects anywhere but loopback: conftest.py fails any test that tries.
 """
@@ -85,9 +85,26 @@ def get(url, policy=PRODUCTION, **kwargs):
 
 @pytest.mark.parametrize(
     "address",
-    ["127.0.0.1", "127.1.2.3", "::1", "10.1.2.3", "172.16.5.4", "192.168.1.1", "169.254.169.254", "100.64.0.1",
-     "0.0.0.0", "::", "fe80::1", "fc00::1", "224.0.0.1", "::ffff:127.0.0.1", "64:ff9b::7f00:1", "2002:7f00:1::",
-     "::ffff:10.0.0.1", "192.0.2.10"],
+    [
+        "127.0.0.1",
+        "127.1.2.3",
+        "::1",
+        "10.1.2.3",
+        "172.16.5.4",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "::",
+        "fe80::1",
+        "fc00::1",
+        "224.0.0.1",
+        "::ffff:127.0.0.1",
+        "64:ff9b::7f00:1",
+        "2002:7f00:1::",
+        "::ffff:10.0.0.1",
+        "192.0.2.10",
+    ],
 )
 def test_non_public_addresses_are_refused(address):
     assert not PRODUCTION.permits(ipaddress.ip_address(address))
@@ -108,8 +125,14 @@ def test_loopback_is_permitted_only_with_allow_private():
 
 @pytest.mark.parametrize(
     "url",
-    ["https://127.0.0.1/", "https://10.1.2.3/", "https://169.254.169.254/latest/meta-data/", "https://[::1]/",
-     "https://[::ffff:127.0.0.1]/", "https://localhost/"],
+    [
+        "https://127.0.0.1/",
+        "https://10.1.2.3/",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://[::1]/",
+        "https://[::ffff:127.0.0.1]/",
+        "https://localhost/",
+    ],
 )
 def test_private_destinations_are_refused_before_anything_is_sent(url, settings):
     with pytest.raises(outbound.Refused):

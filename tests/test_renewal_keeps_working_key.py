@@ -71,7 +71,9 @@ def test_a_working_newer_key_that_outlives_the_older_one_stops_its_reminders(old
     assert older.is_usable(at) and scheduled(older) == 0
 
 
-def test_a_shorter_lived_newer_key_supersedes_but_the_older_keys_lapse_is_still_announced(older, institution, time_machine):
+def test_a_shorter_lived_newer_key_supersedes_but_the_older_keys_lapse_is_still_announced(
+    older, institution, time_machine
+):
     newer, at = renew(institution, days_later=300, lifetime_days=7)  # a one-week key, by mistake
     works(newer, at)
     older.refresh_from_db()
@@ -111,7 +113,9 @@ def test_the_pipeline_gets_the_key_that_works_until_the_newer_one_is_confirmed(o
 
     def exported():
         out = io.StringIO()
-        call_command("export_credential", "--institution", institution.slug, "--format", "json", stdout=out, stderr=io.StringIO())
+        call_command(
+            "export_credential", "--institution", institution.slug, "--format", "json", stdout=out, stderr=io.StringIO()
+        )
         return out.getvalue()
 
     newer, at = renew(institution, days_later=300, lifetime_days=365)

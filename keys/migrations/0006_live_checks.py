@@ -6,159 +6,235 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('keys', '0005_lapse_indexes'),
+        ("keys", "0005_lapse_indexes"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CheckAlert',
+            name="CheckAlert",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('topic', models.CharField(choices=[('failing', 'Stopped working'), ('recovered', 'Works again'), ('stuck', 'No clear answer for days'), ('rejected', 'Rejected after hand-over')], max_length=16)),
-                ('episode', models.DateTimeField(help_text='When the episode began: the first refusal, or the first unclear answer.')),
-                ('reason', models.CharField(help_text='What the check said, as Keydrop wrote it.', max_length=500)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('state', models.CharField(choices=[('scheduled', 'Scheduled'), ('sent', 'Sent'), ('cancelled', 'Cancelled')], default='scheduled', max_length=16)),
-                ('not_before', models.DateTimeField(default=django.utils.timezone.now)),
-                ('claimed_by', models.CharField(blank=True, max_length=32)),
-                ('claimed_until', models.DateTimeField(blank=True, null=True)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('last_error', models.CharField(blank=True, max_length=300)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('recipients', models.TextField(blank=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "topic",
+                    models.CharField(
+                        choices=[
+                            ("failing", "Stopped working"),
+                            ("recovered", "Works again"),
+                            ("stuck", "No clear answer for days"),
+                            ("rejected", "Rejected after hand-over"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "episode",
+                    models.DateTimeField(
+                        help_text="When the episode began: the first refusal, or the first unclear answer."
+                    ),
+                ),
+                ("reason", models.CharField(help_text="What the check said, as Keydrop wrote it.", max_length=500)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("scheduled", "Scheduled"), ("sent", "Sent"), ("cancelled", "Cancelled")],
+                        default="scheduled",
+                        max_length=16,
+                    ),
+                ),
+                ("not_before", models.DateTimeField(default=django.utils.timezone.now)),
+                ("claimed_by", models.CharField(blank=True, max_length=32)),
+                ("claimed_until", models.DateTimeField(blank=True, null=True)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("last_error", models.CharField(blank=True, max_length=300)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("recipients", models.TextField(blank=True)),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='CredentialCheck',
+            name="CredentialCheck",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('trigger', models.CharField(choices=[('handover', 'Hand-over'), ('retry', 'Hand-over retry'), ('schedule', 'Daily check'), ('command', 'check_credentials'), ('partner_secret', 'Partner secret entered')], max_length=16)),
-                ('outcome', models.CharField(choices=[('works', 'works'), ('rejected', 'rejected'), ('inconclusive', 'inconclusive')], max_length=16)),
-                ('reason', models.CharField(max_length=500)),
-                ('http_status', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('latency_ms', models.PositiveIntegerField(default=0)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "trigger",
+                    models.CharField(
+                        choices=[
+                            ("handover", "Hand-over"),
+                            ("retry", "Hand-over retry"),
+                            ("schedule", "Daily check"),
+                            ("command", "check_credentials"),
+                            ("partner_secret", "Partner secret entered"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[("works", "works"), ("rejected", "rejected"), ("inconclusive", "inconclusive")],
+                        max_length=16,
+                    ),
+                ),
+                ("reason", models.CharField(max_length=500)),
+                ("http_status", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("latency_ms", models.PositiveIntegerField(default=0)),
             ],
             options={
-                'ordering': ['-at', '-pk'],
+                "ordering": ["-at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='HostCheckBudget',
+            name="HostCheckBudget",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('host', models.CharField(max_length=255)),
-                ('minute', models.DateTimeField()),
-                ('used', models.PositiveIntegerField(default=0)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("host", models.CharField(max_length=255)),
+                ("minute", models.DateTimeField()),
+                ("used", models.PositiveIntegerField(default=0)),
             ],
         ),
         migrations.AddField(
-            model_name='credential',
-            name='check_claimed_by',
+            model_name="credential",
+            name="check_claimed_by",
             field=models.CharField(blank=True, editable=False, max_length=32),
         ),
         migrations.AddField(
-            model_name='credential',
-            name='check_claimed_until',
+            model_name="credential",
+            name="check_claimed_until",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='credential',
-            name='failing_since',
-            field=models.DateTimeField(blank=True, editable=False, help_text='It worked, and Canvas has refused it since then.', null=True),
+            model_name="credential",
+            name="failing_since",
+            field=models.DateTimeField(
+                blank=True, editable=False, help_text="It worked, and Canvas has refused it since then.", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='credential',
-            name='handover_check_pending',
-            field=models.BooleanField(default=False, editable=False, help_text='Verified, but Canvas has not yet said whether it works.'),
+            model_name="credential",
+            name="handover_check_pending",
+            field=models.BooleanField(
+                default=False, editable=False, help_text="Verified, but Canvas has not yet said whether it works."
+            ),
         ),
         migrations.AddField(
-            model_name='credential',
-            name='inconclusive_since',
-            field=models.DateTimeField(blank=True, editable=False, help_text='Start of a run of nothing but inconclusive answers.', null=True),
+            model_name="credential",
+            name="inconclusive_since",
+            field=models.DateTimeField(
+                blank=True, editable=False, help_text="Start of a run of nothing but inconclusive answers.", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='credential',
-            name='last_check_at',
+            model_name="credential",
+            name="last_check_at",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='credential',
-            name='last_check_outcome',
-            field=models.CharField(blank=True, choices=[('works', 'works'), ('rejected', 'rejected'), ('inconclusive', 'inconclusive')], editable=False, max_length=16),
+            model_name="credential",
+            name="last_check_outcome",
+            field=models.CharField(
+                blank=True,
+                choices=[("works", "works"), ("rejected", "rejected"), ("inconclusive", "inconclusive")],
+                editable=False,
+                max_length=16,
+            ),
         ),
         migrations.AddField(
-            model_name='credential',
-            name='last_check_reason',
+            model_name="credential",
+            name="last_check_reason",
             field=models.CharField(blank=True, editable=False, max_length=500),
         ),
         migrations.AddField(
-            model_name='credential',
-            name='last_worked_at',
+            model_name="credential",
+            name="last_worked_at",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='credential',
-            name='next_check_at',
+            model_name="credential",
+            name="next_check_at",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='credential',
-            name='principal',
-            field=models.CharField(blank=True, editable=False, help_text='Canvas Data 2: the institution id.', max_length=64),
+            model_name="credential",
+            name="principal",
+            field=models.CharField(
+                blank=True, editable=False, help_text="Canvas Data 2: the institution id.", max_length=64
+            ),
         ),
         migrations.AddField(
-            model_name='credential',
-            name='region',
-            field=models.CharField(blank=True, editable=False, help_text='As Canvas reported it.', max_length=64),
+            model_name="credential",
+            name="region",
+            field=models.CharField(blank=True, editable=False, help_text="As Canvas reported it.", max_length=64),
         ),
         migrations.AddField(
-            model_name='credential',
-            name='rejected_at',
+            model_name="credential",
+            name="rejected_at",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
         migrations.AlterField(
-            model_name='credential',
-            name='status',
-            field=models.CharField(choices=[('pending', 'Pending verification'), ('awaiting_secret', 'Awaiting partner secret'), ('active', 'Active'), ('superseded', 'Superseded'), ('expired', 'Expired'), ('revoked', 'Revoked'), ('locked', 'Locked'), ('rejected', 'Rejected by Canvas')], default='pending', max_length=20),
+            model_name="credential",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("pending", "Pending verification"),
+                    ("awaiting_secret", "Awaiting partner secret"),
+                    ("active", "Active"),
+                    ("superseded", "Superseded"),
+                    ("expired", "Expired"),
+                    ("revoked", "Revoked"),
+                    ("locked", "Locked"),
+                    ("rejected", "Rejected by Canvas"),
+                ],
+                default="pending",
+                max_length=20,
+            ),
         ),
         migrations.AddIndex(
-            model_name='credential',
-            index=models.Index(condition=models.Q(('next_check_at__isnull', False)), fields=['next_check_at'], name='credential_check_due'),
+            model_name="credential",
+            index=models.Index(
+                condition=models.Q(("next_check_at__isnull", False)),
+                fields=["next_check_at"],
+                name="credential_check_due",
+            ),
         ),
         migrations.AddField(
-            model_name='checkalert',
-            name='credential',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='check_alerts', to='keys.credential'),
+            model_name="checkalert",
+            name="credential",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="check_alerts", to="keys.credential"
+            ),
         ),
         migrations.AddField(
-            model_name='credentialcheck',
-            name='credential',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='checks', to='keys.credential'),
+            model_name="credentialcheck",
+            name="credential",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="checks", to="keys.credential"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='hostcheckbudget',
-            constraint=models.UniqueConstraint(fields=('host', 'minute'), name='one_budget_per_host_minute'),
+            model_name="hostcheckbudget",
+            constraint=models.UniqueConstraint(fields=("host", "minute"), name="one_budget_per_host_minute"),
         ),
         migrations.AddIndex(
-            model_name='checkalert',
-            index=models.Index(condition=models.Q(('state', 'scheduled')), fields=['not_before'], name='check_alert_due'),
+            model_name="checkalert",
+            index=models.Index(
+                condition=models.Q(("state", "scheduled")), fields=["not_before"], name="check_alert_due"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='checkalert',
-            constraint=models.UniqueConstraint(fields=('credential', 'topic', 'episode'), name='one_alert_per_episode'),
+            model_name="checkalert",
+            constraint=models.UniqueConstraint(fields=("credential", "topic", "episode"), name="one_alert_per_episode"),
         ),
         migrations.AddIndex(
-            model_name='credentialcheck',
-            index=models.Index(fields=['credential', '-at'], name='check_history'),
+            model_name="credentialcheck",
+            index=models.Index(fields=["credential", "-at"], name="check_history"),
         ),
         migrations.AddIndex(
-            model_name='credentialcheck',
-            index=models.Index(fields=['at'], name='check_age'),
+            model_name="credentialcheck",
+            index=models.Index(fields=["at"], name="check_age"),
         ),
     ]

@@ -30,7 +30,8 @@ def check_badge(credential: Credential):
     outcome = credential.last_check_outcome
     when = f"{timezone.localtime(credential.last_check_at):%Y-%m-%d %H:%M}"
     failing = mark_safe(' <span class="kd-badge kd-failing">failing</span>') if state == "failing" else ""
-    return format_html('<span class="kd-check kd-check-{}">{}</span>{} <span class="kd-muted">{}</span>', outcome, outcome, failing, when)
+    html = '<span class="kd-check kd-check-{}">{}</span>{} <span class="kd-muted">{}</span>'
+    return format_html(html, outcome, outcome, failing, when)
 
 
 def days_left_label(credential: Credential, now) -> str:

@@ -22,11 +22,17 @@ class Command(BaseCommand):
         parser.add_argument("--kind", choices=list(kinds.KINDS), help="only credentials of this kind")
 
     def handle(self, *args, institution=None, kind=None, **options):
-        credentials = Credential.objects.usable().select_related("institution").order_by("institution__slug", "kind", "-verified_at")
+        credentials = (
+            Credential.objects.usable()
+            .select_related("institution")
+            .order_by("institution__slug", "kind", "-verified_at")
+        )
         if institution is not None:
             found = Institution.objects.filter(slug=institution).first()
             if found is None:
-                raise CommandError(f"No institution with the slug {institution!r}. The admin lists every institution's slug.")
+                raise CommandError(
+                    f"No institution with the slug {institution!r}. The admin lists every institution's slug."
+                )
             credentials = credentials.filter(institution=found)
         if kind is not None:
             credentials = credentials.filter(kind=kind)
@@ -34,11 +40,19 @@ class Command(BaseCommand):
         for credential in credentials.iterator(chunk_size=100):
             self.wait_for_budget(credential.kind_spec.check_host(credential))
             verdict, latency = live_checks.ask_canvas(credential)
-            checked = live_checks.record(credential, verdict, trigger=CredentialCheck.Trigger.COMMAND, latency_ms=latency)
+            checked = live_checks.record(
+                credential, verdict, trigger=CredentialCheck.Trigger.COMMAND, latency_ms=latency
+            )
             counts[checked.outcome] += 1
             self.stdout.write(
                 "  ".join(
-                    (credential.institution.slug, credential.kind, credential.masked_client_id, checked.outcome, checked.record.reason)
+                    (
+                        credential.institution.slug,
+                        credential.kind,
+                        credential.masked_client_id,
+                        checked.outcome,
+                        checked.record.reason,
+                    )
                 )
             )
         sent = alerts.sweep()["sent"]
