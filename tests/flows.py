@@ -44,3 +44,8 @@ def submit(client, institution, kind="dap", **overrides):
 def last_code(outbox=None) -> str:
     message = (outbox if outbox is not None else mail.outbox)[-1]
     return re.search(r"confirmation code: ([0-9]{6})", message.body).group(1)
+
+
+def wrong_code(right: str) -> str:
+    """A well-formed code that is not `right`."""
+    return f"{(int(right) + 1) % 10**6:06d}"

@@ -21,7 +21,7 @@ from keys.models import CalendarFeed
 from keys.models import Credential
 from keys.tasks import purge_dead_secrets, run_live_checks, send_reminders
 from tests.fakes import FakeDap
-from tests.flows import VALID_DAP_CLIENT_ID, form_data, submit
+from tests.flows import VALID_DAP_CLIENT_ID, form_data, submit, wrong_code
 
 CANARY = "CANARY-8d1f4e6b-do-not-leak-0042"
 INVITATION = b"needs a Canvas key from"
@@ -65,7 +65,7 @@ def test_the_canary_secret_is_nowhere_in_clear(institution, alice, mail_dir, mon
     assert response.status_code == 302
     # A wrong code, a bad code, then the right one, as people do.
     right = _code(mail_dir)
-    customer.post(f"/s/{verification.public_id}/", {"code": "000000" if right != "000000" else "111111"})
+    customer.post(f"/s/{verification.public_id}/", {"code": wrong_code(right)})
     customer.post(f"/s/{verification.public_id}/", {"code": "abc"})
     assert customer.post(f"/s/{verification.public_id}/", {"code": right}).status_code == 302
     # A failure inside the submit view, rendered as Django's technical 500 page.
