@@ -28,6 +28,13 @@ from portal import emails
 log = logging.getLogger(__name__)
 Topic = CheckAlert.Topic
 
+# The outcome of the check that started each alert: one of the three words, as everywhere.
+OUTCOMES = {
+    Topic.FAILING: "rejected",
+    Topic.REJECTED: "rejected",
+    Topic.RECOVERED: "works",
+    Topic.STUCK: "inconclusive",
+}
 STAFF_HEADLINES = {
     Topic.FAILING: "stopped working",
     Topic.RECOVERED: "works again",
@@ -107,6 +114,7 @@ def build_messages(alert: CheckAlert) -> tuple:
         "kind": kind,
         "masked_client_id": credential.masked_client_id,
         "reason": alert.reason,
+        "outcome": OUTCOMES[alert.topic],
         "since": alert.episode,
         "causes": kind.failure_causes,
         "renewal_url": institution.intake_url(credential.kind),

@@ -179,3 +179,12 @@ def test_check_history_is_kept_for_the_configured_days(working_key, time_machine
     run_schedule(time_machine, START + datetime.timedelta(days=1, hours=1), 24 * 6)
     remaining = list(working_key.checks.values_list("at", flat=True))
     assert remaining and min(remaining) >= START + datetime.timedelta(days=4)
+
+
+def test_alert_emails_name_the_outcome_in_one_of_the_three_words(working_key, fake_dap, time_machine):
+    del fake_dap.secrets[working_key.client_id]
+    sent = run_schedule(time_machine, START + datetime.timedelta(days=1, hours=1), 24)
+    for message in sent:
+        html = message.alternatives[0][0]
+        assert "rejected. Instructure did not accept" in message.body
+        assert "<strong>rejected</strong>. Instructure did not accept" in html
