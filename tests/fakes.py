@@ -31,7 +31,9 @@ class FakeServer:
         fake = self
         self.served: list[Served] = []
         self.mode: str | None = None  # "429", "500", "slow", "html", … : the fake's bad day
-        self.release = threading.Event()  # ends a "slow" answer early when the test is done
+        self.release = threading.Event()  # ends a "slow" or held answer when the test says so
+        self.hold_first = False  # hold the first request until ``release``: forces an overlap
+        self.holding = threading.Event()  # set while the first request is held
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -74,6 +76,9 @@ class FakeServer:
         self.server.server_close()
 
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        if self.hold_first and not self.holding.is_set():
+            self.holding.set()
+            self.release.wait(30)
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
         parts = urlsplit(handler.path)
