@@ -10,7 +10,7 @@ asks the kind; it never tests ``if kind == ...``.
 import calendar
 import datetime
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -337,46 +337,30 @@ class DeveloperKeyProbe:
     matched_uri: str = ""  # the partner's redirect URI that the key registers, once probe A′ found it
 
     def verdict(self, http: outbound.Session, secret: str) -> Verdict:
-        problems, unsure, notes = [], [], ""
-        key = self.client_id[-4:]
-        authorize = self.authorize_with_canary(http)
-        if authorize.status == 401 and authorize.error == "invalid_client":
-            return Verdict.rejected(DEVELOPER_KEY_FIXES["unknown_key"].format(key=f"…{key}"), http_status=401)
-        if authorize.status == 400 and authorize.error == "invalid_request":
-            problems.append(DEVELOPER_KEY_FIXES["redirect_uri"])
-        elif authorize.error == "invalid_scope":
-            missing = [scope for scope in authorize.missing_scopes if scope != canvas.CANARY_SCOPE]
-            if missing:
-                problems.append(
-                    DEVELOPER_KEY_FIXES["scopes"].format(
-                        count=len(missing), plural="s" if len(missing) > 1 else "", scopes=", ".join(missing)
-                    )
-                )
-            else:  # scopes enforced and complete: ask again without the canary to learn On or Off
-                authorize = canvas.authorize(http, self.canvas_url, self.client_id, self.matched_uri, self.scopes)
-                self.read_on_off(authorize, problems, unsure)
-        else:
-            if authorize.lands:
-                notes = DEVELOPER_KEY_FIXES["scopes_not_enforced"].format(partner=settings.PORTAL_PARTNER_NAME)
-            self.read_on_off(authorize, problems, unsure)
+        key = f"…{self.client_id[-4:]}"
+        findings = Findings()
+        if self.redirect_uris:
+            authorize = self.authorize_with_canary(http)
+            if authorize.status == 401 and authorize.error == "invalid_client":
+                return Verdict.rejected(DEVELOPER_KEY_FIXES["unknown_key"].format(key=key), http_status=401)
+            self.read_authorize(http, authorize, findings)
         token = canvas.token_with_random_code(http, self.canvas_url, self.client_id, secret)
         if token.status == 401 and token.error == "invalid_client":
             fix = "secret" if token.description == "invalid client" else "unknown_key"
-            problems.append(DEVELOPER_KEY_FIXES[fix].format(key=f"…{key}"))
+            findings.problem(DEVELOPER_KEY_FIXES[fix].format(key=key), token.status)
         elif not token.secret_matches:
-            unsure.append(describe_unreadable("token", token.status))
-        if problems:
-            return Verdict.rejected(" ".join(problems), http_status=authorize.status)
-        if unsure:
-            return Verdict.inconclusive(" ".join(unsure) + " We will check again later.", http_status=authorize.status)
-        return Verdict.works(
-            "Canvas knows the key, it is On, and the secret matches." + notes, http_status=token.status
-        )
+            findings.unsure(describe_unreadable("token", token.status), token.status)
+        if findings.problems:
+            return Verdict.rejected(" ".join(findings.problems), http_status=findings.status)
+        if findings.doubts:
+            doubts = " ".join(findings.doubts) + " We will check again later."
+            return Verdict.inconclusive(doubts, http_status=findings.status)
+        works = "Canvas knows the key, it is On, and the secret matches." + findings.note
+        return Verdict.works(works, http_status=token.status)
 
     def authorize_with_canary(self, http: outbound.Session) -> canvas.Authorize:
         """Probe A′: the required scopes plus one that cannot exist. A key registers one redirect
         URI of the partner's (one per hosting region): try each until Canvas stops saying no."""
-        answer = None
         for uri in self.redirect_uris:
             self.matched_uri = uri
             answer = canvas.authorize(http, self.canvas_url, self.client_id, uri, [*self.scopes, canvas.CANARY_SCOPE])
@@ -384,11 +368,45 @@ class DeveloperKeyProbe:
                 break
         return answer
 
-    def read_on_off(self, authorize: canvas.Authorize, problems: list, unsure: list) -> None:
+    def read_authorize(self, http: outbound.Session, authorize: canvas.Authorize, findings: "Findings") -> None:
+        if authorize.status == 400 and authorize.error == "invalid_request":
+            findings.problem(DEVELOPER_KEY_FIXES["redirect_uri"], authorize.status)
+            return
+        if authorize.error == "invalid_scope":
+            missing = [scope for scope in authorize.missing_scopes if scope != canvas.CANARY_SCOPE]
+            if missing:
+                plural = "s" if len(missing) > 1 else ""
+                fix = DEVELOPER_KEY_FIXES["scopes"].format(count=len(missing), plural=plural, scopes=", ".join(missing))
+                findings.problem(fix, authorize.status)
+                return
+            # Scopes enforced and complete: ask again without the canary to learn On or Off.
+            authorize = canvas.authorize(http, self.canvas_url, self.client_id, self.matched_uri, self.scopes)
+        elif authorize.lands:  # Canvas let the scope that cannot exist through: scopes are not enforced
+            findings.note = DEVELOPER_KEY_FIXES["scopes_not_enforced"].format(partner=settings.PORTAL_PARTNER_NAME)
         if authorize.error == "unauthorized_client":
-            problems.append(DEVELOPER_KEY_FIXES["off"])
+            findings.problem(DEVELOPER_KEY_FIXES["off"], authorize.status)
         elif not authorize.passed:
-            unsure.append(describe_unreadable("authorization", authorize.status))
+            findings.unsure(describe_unreadable("authorization", authorize.status), authorize.status)
+
+
+@dataclass
+class Findings:
+    """What the probes found, gathered so that one answer can name every fix at once."""
+
+    problems: list[str] = field(default_factory=list)
+    doubts: list[str] = field(default_factory=list)
+    note: str = ""
+    status: int | None = None  # the HTTP status behind the first problem, else the first doubt
+
+    def problem(self, text: str, status: int) -> None:
+        if not self.problems:
+            self.status = status
+        self.problems.append(text)
+
+    def unsure(self, text: str, status: int) -> None:
+        if not self.problems and not self.doubts:
+            self.status = status
+        self.doubts.append(text)
 
 
 def describe_unreadable(endpoint: str, status: int) -> str:

@@ -234,3 +234,24 @@ def test_the_confirm_page_counts_as_passed_and_an_unknown_place_does_not():
 def test_missing_scopes_are_read_from_rails_to_sentence(sentence, scopes):
     description = f"A requested scope is invalid. The following scopes were requested, but not granted: {sentence}"
     assert canvas.parse_missing_scopes(description) == scopes
+
+
+def test_an_unclear_answer_records_the_status_of_the_probe_that_was_unclear(fake_key, credential, fake_canvas):
+    original = fake_canvas.token
+
+    def token_down(form):
+        return 503, {}, "<html>down</html>"
+
+    fake_canvas.token = token_down
+    try:
+        checked = check(credential)
+    finally:
+        fake_canvas.token = original
+    assert checked.outcome == "inconclusive" and checked.record.http_status == 503
+    assert "HTTP 503 at its token endpoint" in checked.record.reason
+
+
+def test_without_configured_redirect_uris_only_the_secret_is_probed(fake_key, credential, fake_canvas, settings):
+    settings.PORTAL_DEVELOPER_KEY = {**settings.PORTAL_DEVELOPER_KEY, "redirect_uris": []}
+    assert check(credential).outcome == "works"
+    assert [s.path for s in fake_canvas.served] == ["/login/oauth2/token"]
