@@ -188,3 +188,10 @@ def test_alert_emails_name_the_outcome_in_one_of_the_three_words(working_key, fa
         html = message.alternatives[0][0]
         assert "rejected. Instructure did not accept" in message.body
         assert "<strong>rejected</strong>. Instructure did not accept" in html
+
+
+def test_the_sweeps_indexes_cover_exactly_the_usable_statuses():
+    indexes = {index.name: index for index in Credential._meta.indexes if index.name.startswith("credential_check_")}
+    assert set(indexes) == {"credential_check_due", "credential_check_unslotted"}
+    for name, index in indexes.items():
+        assert tuple(dict(index.condition.children)["status__in"]) == tuple(Credential.USABLE_STATUSES), name
