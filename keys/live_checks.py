@@ -201,10 +201,16 @@ def sweep(*, batch_size: int = 200, time_budget: float = 50.0) -> SweepReport:
     return report
 
 
-def give_slots(now: datetime.datetime, limit: int = 1000) -> None:
-    """Usable keys without a check time (from before live checks) get their slot in the next period."""
+def give_slots(now: datetime.datetime, limit: int = 2000) -> None:
+    """Usable keys without a check time (from before live checks) get their slot in the next period.
+
+    Read through the index of keys with a secret and no check time: pending submissions, a few,
+    and keys not yet slotted; so an idle minute costs next to nothing however many keys there are.
+    """
     interval = settings.PORTAL_CHECK_INTERVAL
-    for pk in Credential.objects.usable(now).filter(next_check_at__isnull=True).values_list("pk", flat=True)[:limit]:
+    unslotted = Credential.objects.filter(next_check_at__isnull=True, secret__isnull=False).order_by()
+    candidates = list(unslotted.values_list("pk", flat=True)[:limit])
+    for pk in Credential.objects.usable(now).filter(pk__in=candidates).values_list("pk", flat=True):
         Credential.objects.filter(pk=pk, next_check_at__isnull=True).update(next_check_at=slot_after(pk, now, interval))
 
 

@@ -260,17 +260,18 @@ class Credential(models.Model):
             # "is there a newer key?" test read these indexes alone, never the rows.
             models.Index(fields=["status", "expires_at", "institution", "kind", "verified_at"], name="credential_lapse"),
             models.Index(fields=["institution", "kind", "verified_at", "status"], name="credential_chain"),
-            # The check sweep, every minute, reads only usable keys: those with a check time in that
-            # order, and those still without one. Keys that are over drop out of both indexes. (Meta
-            # cannot see USABLE_STATUSES; a test holds the two lists together.)
+            # The check sweep, every minute, reads only keys that hold a secret: those with a check
+            # time, in that order, and those still without one. A key that is over has its secret
+            # purged and drops out of both, so the sweep's cost follows what is due, not what is kept.
+            # (Conditions without parameters: SQLite uses a partial index only for literal terms.)
             models.Index(
                 fields=["next_check_at"],
-                condition=models.Q(next_check_at__isnull=False, status__in=["active", "superseded"]),
+                condition=models.Q(next_check_at__isnull=False, secret__isnull=False),
                 name="credential_check_due",
             ),
             models.Index(
                 fields=["id"],
-                condition=models.Q(next_check_at__isnull=True, status__in=["active", "superseded"]),
+                condition=models.Q(next_check_at__isnull=True, secret__isnull=False),
                 name="credential_check_unslotted",
             ),
         ]

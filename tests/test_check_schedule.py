@@ -190,8 +190,13 @@ def test_alert_emails_name_the_outcome_in_one_of_the_three_words(working_key, fa
         assert "<strong>rejected</strong>. Instructure did not accept" in html
 
 
-def test_the_sweeps_indexes_cover_exactly_the_usable_statuses():
-    indexes = {index.name: index for index in Credential._meta.indexes if index.name.startswith("credential_check_")}
-    assert set(indexes) == {"credential_check_due", "credential_check_unslotted"}
-    for name, index in indexes.items():
-        assert tuple(dict(index.condition.children)["status__in"]) == tuple(Credential.USABLE_STATUSES), name
+def test_keys_from_before_live_checks_get_slots_spread_over_the_next_day(fake_dap, time_machine):
+    time_machine.move_to(START, tick=False)
+    keys = [CredentialFactory(secret=SECRET, submitted_at=START) for _ in range(24)]
+    dead = CredentialFactory(status=Credential.Status.REVOKED, secret=None)
+    run_live_checks()
+    slots = sorted(Credential.objects.filter(pk__in=[k.pk for k in keys]).values_list("next_check_at", flat=True))
+    assert START < slots[0] and slots[-1] <= START + datetime.timedelta(days=1)
+    assert len({slot.hour for slot in slots}) >= 12
+    dead.refresh_from_db()
+    assert dead.next_check_at is None
