@@ -113,6 +113,7 @@ def nothing_leaves_this_machine(monkeypatch, fake_dns):
             pytest.fail(f"a test tried to connect to {host}:{port}: nothing leaves this machine")
         return real_connect(self, host, port, *args, **kwargs)
 
+    resolve.real = real_resolve  # for the tests of resolve itself, with getaddrinfo faked
     monkeypatch.setattr(outbound, "resolve", resolve)
     monkeypatch.setattr(httpcore.SyncBackend, "connect_tcp", connect_tcp)
 

@@ -15,6 +15,7 @@ No test here connects anywhere but loopback: conftest.py fails any test that tri
 """
 
 import ipaddress
+import socket
 import ssl
 
 import httpcore
@@ -214,6 +215,26 @@ def test_proxies_from_the_environment_are_ignored(server, monkeypatch):
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")
     assert get(f"{server.url}/ok", policy=LOCAL).status == 200
+
+
+@pytest.mark.parametrize(
+    "error, raised",
+    [(socket.EAI_NONAME, outbound.NoSuchHost), (socket.EAI_AGAIN, outbound.Unreachable)],
+)
+def test_a_name_that_does_not_exist_is_told_apart_from_a_lookup_that_failed(monkeypatch, error, raised):
+    def getaddrinfo(*args, **kwargs):
+        raise socket.gaierror(error, "lookup")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    with pytest.raises(raised):
+        outbound.resolve.real("canvas.example.edu", 443)
+
+
+def test_every_address_of_a_name_is_returned_once_in_order(monkeypatch):
+    answers = [(socket.AF_INET6, 1, 6, "", ("2001:db8::1", 443, 0, 0)), (socket.AF_INET, 1, 6, "", ("192.0.2.7", 443))]
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: answers + answers)
+    found = outbound.resolve.real("canvas.example.edu", 443)
+    assert [str(ip) for ip in found] == ["2001:db8::1", "192.0.2.7"]
 
 
 # Limits ----------------------------------------------------------------------------------------
