@@ -319,3 +319,25 @@ LOGIN_REDIRECT_URL_FAILURE = "/admin/login/?sso=failed"
 PORTAL_STAFF_SESSION_MAX_AGE = envseconds("PORTAL_STAFF_SESSION_MAX_AGE_SECONDS", timedelta(hours=12))
 PORTAL_STAFF_SESSION_IDLE = envseconds("PORTAL_STAFF_SESSION_IDLE_SECONDS", timedelta(minutes=30))
 SESSION_COOKIE_AGE = int(PORTAL_STAFF_SESSION_MAX_AGE.total_seconds())
+
+# Live checks: Keydrop asks Canvas whether each key works, at hand-over and every day after.
+# Every outbound request goes through keys.outbound: https only, no redirects, these limits, and
+# never to a private, loopback or link-local address. PORTAL_OUTBOUND_ALLOW_PRIVATE=1 allows plain
+# http to loopback, for tests and local fakes only (check keydrop.E031 refuses it in production).
+PORTAL_DAP_API_URL = os.getenv("PORTAL_DAP_API_URL", "https://api-gateway.instructure.com").rstrip("/")
+PORTAL_OUTBOUND_ALLOW_PRIVATE = envbool("PORTAL_OUTBOUND_ALLOW_PRIVATE", False)
+PORTAL_OUTBOUND_CONNECT_TIMEOUT = envint("PORTAL_OUTBOUND_CONNECT_TIMEOUT_SECONDS", 5)
+PORTAL_OUTBOUND_READ_TIMEOUT = envint("PORTAL_OUTBOUND_READ_TIMEOUT_SECONDS", 10)
+PORTAL_OUTBOUND_DEADLINE = envint("PORTAL_OUTBOUND_DEADLINE_SECONDS", 30)  # all requests of one check together
+PORTAL_OUTBOUND_MAX_RESPONSE_BYTES = envint("PORTAL_OUTBOUND_MAX_RESPONSE_BYTES", 64 * 1024)
+# The receipt waits at most this long for Canvas; an inconclusive answer is retried in the background.
+PORTAL_HANDOVER_CHECK_SECONDS = envint("PORTAL_HANDOVER_CHECK_SECONDS", 8)
+PORTAL_CHECK_INTERVAL = timedelta(hours=envint("PORTAL_CHECK_INTERVAL_HOURS", 24))
+# Checks started per Canvas host per minute, across every worker (Canvas Data 2 keys share one host).
+PORTAL_CHECK_RATE_PER_HOST_PER_MINUTE = envint("PORTAL_CHECK_RATE_PER_HOST_PER_MINUTE", 20)
+PORTAL_CHECK_HISTORY_DAYS = envint("PORTAL_CHECK_HISTORY_DAYS", 90)
+# Staff hear once when a key has had nothing but inconclusive answers for this long.
+PORTAL_CHECK_INCONCLUSIVE_ALERT_DAYS = envint("PORTAL_CHECK_INCONCLUSIVE_ALERT_DAYS", 10)
+PORTAL_CHECK_CLAIM_SECONDS = envint("PORTAL_CHECK_CLAIM_SECONDS", 300)
+# Outbound URLs carry key ids and state in their queries: httpx's request log stays off.
+LOGGING["loggers"].update({"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}})
