@@ -86,11 +86,7 @@ class Verification(models.Model):
     objects = VerificationQuerySet.as_manager()
 
     class Meta:
-        indexes = [
-            models.Index(fields=["started_at"], condition=WAITING, name="verification_open"),
-            # The flood limits count the last hour's submissions, waiting or not, on every POST.
-            models.Index(fields=["started_at"], name="verification_started"),
-        ]
+        indexes = [models.Index(fields=["started_at"], condition=WAITING, name="verification_open")]
 
     # Questions -----------------------------------------------------------------------------
 

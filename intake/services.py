@@ -5,84 +5,77 @@ import logging
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q, Sum
 from django.urls import reverse
 
 from intake.models import Verification
-from keys import kinds
+from keys import kinds, limits, live_checks
 from keys.models import Credential, Institution
 from portal import emails
 
 log = logging.getLogger(__name__)
-HOUR = datetime.timedelta(hours=1)
 
 
 class SubmissionRefused(Exception):
-    """Shown to the visitor as a form error; nothing was stored."""
+    """Shown to the visitor as a form error; nothing was stored. `retry_at`: when a limit frees up."""
 
-    def __init__(self, message: str, status: int = 400):
+    def __init__(self, message: str, status: int = 400, retry_at: datetime.datetime | None = None):
         super().__init__(message)
-        self.message, self.status = message, status
+        self.message, self.status, self.retry_at = message, status, retry_at
 
 
 class CodeNotSent(Exception):
     """The mail server did not take the code email; the re-send it used is given back."""
 
 
-def check_flood_limits(institution: Institution, contact_id: int, ip: str | None, now: datetime.datetime) -> None:
+LINK_BUSY = (
+    "This link has received many submissions in the last hour. To protect your admins' inboxes, "
+    "please wait before trying again."
+)
+INBOX_BUSY = (
+    "We have sent several codes to that address in the last hour. To protect that inbox, please wait "
+    "before trying again."
+)
+
+
+def _take(scope: str, limit: int, message: str, now: datetime.datetime) -> limits.Slot:
+    try:
+        return limits.take(scope, limit, now)
+    except limits.LimitReached as full:
+        raise SubmissionRefused(message, status=429, retry_at=full.retry_at) from None
+
+
+def take_flood_slots(
+    institution: Institution, contact_id: int, ip: str | None, now: datetime.datetime
+) -> list[limits.Slot]:
     """An intake link must not become a way to flood an institution's admins with code emails.
 
-    The three limits are counted in one query over the recent submissions (an index on
-    started_at): per link and per client address in the last hour, and the codes sent to the
-    contact by submissions started within the last hour and a window.
+    One use of each hourly limit the submission counts against (its link, its client address, the
+    code email to its contact), all or none: a refusal gives back what it had taken.
     """
-    last_hour = Q(started_at__gte=now - HOUR)
-    this_link = Q(credential__institution=institution)
-    this_address = Q(submitter_ip=ip) if ip else Q(pk__in=[])
-    this_contact = Q(contact_id=contact_id)
-    counts = (
-        Verification.objects.filter(started_at__gte=_code_limit_since(now))
-        .filter(this_link | this_address | this_contact)
-        .aggregate(
-            link=Count("pk", filter=last_hour & this_link),
-            address=Count("pk", filter=last_hour & this_address),
-            codes=Sum("codes_sent", filter=this_contact),
-        )
-    )
-    if counts["link"] >= settings.PORTAL_SUBMISSIONS_PER_LINK_PER_HOUR or (
-        ip and counts["address"] >= settings.PORTAL_SUBMISSIONS_PER_IP_PER_HOUR
-    ):
-        raise SubmissionRefused(
-            "This link has received many submissions in the last hour. To protect your admins' "
-            "inboxes, please wait a while before trying again.",
-            status=429,
-        )
-    _refuse_if_too_many_codes(counts["codes"] or 0)
+    wanted = [(limits.link_scope(institution.pk), settings.PORTAL_SUBMISSIONS_PER_LINK_PER_HOUR, LINK_BUSY)]
+    if ip:
+        wanted.append((limits.address_scope(ip), settings.PORTAL_SUBMISSIONS_PER_IP_PER_HOUR, LINK_BUSY))
+    wanted.append((limits.contact_scope(contact_id), settings.PORTAL_CODE_EMAILS_PER_CONTACT_PER_HOUR, INBOX_BUSY))
+    taken: list[limits.Slot] = []
+    try:
+        for scope, limit, message in wanted:
+            taken.append(_take(scope, limit, message, now))
+    except SubmissionRefused:
+        for slot in taken:
+            limits.give_back(slot)
+        raise
+    return taken
 
 
-def check_code_email_limit(contact_id: int, now: datetime.datetime) -> None:
-    sent = Verification.objects.filter(contact_id=contact_id, started_at__gte=_code_limit_since(now))
-    _refuse_if_too_many_codes(sent.aggregate(n=Sum("codes_sent"))["n"] or 0)
-
-
-def _code_limit_since(now: datetime.datetime) -> datetime.datetime:
-    # Codes of submissions started within the last hour + window count against the address.
-    return now - HOUR - settings.PORTAL_VERIFICATION_WINDOW
-
-
-def _refuse_if_too_many_codes(sent: int) -> None:
-    if sent >= settings.PORTAL_CODE_EMAILS_PER_CONTACT_PER_HOUR:
-        raise SubmissionRefused(
-            "We have sent several codes to that address in the last hour. To protect that inbox, "
-            "please wait a while before trying again.",
-            status=429,
-        )
+def take_code_email_slot(contact_id: int, now: datetime.datetime) -> limits.Slot:
+    """A re-sent code counts against its contact's hourly limit like the first one."""
+    return _take(limits.contact_scope(contact_id), settings.PORTAL_CODE_EMAILS_PER_CONTACT_PER_HOUR, INBOX_BUSY, now)
 
 
 def submit(*, institution: Institution, kind: kinds.Kind, data: dict, ip: str | None, now: datetime.datetime) -> Verification:
     """Store a pending credential (secret encrypted from the first moment) and email its code."""
     contact = data["contact"]
-    check_flood_limits(institution, contact.pk, ip, now)
+    slots = take_flood_slots(institution, contact.pk, ip, now)
     partner_key = kinds.is_partner_key(data.get("key_type"))
     try:
         with transaction.atomic():
@@ -106,7 +99,9 @@ def submit(*, institution: Institution, kind: kinds.Kind, data: dict, ip: str | 
             code = verification.first_code(now)  # stored with the row: one write, not three
             verification.save()
     except IntegrityError:
-        # The form's one-time nonce is taken: a replayed or double-submitted form.
+        # The form's one-time nonce is taken: a replayed or double-submitted form. Nothing was stored.
+        for slot in slots:
+            limits.give_back(slot)
         raise SubmissionRefused(
             "This form was already submitted. Check your email for the code, or reload the page to start a new submission."
         )
@@ -114,7 +109,7 @@ def submit(*, institution: Institution, kind: kinds.Kind, data: dict, ip: str | 
     try:
         email_code(verification, code)
     except CodeNotSent:
-        pass  # the verification page offers to send it again
+        limits.give_back(slots[-1])  # no email went out; the verification page offers to send it again
     return verification
 
 
@@ -145,6 +140,25 @@ def email_code(verification: Verification, code: str) -> None:
     log.info("verification code %d sent for submission %s", verification.codes_sent, verification.pk)
 
 
+def hand_over(verification: Verification) -> None:
+    """Right after verification: ask Canvas whether the key works (the receipt shows the answer),
+    then tell partner staff, unless Canvas refused it: a rejected key never becomes active."""
+    credential = verification.credential
+    checked = live_checks.at_handover(credential)
+    if checked is None or checked.change != "rejected":
+        tell_staff(verification)
+
+
+def handover_state(credential: Credential) -> str:
+    """What the receipt says about Canvas's answer: works, rejected, checking (inconclusive so
+    far), or "" (nothing to check yet: an Instructure Partner key waits for its secret)."""
+    if credential.status == Credential.Status.REJECTED:
+        return "rejected"
+    if credential.last_worked_at:
+        return "works"
+    return "checking" if credential.handover_check_pending else ""
+
+
 def tell_staff(verification: Verification) -> None:
     """Partner staff hear of a credential once it is verified, never before; a partner key needs
     them to enter the secret Instructure sends. Best effort: the admin shows it either way."""
@@ -157,6 +171,8 @@ def tell_staff(verification: Verification) -> None:
         "masked_client_id": credential.masked_client_id,
         "expires_on": credential.expires_on(),
         "partner_key": credential.is_partner_key,
+        "check_outcome": credential.last_check_outcome,
+        "check_reason": credential.last_check_reason,
         "admin_url": settings.PORTAL_BASE_URL + reverse("admin:keys_credential_change", args=[credential.pk]),
     }
     try:

@@ -13,9 +13,28 @@ from intake import rules, services
 from intake.forms import CodeForm, SubmissionForm
 from intake.models import Verification
 from intake.rules import GENERIC_CODE_ERROR
-from keys import kinds
+from keys import kinds, limits
 from keys.models import Institution
 from portal.client import client_ip
+
+
+def _refusal(refused: services.SubmissionRefused, institution: Institution) -> str:
+    """The refusal, and for a limit, when to try again (in the institution's time zone)."""
+    if refused.retry_at is None:
+        return refused.message
+    at = timezone.localtime(refused.retry_at, institution.tz)
+    minutes = _minutes_until(refused.retry_at)
+    return f"{refused.message} You can try again after {at:%H:%M} ({at.tzname()}), in about {minutes} minute(s)."
+
+
+def _minutes_until(moment) -> int:
+    return max(1, int(-(-(moment - timezone.now()).total_seconds() // 60)))
+
+
+def _retry_after(response, refused: services.SubmissionRefused):
+    if refused.retry_at is not None:
+        response["Retry-After"] = str(max(1, int((refused.retry_at - timezone.now()).total_seconds())))
+    return response
 
 
 def _verification(public_id: str) -> Verification:
@@ -39,14 +58,15 @@ def start(request, token: str, kind: str = kinds.DEFAULT.slug):
     spec = kinds.get(kind)
     now = timezone.now()
     form = SubmissionForm(request.POST if request.method == "POST" else None, institution=institution, kind=spec, now=now)
-    status = 200
+    status, refused = 200, None
     if request.method == "POST" and form.is_valid():
         try:
             verification = services.submit(
                 institution=institution, kind=spec, data=form.cleaned_data, ip=client_ip(request), now=now
             )
-        except services.SubmissionRefused as refused:
-            form.add_error(None, refused.message)
+        except services.SubmissionRefused as refusal:
+            refused = refusal
+            form.add_error(None, _refusal(refused, institution))
             status = refused.status
         else:
             for warning in form.warnings:
@@ -63,7 +83,8 @@ def start(request, token: str, kind: str = kinds.DEFAULT.slug):
         "developer_key": kinds.developer_key_setup(institution.slug) if spec.shows_scopes else None,
         "no_contacts": not form.contacts,
     }
-    return render(request, "intake/start.html", context, status=status)
+    response = render(request, "intake/start.html", context, status=status)
+    return _retry_after(response, refused) if refused else response
 
 
 @never_cache
@@ -83,7 +104,8 @@ def verify(request, public_id: str):
         if verification.is_waiting and form.is_valid():
             outcome = verification.check_code(form.cleaned_data["code"], now)
             if outcome.verified:
-                services.tell_staff(verification)
+                # Only now, with the code verified, is Canvas asked whether the key works.
+                services.hand_over(verification)
             if outcome.verified or verification.verified_at:
                 return redirect("intake:receipt", verification.public_id)
             code_error = GENERIC_CODE_ERROR
@@ -100,17 +122,20 @@ def resend(request, public_id: str):
     now = timezone.now()
     if verification.lock_if_stale(now) or not verification.is_waiting:
         return redirect("intake:verify", verification.public_id)
+    slot = None
     try:
-        services.check_code_email_limit(verification.contact_id, now)
+        slot = services.take_code_email_slot(verification.contact_id, now)
         sent = services.send_code(verification, now)
     except services.SubmissionRefused as refused:
-        messages.error(request, refused.message)
+        messages.error(request, _refusal(refused, verification.credential.institution))
     except services.CodeNotSent:
+        limits.give_back(slot)
         messages.error(request, "We couldn't send the email just now. Please try again in a minute.")
     else:
         if sent:
             messages.success(request, f"We sent a new code to {verification.contact.masked_email}. Earlier codes no longer work.")
         else:
+            limits.give_back(slot)
             messages.error(request, "You have used all the new codes for this submission. Enter the last code you received, or start a new submission.")
     return redirect("intake:verify", verification.public_id)
 
@@ -129,5 +154,7 @@ def receipt(request, public_id: str):
         "renew_by": credential.expires_on(),
         "partner_key": credential.is_partner_key,
         "support_email": settings.PORTAL_SUPPORT_EMAIL,
+        "check": services.handover_state(credential),
+        "submit_again_url": credential.institution.intake_path(credential.kind),
     }
     return render(request, "intake/receipt.html", context)

@@ -23,10 +23,17 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from keys import kinds, staff
-from keys.admin_filters import ExpiresWithinFilter, ExpiryMonthFilter, RenewalFilter, StatusFilter
+from keys.admin_filters import (
+    CheckFilter,
+    ExpiresWithinFilter,
+    ExpiryMonthFilter,
+    RenewalFilter,
+    StatusFilter,
+    client_id_search_q,
+)
 from keys.admin_views import COMPLETE_PERMISSION, REVEAL_PERMISSION, REVOKE_PERMISSION, CredentialPages
 from keys.models import AdminContact, AuditEvent, Credential, Institution, ReminderNotice
-from keys.templatetags.keydrop_admin import days_left, status_badge
+from keys.templatetags.keydrop_admin import check_badge, days_left, status_badge
 
 # The list columns' HTML; the badge and days left are shared with the change form's templates.
 
@@ -101,8 +108,21 @@ class InstitutionAdmin(RefusesUnusableQueries, admin.ModelAdmin):
     fields = ["name", "slug", "canvas_url", "time_zone", "intake_link", "intake_token_rotated_at", "created_at"]
     readonly_fields = ["intake_link", "intake_token_rotated_at", "created_at"]
     inlines = [AdminContactInline]
-    actions = ["email_intake_link", "rotate_intake_link"]
+    actions = ["email_intake_link", "rotate_intake_link", "lift_hourly_limits"]
     change_form_template = "admin/keys/institution/change_form.html"
+
+    # Every change of an institution or its contacts is an audit event: snapshot, save, compare.
+
+    def save_model(self, request, obj, form, change):
+        before = staff.institution_snapshot(Institution.objects.get(pk=obj.pk)) if change else None
+        request.keydrop_institution_before = before
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        before = getattr(request, "keydrop_institution_before", None)
+        actor = staff.Actor.from_request(request)
+        staff.record_institution_change(form.instance, before, actor=actor, now=timezone.now())
 
     def get_queryset(self, request):
         # The current credential of each kind for a whole page of institutions: one extra query.
@@ -164,6 +184,17 @@ class InstitutionAdmin(RefusesUnusableQueries, admin.ModelAdmin):
         self.message_user(request, f"New intake links for {', '.join(names)}. The old links no longer work.", messages.SUCCESS)
         return None
 
+    @admin.action(
+        description="Lift the hourly submission and code-email limits of the selected institutions",
+        permissions=["change"],
+    )
+    def lift_hourly_limits(self, request, queryset):
+        actor, now = staff.Actor.from_request(request), timezone.now()
+        for institution in queryset.prefetch_related(None):
+            freed = staff.lift_limits(institution, actor=actor, now=now)
+            message = f"{institution.name}: hourly limits lifted ({freed} use(s) freed)."
+            self.message_user(request, message, messages.SUCCESS)
+
     def _invite(self, request, institution, actor, now):
         result = staff.invite_contacts(institution, actor=actor, now=now)
         if result.sent:
@@ -178,6 +209,7 @@ class InstitutionAdmin(RefusesUnusableQueries, admin.ModelAdmin):
         return [
             path("<path:object_id>/invite/", wrap(self.invite_view), name="keys_institution_invite"),
             path("<path:object_id>/rotate-link/", wrap(self.rotate_view), name="keys_institution_rotate"),
+            path("<path:object_id>/lift-limits/", wrap(self.lift_limits_view), name="keys_institution_lift_limits"),
             *super().get_urls(),
         ]
 
@@ -196,6 +228,14 @@ class InstitutionAdmin(RefusesUnusableQueries, admin.ModelAdmin):
         return redirect("admin:keys_institution_change", institution.pk)
 
     @method_decorator(require_POST)
+    def lift_limits_view(self, request, object_id):
+        institution = self._institution_for_change(request, object_id)
+        freed = staff.lift_limits(institution, actor=staff.Actor.from_request(request), now=timezone.now())
+        message = f"Hourly limits lifted ({freed} use(s) freed): the link and its contacts can be used again now."
+        self.message_user(request, message, messages.SUCCESS)
+        return redirect("admin:keys_institution_change", institution.pk)
+
+    @method_decorator(require_POST)
     def rotate_view(self, request, object_id):
         institution = self._institution_for_change(request, object_id)
         staff.rotate_intake_link(institution, actor=staff.Actor.from_request(request), now=timezone.now())
@@ -208,11 +248,16 @@ class InstitutionAdmin(RefusesUnusableQueries, admin.ModelAdmin):
 
 @admin.register(Credential)
 class CredentialAdmin(CredentialPages, RefusesUnusableQueries, ReadOnlyAdmin):
-    list_display = ["institution", "kind_label", "client_id_masked", "status_badge", "expires_on_display", "days_left_display", "last_reminder"]
+    list_display = [
+        "institution", "kind_label", "client_id_masked", "status_badge", "last_check", "expires_on_display",
+        "days_left_display", "last_reminder",
+    ]
     list_display_links = ["client_id_masked"]
-    list_filter = [StatusFilter, "kind", ExpiresWithinFilter, ExpiryMonthFilter, RenewalFilter]
-    search_fields = ["institution__name", "institution__slug", "client_id"]
-    search_help_text = "Institution name or slug, or any part of a Client ID (such as its last four characters)."
+    list_filter = [StatusFilter, CheckFilter, "kind", ExpiresWithinFilter, ExpiryMonthFilter, RenewalFilter]
+    search_fields = ["institution__name", "institution__slug"]  # and the Client ID, as get_search_results allows
+    search_help_text = (
+        "Institution name or slug, a whole Client ID, or what its mask shows (region, last four characters)."
+    )
     list_select_related = ["institution"]
     list_per_page = 100
     # One count for the filtered list instead of two: on a long list each is a full scan.
@@ -224,10 +269,18 @@ class CredentialAdmin(CredentialPages, RefusesUnusableQueries, ReadOnlyAdmin):
         (None, {"fields": ["institution", "kind_label", "client_id_masked", "status_badge", "key_type", "canvas_url"]}),
         ("Expiry", {"fields": ["lifetime", "key_created_on", "expires_on_display", "days_left_display", "last_reminder"]}),
         ("Verification", {"fields": ["submitted_at", "verified_at", "verified_email"]}),
+        ("Live checks", {"fields": ["last_check", "check_summary"]}),
         ("Secret", {"fields": ["secret_state", "superseded_by", "superseded_at", "revoked_at"]}),
-        # The key history and the audit trail follow, from templates (change_form.html).
+        # The check history, the key history and the audit trail follow, from templates (change_form.html).
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
+
+    def get_search_results(self, request, queryset, search_term):
+        # Never "any part of the Client ID": matching substrings would spell out a masked ID.
+        for term in search_term.split():
+            institution = Q(institution__name__icontains=term) | Q(institution__slug__icontains=term)
+            queryset = queryset.filter(institution | client_id_search_q(term, "client_id"))
+        return queryset, False
 
     def get_queryset(self, request):
         last_sent = (
@@ -256,7 +309,17 @@ class CredentialAdmin(CredentialPages, RefusesUnusableQueries, ReadOnlyAdmin):
 
     @admin.display(description="Client ID")
     def client_id_masked(self, credential):
-        return credential.masked_client_id
+        masked = credential.masked_client_id
+        # The region Canvas reported, where the Client ID does not already say it.
+        return f"{masked} · {credential.region}" if credential.region and credential.region not in masked else masked
+
+    @admin.display(description="Last check", ordering="last_check_at")
+    def last_check(self, credential):
+        return check_badge(credential)
+
+    @admin.display(description="What Canvas said")
+    def check_summary(self, credential):
+        return credential.check_summary()
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, credential):
@@ -295,6 +358,7 @@ class CredentialAdmin(CredentialPages, RefusesUnusableQueries, ReadOnlyAdmin):
                 can_complete=user.has_perm(COMPLETE_PERMISSION) and obj.awaits_partner_secret,
                 can_revoke=user.has_perm(REVOKE_PERMISSION) and obj.can_be_revoked,
                 key_history=obj.key_history(),
+                checks=obj.checks.all()[:30],
                 audit_events=obj.audit_events.order_by("-at")[:20],
                 now=now,
             )
@@ -310,13 +374,20 @@ class AuditEventAdmin(RefusesUnusableQueries, ReadOnlyAdmin):
 
     list_display = ["at", "actor", "action", "institution", "credential_label", "reason_short", "ip", "detail"]
     list_filter = ["action", ("at", admin.DateFieldListFilter)]
-    search_fields = ["actor", "institution__name", "institution__slug", "reason", "detail", "credential__client_id"]
+    search_fields = ["actor", "institution__name", "institution__slug", "reason", "detail"]
     list_select_related = ["institution", "credential__institution"]
     list_per_page = 100
     show_full_result_count = False
     fields = ["at", "actor", "action", "institution", "credential", "reason", "ip", "detail"]
     readonly_fields = fields
 
+    def get_search_results(self, request, queryset, search_term):
+        filtered = queryset
+        queryset, duplicates = super().get_search_results(request, queryset, search_term)
+        if search_term.strip():
+            # A credential by its whole Client ID or what its mask shows, never by any part of it.
+            queryset = queryset | filtered.filter(client_id_search_q(search_term.strip(), "credential__client_id"))
+        return queryset, duplicates
 
     @admin.display(description="Credential")
     def credential_label(self, event):
@@ -327,3 +398,6 @@ class AuditEventAdmin(RefusesUnusableQueries, ReadOnlyAdmin):
     @admin.display(description="Reason")
     def reason_short(self, event):
         return event.reason if len(event.reason) <= 80 else event.reason[:79] + "…"
+
+
+from keys import admin_accounts  # noqa: E402,F401  (staff accounts and groups, audited)

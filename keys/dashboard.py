@@ -59,7 +59,7 @@ class Tile:
 
 
 def tiles(now: datetime.datetime) -> list[Tile]:
-    """The five counts staff look at first, in two queries."""
+    """The six counts staff look at first, in two queries."""
     start_of_today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     within_30 = now + datetime.timedelta(days=30)
     counts = Credential.objects.aggregate(
@@ -68,6 +68,11 @@ def tiles(now: datetime.datetime) -> list[Tile]:
         # Only a number: nothing else about a pending submission reaches staff before verification.
         pending=Count("pk", filter=Q(status=Status.PENDING)),
         locked_today=Count("pk", filter=Q(status=Status.LOCKED, locked_at__gte=start_of_today)),
+        failing=Count(
+            "pk",
+            filter=Q(status__in=Credential.USABLE_STATUSES, secret__isnull=False, failing_since__isnull=False)
+            & (Q(expires_at__isnull=True) | Q(expires_at__gt=now)),
+        ),
     )
     # On its own: as a WHERE clause PostgreSQL runs "no newer renewal" as one anti-join; inside
     # the aggregate above it would be a subquery per row.
@@ -81,6 +86,11 @@ def tiles(now: datetime.datetime) -> list[Tile]:
         Tile(
             "Lapsed, no renewal", counts["lapsed"], changelist_url(renewal="lapsed"),
             "bad" if counts["lapsed"] else "muted", "Past expiry with nothing newer from the customer: data has stopped.",
+        ),
+        Tile(
+            "Failing", counts["failing"], changelist_url(check="failing"),
+            "bad" if counts["failing"] else "muted",
+            "Keys that worked and that Canvas now refuses: their contacts were told once.",
         ),
         Tile("Pending verification", counts["pending"], None, "muted", "Submissions waiting for the customer's emailed code. Not shown until verified."),
         Tile(

@@ -2,13 +2,18 @@
 tests run where (real servers and clusters only in CI or when asked); fast password hashing;
 static files from the source."""
 
+import ipaddress
+
+import httpcore
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.test import override_settings
 
+from keys import outbound
 from tests import factories
 from tests.ci import IN_CI
+from tests.fakes import FakeCanvas, FakeDap
 from tests.staff_cast import REVEALER_CODENAMES, SECRET
 
 
@@ -20,6 +25,8 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
+    from django.db import connection
+
     # The production smoke test is a step of its own (`make test-production`, run by .ci/run after the
     # PostgreSQL suite); every other run leaves it out, and --production runs nothing else.
     production = config.getoption("--production")
@@ -28,12 +35,15 @@ def pytest_collection_modifyitems(config, items):
         kept = set(chosen)
         config.hook.pytest_deselected(items=[item for item in items if item not in kept])
         items[:] = chosen
-    if IN_CI or config.getoption("--cluster"):
-        return
+    # postgres_only tests need PostgreSQL's parallel writers: on SQLite they wait for CI's PostgreSQL pass.
+    on_sqlite = pytest.mark.skip(reason="runs on PostgreSQL (DATABASE_URL=postgres://…), as in CI's second pass")
     later = pytest.mark.skip(reason="starts real servers or a qcluster: runs with CI=true or `make test-all`")
+    cluster_too = IN_CI or config.getoption("--cluster")
     for item in items:
-        if item.get_closest_marker("cluster"):
+        if item.get_closest_marker("cluster") and not cluster_too:
             item.add_marker(later)
+        if item.get_closest_marker("postgres_only") and connection.vendor != "postgresql":
+            item.add_marker(on_sqlite)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -107,3 +117,61 @@ def dana(db, django_user_model):
 def credential(institution):
     """Example University's active Canvas Data 2 key, with a known secret."""
     return factories.CredentialFactory(institution=institution, secret=SECRET)
+
+
+# Nothing leaves this machine -------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_dns():
+    """Names a test wants resolved (to loopback addresses only): {name: address}."""
+    return {}
+
+
+@pytest.fixture(autouse=True)
+def nothing_leaves_this_machine(monkeypatch, fake_dns):
+    """Canvas is never called from tests. Names resolve only through ``fake_dns``, and a
+    connection to anything but loopback fails the test instead of being attempted."""
+    real_resolve = outbound.resolve
+
+    def resolve(host, port):
+        if host in fake_dns:
+            return [ipaddress.ip_address(fake_dns[host])]
+        literal = outbound._ip_literal(host)
+        if literal is not None or host.lower() in outbound.LOOPBACK_NAMES:
+            return real_resolve(host, port)
+        raise outbound.Unreachable(f"{host} is not resolved in tests: nothing leaves this machine")
+
+    real_connect = httpcore.SyncBackend.connect_tcp
+
+    def connect_tcp(self, host, port, *args, **kwargs):
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:  # a name: only the guarded backend's own resolved addresses may pass
+            loopback = False
+        if not loopback:
+            pytest.fail(f"a test tried to connect to {host}:{port}: nothing leaves this machine")
+        return real_connect(self, host, port, *args, **kwargs)
+
+    resolve.real = real_resolve  # for the tests of resolve itself, with getaddrinfo faked
+    monkeypatch.setattr(outbound, "resolve", resolve)
+    monkeypatch.setattr(httpcore.SyncBackend, "connect_tcp", connect_tcp)
+
+
+@pytest.fixture
+def fake_dap(settings):
+    """Instructure's DAP login on loopback; Keydrop's checks call it (plain http to loopback)."""
+    fake = FakeDap().start()
+    settings.PORTAL_DAP_API_URL = fake.url
+    settings.PORTAL_OUTBOUND_ALLOW_PRIVATE = True
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_canvas(settings):
+    """An institution's Canvas on loopback: its OAuth endpoints, without a user."""
+    fake = FakeCanvas().start()
+    settings.PORTAL_OUTBOUND_ALLOW_PRIVATE = True
+    yield fake
+    fake.stop()

@@ -26,3 +26,6 @@ PRODUCTION_LIKE = {
 }
 for name, value in PRODUCTION_LIKE.items():
     os.environ.setdefault(name, value)
+# Canvas is never called from tests: a name that cannot resolve, for child processes too. In this
+# process, tests/conftest.py lets names resolve only to loopback fakes.
+os.environ.setdefault("PORTAL_DAP_API_URL", "https://dap-gateway.invalid")

@@ -4,8 +4,10 @@ The canary may exist only as ciphertext: not in the database in clear, not in an
 log line, admin page, session, error page or django-q2 table.
 """
 
+import base64
 import datetime
 import io
+import json
 import logging
 import re
 import subprocess
@@ -15,12 +17,16 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
+from django.utils import timezone
+from django_otp.oath import TOTP
 
 from intake import services
-from keys.models import CalendarFeed
-from keys.tasks import purge_dead_secrets, send_reminders
+from keys.models import CalendarFeed, Credential
+from keys.tasks import purge_dead_secrets, run_live_checks, send_reminders
 from portal.logs import JsonFormatter, KeydropFilter
-from tests.flows import form_data, submit, wrong_code
+from tests.fakes import FakeDap
+from tests.flows import VALID_DAP_CLIENT_ID, form_data, submit, wrong_code
+from tests.staff_cast import signed_in
 
 CANARY = "CANARY-8d1f4e6b-do-not-leak-0042"
 INVITATION = b"needs a Canvas key from"
@@ -43,6 +49,8 @@ def assert_no_canary(text_or_bytes, where):
     data = text_or_bytes if isinstance(text_or_bytes, bytes) else str(text_or_bytes).encode()
     assert CANARY.encode() not in data, f"the secret leaked into {where}"
     assert CANARY.encode().hex().encode() not in data, f"the secret leaked (hex) into {where}"
+    # The access token Instructure's login hands back is dropped at once: never stored or logged.
+    assert FakeDap.TOKEN_MARK.encode() not in data, f"an access token leaked into {where}"
 
 
 @pytest.fixture
@@ -65,7 +73,11 @@ def json_log():
     logging.getLogger().removeHandler(handler)
 
 
-def test_the_canary_secret_is_nowhere_in_clear(institution, alice, mail_dir, monkeypatch, time_machine, json_log):
+def test_the_canary_secret_is_nowhere_in_clear(
+    institution, alice, mail_dir, monkeypatch, time_machine, fake_dap, json_log
+):
+    # Instructure (the loopback fake) knows the key: the checks send the canary to it, and only to it.
+    fake_dap.add_key(VALID_DAP_CLIENT_ID, CANARY)
     customer = Client()
     # A one-day key: its reminder is due at once, and its lapse notice and purge follow tomorrow.
     response, verification = submit(customer, institution, client_secret=CANARY, expiry="1d")
@@ -92,8 +104,7 @@ def test_the_canary_secret_is_nowhere_in_clear(institution, alice, mail_dir, mon
     assert too_large.status_code == 413
     assert_no_canary(too_large.content, "the request-too-large page")
 
-    staff = Client()
-    staff.force_login(alice)
+    staff = signed_in(alice)
     credential = verification.credential
     pages = [
         "/admin/",
@@ -137,6 +148,24 @@ def test_the_canary_secret_is_nowhere_in_clear(institution, alice, mail_dir, mon
     assert_no_canary(out.getvalue(), "the restore drill's output")
     assert_no_canary(Client().get("/health/").content, "the health report")
 
+    # The live checks: the hand-over check worked; the check command, then the key deleted at
+    # Instructure, the schedule's task and the alerts that follow, and the pages that show them.
+    assert credential.checks.get().outcome == "works"
+    out, err = io.StringIO(), io.StringIO()
+    call_command("check_credentials", stdout=out, stderr=err)
+    assert " works " in out.getvalue()
+    del fake_dap.secrets[VALID_DAP_CLIENT_ID]
+    call_command("check_credentials", stdout=out, stderr=err)
+    assert " rejected " in out.getvalue() and "1 alert(s) sent" in err.getvalue()
+    assert_no_canary(out.getvalue() + err.getvalue(), "the check command's output")
+    Credential.objects.filter(pk=credential.pk).update(next_check_at=timezone.now())
+    run_live_checks()
+    assert credential.checks.count() == 4
+    for page in (f"/admin/keys/credential/{credential.pk}/change/", "/admin/keys/credential/?check=failing", "/admin/"):
+        response = staff.get(page)
+        assert response.status_code == 200, page
+        assert_no_canary(response.content, page)
+
     # The reminders: the one-day reminder now (with the staff copy), the lapse notice and the
     # purge once the key has lapsed.
     assert credential.secret.reveal() == CANARY  # it is stored, just never in clear
@@ -154,7 +183,10 @@ def test_the_canary_secret_is_nowhere_in_clear(institution, alice, mail_dir, mon
             assert_no_canary(read_elsewhere(path), path.name)
     mail_files = list(mail_dir.iterdir())
     written = b"".join(path.read_bytes() for path in mail_files)
-    for subject in (b"is your code", b"handed over a new", b"expires tomorrow", b"has expired", b"has lapsed", INVITATION):
+    for subject in (
+        b"is your code", b"handed over a new", b"expires tomorrow", b"has expired", b"has lapsed", INVITATION,
+        b"Canvas no longer accepts the", b"stopped working",
+    ):
         assert subject in written, f"no {subject!r} email was written to be searched"
     for path in mail_files:
         assert_no_canary(path.read_bytes(), f"mail file {path.name}")
@@ -178,3 +210,52 @@ def _explode(**kwargs):
 def _code(mail_dir):
     newest = max(mail_dir.iterdir(), key=lambda path: path.stat().st_mtime_ns)
     return re.findall(rb"confirmation code: ([0-9]{6})", newest.read_bytes())[-1].decode()
+
+
+def decoded_sessions():
+    from django.contrib.sessions.models import Session
+
+    return [json.dumps(session.get_decoded()) for session in Session.objects.all()]
+
+
+def test_staff_sign_in_writes_no_password_code_or_key_anywhere(dana, credential, mail_dir):
+    """Sign-in's own secrets: a password (the canary, typed wrong), the authenticator's key, the
+    recovery codes and the codes typed. The key and recovery codes live only in django-otp's two
+    tables; nothing else (other tables, sessions, logs, mail, audit list, user pages) holds any."""
+    browser = Client(REMOTE_ADDR="192.0.2.77")
+    browser.post("/admin/login/?next=/admin/", {"username": "dana", "password": CANARY})
+    browser.post("/admin/login/?next=/admin/", {"username": "dana", "password": "dana-password-123"})
+    setup = browser.get("/admin/two-step/setup/?next=/admin/").content.decode()
+    key = re.search(r'id="kd-totp-key"[^>]*>([A-Z2-7 ]+)<', setup).group(1).replace(" ", "")
+    code = f"{TOTP(base64.b32decode(key)).token():06d}"
+    done = browser.post("/admin/two-step/setup/", {"code": code, "next": "/admin/"}).content.decode()
+    recovery = re.findall(r"<li><code>([a-z2-7]{8})</code></li>", done)
+    assert len(recovery) == 10
+    sessions = decoded_sessions()  # as they were while enrolling, before signing out deletes them
+    browser.post("/admin/logout/")
+    browser.post("/admin/login/?next=/admin/", {"username": "dana", "password": "dana-password-123"})
+    browser.post("/admin/two-step/", {"code": recovery[0]})  # a recovery code, used up
+    browser.post(f"/admin/keys/credential/{credential.pk}/reveal/", {"reason": "canary check of sign-in"})
+    secrets_of_sign_in = [CANARY, key, base64.b32decode(key).hex(), code, *recovery]
+
+    def assert_none(data, where):
+        text = data if isinstance(data, str) else data.decode(errors="replace")
+        for value in secrets_of_sign_in:
+            assert value not in text, f"a sign-in secret leaked into {where}"
+
+    otp_tables = {"otp_totp_totpdevice", "otp_static_statictoken"}
+    for table, value in every_database_value():
+        if table not in otp_tables:
+            assert_none(value.decode(errors="replace") if isinstance(value, bytes) else str(value), f"table {table}")
+    for session in sessions + decoded_sessions():
+        assert_none(session, "a session")
+    for path in (settings.DATA_DIR / "logs").iterdir():
+        assert_none(path.read_bytes(), f"log {path.name}")
+    for path in mail_dir.iterdir() if mail_dir.exists() else []:
+        assert_none(path.read_bytes(), f"mail file {path.name}")
+    staff = signed_in(dana)
+    for page in ["/admin/keys/auditevent/", f"/admin/auth/user/{dana.pk}/change/", "/admin/two-step/setup/",
+                 "/admin/axes/accessattempt/", "/admin/axes/accessfailurelog/", "/admin/django_q/success/"]:
+        response = staff.get(page)
+        assert response.status_code in (200, 403), page
+        assert_none(response.content, page)

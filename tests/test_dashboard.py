@@ -35,6 +35,7 @@ def test_the_counts_cover_active_expiring_lapsed_pending_and_locked_today(instit
         "Active": 2,
         "Expiring within 30 days": 1,
         "Lapsed, no renewal": 1,
+        "Failing": 0,
         "Pending verification": 1,
         "Locked today": 1,
     }
