@@ -19,6 +19,7 @@ PRODUCTION_LIKE = {
     "ADMINS": "ops@keydrop.internal",
     "PORTAL_DEVELOPER_KEY_FILE": str(ROOT / "tests" / "developer-key.toml"),
     "EMAIL_URL": "memory://",
+    "PORTAL_DAP_API_URL": "https://dap-gateway.invalid",  # a benchmark never calls Canvas
     "DJANGO_SETTINGS_MODULE": "portal.settings",
 }
 
