@@ -14,7 +14,9 @@ PAGE = engines["django"].from_string(
     "<!doctype html><html><head><title>Send a secret</title></head><body><h1>Send a secret</h1>"
     '<form method="post">{% csrf_token %}{{ form }}<button>Send</button></form></body></html>'
 )
-DONE = engines["django"].from_string("<!doctype html><html><body><h1>Received</h1><p>Check your email.</p></body></html>")
+DONE = engines["django"].from_string(
+    "<!doctype html><html><body><h1>Received</h1><p>Check your email.</p></body></html>"
+)
 
 
 class BareForm(forms.Form):

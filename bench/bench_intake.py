@@ -39,7 +39,11 @@ from tests.smtp_sink import SMTPSink, free_port  # noqa: E402
 SINK = SMTPSink().__enter__()
 os.environ["EMAIL_URL"] = SINK.url
 # A benchmark submits hundreds of times from one address to one contact: lift the flood limits.
-for limit in ("PORTAL_SUBMISSIONS_PER_LINK_PER_HOUR", "PORTAL_SUBMISSIONS_PER_IP_PER_HOUR", "PORTAL_CODE_EMAILS_PER_CONTACT_PER_HOUR"):
+for limit in (
+    "PORTAL_SUBMISSIONS_PER_LINK_PER_HOUR",
+    "PORTAL_SUBMISSIONS_PER_IP_PER_HOUR",
+    "PORTAL_CODE_EMAILS_PER_CONTACT_PER_HOUR",
+):
     os.environ[limit] = str(10**9)
 OWN_DATA_DIR = start_django("keydrop-bench-intake-")
 logging.getLogger("mail.log").setLevel(logging.WARNING)  # the SMTP server in this process: quiet
@@ -168,9 +172,17 @@ def bare_flow(browser: Browser) -> None:
 def start_gunicorn(port: int) -> subprocess.Popen:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bare_settings"}
     command = [
-        str(Path(sys.executable).with_name("gunicorn")), "--config", str(ROOT / "deploy" / "gunicorn.conf.py"),
-        "--pythonpath", str(ROOT / "bench"), "--bind", f"127.0.0.1:{port}", "--workers", "2",
-        "--max-requests", "0",  # no recycling: a recycled worker's CPU time would be lost from the count
+        str(Path(sys.executable).with_name("gunicorn")),
+        "--config",
+        str(ROOT / "deploy" / "gunicorn.conf.py"),
+        "--pythonpath",
+        str(ROOT / "bench"),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+        "--max-requests",
+        "0",  # no recycling: a recycled worker's CPU time would be lost from the count
         "portal.wsgi",
     ]
     # Its log (one line per request, as in production) goes to a file: a pipe nobody reads would fill.

@@ -209,7 +209,8 @@ def _developer_key_samples() -> list[checks.CheckMessage]:
         "in PORTAL_DEVELOPER_KEY_FILE."
     )
     if not settings.PORTAL_DEVELOPER_KEY_FILE:
-        return [checks.Error("The developer-key requirements customers see are Keydrop's samples.", hint=hint, id="keydrop.E025")]
+        samples = "The developer-key requirements customers see are Keydrop's samples."
+        return [checks.Error(samples, hint=hint, id="keydrop.E025")]
     try:
         developer_key.load(settings.PORTAL_DEVELOPER_KEY_FILE)
     except ImproperlyConfigured:
@@ -238,11 +239,11 @@ def check_static_files(app_configs, **kwargs):
     hint = "Run `python manage.py collectstatic --noinput` (after every upgrade too), then start the server."
     manifest = Path(settings.STATIC_ROOT) / staticfiles_storage.manifest_name
     if not manifest.exists():
-        return [checks.Error(f"Static files have not been collected: {manifest} is missing.", hint=hint, id="keydrop.E027")]
+        missing_manifest = f"Static files have not been collected: {manifest} is missing."
+        return [checks.Error(missing_manifest, hint=hint, id="keydrop.E027")]
     collected, _ = staticfiles_storage.load_manifest()
-    missing = sorted(
-        path for finder in finders.get_finders() for path, _ in finder.list(["CVS", ".*", "*~"]) if path not in collected
-    )
+    found = (path for finder in finders.get_finders() for path, _ in finder.list(["CVS", ".*", "*~"]))
+    missing = sorted(path for path in found if path not in collected)
     if missing:
         return [
             checks.Error(

@@ -18,7 +18,6 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Max
 from django.urls import reverse
-from django.utils import timezone
 
 from portal import emails, schedules
 from portal.models import Alert
@@ -74,7 +73,10 @@ def scheduler_beats(now: datetime.datetime) -> tuple[list[Beat], list[str]]:
     found = {schedule.name: schedule for schedule in Schedule.objects.filter(name__in=names)}
     # django-q2 groups the tasks a schedule creates under the schedule's name.
     last_runs = dict(
-        Task.objects.filter(group__in=list(found)).values("group").annotate(last=Max("stopped")).values_list("group", "last")
+        Task.objects.filter(group__in=list(found))
+        .values("group")
+        .annotate(last=Max("stopped"))
+        .values_list("group", "last")
     )
     beats = [heartbeat(found[name], last_runs.get(name), now) for name in names if name in found]
     return beats, [name for name in names if name not in found]

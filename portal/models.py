@@ -19,7 +19,9 @@ class Alert(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["kind"], condition=Q(cleared_at__isnull=True), name="one_open_alert_per_kind")
+            models.UniqueConstraint(
+                fields=["kind"], condition=Q(cleared_at__isnull=True), name="one_open_alert_per_kind"
+            )
         ]
 
     def __str__(self):

@@ -93,7 +93,13 @@ class Browser:
         body = None
         if data is not None:
             body = urlencode(data, doseq=True)
-            sent.update({"Content-Type": "application/x-www-form-urlencoded", "Origin": self.origin, "Referer": self.origin + path})
+            sent.update(
+                {
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "Origin": self.origin,
+                    "Referer": self.origin + path,
+                }
+            )
         try:
             connection.request(method, path, body=body, headers=sent)
             raw = connection.getresponse()

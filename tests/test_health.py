@@ -33,8 +33,13 @@ DECLARED = sorted(schedules.DECLARED)  # every app's schedules
 def ran(name: str, at: datetime.datetime, success: bool = True) -> None:
     """A finished task of the schedule, as django-q2 records it (grouped under the schedule's name)."""
     Task.objects.create(
-        id=uuid.uuid4().hex, name=f"run-{uuid.uuid4().hex[:8]}", func=Schedule.objects.get(name=name).func,
-        group=name, started=at - datetime.timedelta(seconds=1), stopped=at, success=success,
+        id=uuid.uuid4().hex,
+        name=f"run-{uuid.uuid4().hex[:8]}",
+        func=Schedule.objects.get(name=name).func,
+        group=name,
+        started=at - datetime.timedelta(seconds=1),
+        stopped=at,
+        success=success,
     )
 
 
@@ -74,7 +79,10 @@ def test_a_running_portal_is_healthy(now):
     beats = {beat["name"]: beat for beat in body["scheduler"]["schedules"]}
     assert sorted(beats) == DECLARED
     assert beats["keys.send_reminders"] == {
-        "name": "keys.send_reminders", "every_minutes": 1, "last_run": (now - datetime.timedelta(seconds=30)).isoformat(), "ok": True,
+        "name": "keys.send_reminders",
+        "every_minutes": 1,
+        "last_run": (now - datetime.timedelta(seconds=30)).isoformat(),
+        "ok": True,
     }
 
 

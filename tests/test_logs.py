@@ -56,7 +56,12 @@ def test_each_request_is_one_json_line_with_its_request_id_and_no_token(client, 
     client.get("/i/an-old-token-no-longer-valid/")  # Django also warns "Not Found: <path>"
     lines = json_lines()
     requests = [line for line in lines if line["logger"] == "keydrop.request"]
-    assert [(line["method"], line["status"]) for line in requests] == [("GET", 200), ("POST", 302), ("GET", 200), ("GET", 404)]
+    assert [(line["method"], line["status"]) for line in requests] == [
+        ("GET", 200),
+        ("POST", 302),
+        ("GET", 200),
+        ("GET", 404),
+    ]
     assert requests[1]["request_id"] == response["X-Request-ID"]
     assert requests[1]["path"] == "/i/[redacted]/" and requests[1]["client_ip"] == "127.0.0.1"
     assert all(isinstance(line["duration_ms"], float) for line in requests)

@@ -171,7 +171,10 @@ def start_nginx(nginx: str, folder: Path, site: str, processes: Processes, logs:
         (folder / temp).mkdir()
         (folder / temp).chmod(0o777)  # nginx's workers may run as nobody
     (folder / "site.conf").write_text(site)
-    temp_paths = "".join(f"    {kind}_temp_path {folder / kind.split('_')[0]};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    temp_paths = "".join(
+        f"    {kind}_temp_path {folder / kind.split('_')[0]};\n"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
     (folder / "nginx.conf").write_text(
         f"worker_processes 1;\npid {folder / 'nginx.pid'};\nerror_log {folder / 'error.log'} warn;\n"
         f"events {{ worker_connections 256; }}\n"
@@ -225,7 +228,9 @@ def hand_over(browser: Browser, intake_path: str, sink: SMTPSink, contact: str, 
     verify_path = submitted.location
     assert browser.get(verify_path).status == 200
     [message] = wait_for(lambda: messages_to(sink, contact, "is your code")[codes_before:], 30, "the code email")
-    code = re.search(r"confirmation code: ([0-9]{6})", message.get_payload()[0].get_payload(decode=True).decode()).group(1)
+    code = re.search(
+        r"confirmation code: ([0-9]{6})", message.get_payload()[0].get_payload(decode=True).decode()
+    ).group(1)
     confirmed = browser.post(verify_path, {"code": code})
     assert confirmed.status == 302 and confirmed.location.endswith("/receipt/"), confirmed.text[:1000]
     receipt = browser.get(confirmed.location)
@@ -313,10 +318,19 @@ def run_the_recipe(folder, logs, processes, database, sink, nginx, redis_server)
     manage("migrate")
     manage("collectstatic", "--noinput")
     assert "System check identified no issues (1 silenced)." in manage("check", "--deploy", "--fail-level", "WARNING")
-    manage("createsuperuser", "--noinput", DJANGO_SUPERUSER_USERNAME="ops", DJANGO_SUPERUSER_EMAIL=f"ops@{HOST}",
-           DJANGO_SUPERUSER_PASSWORD=STAFF_PASSWORD)
-    first_link = manage("add_institution", "First University", "--slug", "first-u", "--contact", "admin@first.edu").splitlines()[-1]
-    second_link = manage("add_institution", "Second College", "--slug", "second-c", "--contact", "it@second.edu").splitlines()[-1]
+    manage(
+        "createsuperuser",
+        "--noinput",
+        DJANGO_SUPERUSER_USERNAME="ops",
+        DJANGO_SUPERUSER_EMAIL=f"ops@{HOST}",
+        DJANGO_SUPERUSER_PASSWORD=STAFF_PASSWORD,
+    )
+    first_link = manage(
+        "add_institution", "First University", "--slug", "first-u", "--contact", "admin@first.edu"
+    ).splitlines()[-1]
+    second_link = manage(
+        "add_institution", "Second College", "--slug", "second-c", "--contact", "it@second.edu"
+    ).splitlines()[-1]
     assert first_link.startswith(f"{base_url}/i/")
 
     # 4. Start: gunicorn (two workers), two schedulers, nginx in front.
@@ -324,7 +338,9 @@ def run_the_recipe(folder, logs, processes, database, sink, nginx, redis_server)
     assert "--config" in web and "portal.wsgi" in web
     processes.start(web, logs.open("web"), env=service_env, cwd=settings.BASE_DIR)
     clusters = [
-        processes.start(exec_start("keydrop-scheduler.service"), logs.open(f"scheduler-{n}"), env=service_env, cwd=settings.BASE_DIR)
+        processes.start(
+            exec_start("keydrop-scheduler.service"), logs.open(f"scheduler-{n}"), env=service_env, cwd=settings.BASE_DIR
+        )
         for n in (1, 2)
     ]
     site = nginx_site(
@@ -356,7 +372,9 @@ def run_the_recipe(folder, logs, processes, database, sink, nginx, redis_server)
 
     # The customer flow; the submission records the customer's address, not a forged one or nginx's.
     secret = "smoke-Secret_" + secrets.token_urlsafe(24)
-    submission = hand_over(customer, urlsplit(first_link).path, sink, "admin@first.edu", secret, forged_for="198.51.100.99")
+    submission = hand_over(
+        customer, urlsplit(first_link).path, sink, "admin@first.edu", secret, forged_for="198.51.100.99"
+    )
     [(submitter_ip,)] = database.query("SELECT submitter_ip FROM intake_verification WHERE public_id = %s", submission)
     assert str(submitter_ip) == CUSTOMER
 
@@ -372,7 +390,9 @@ def run_the_recipe(folder, logs, processes, database, sink, nginx, redis_server)
     assert staff.get("/admin/").status == 200
 
     # Reveal with a reason; the audit event has the staff member's address.
-    [(credential_id,)] = database.query("SELECT credential_id FROM intake_verification WHERE public_id = %s", submission)
+    [(credential_id,)] = database.query(
+        "SELECT credential_id FROM intake_verification WHERE public_id = %s", submission
+    )
     reveal_path = f"/admin/keys/credential/{credential_id}/reveal/"
     assert staff.get(reveal_path).status == 200
     revealed = staff.post(reveal_path, {"reason": "smoke test: the nightly sync needs the key"})
@@ -385,7 +405,12 @@ def run_the_recipe(folder, logs, processes, database, sink, nginx, redis_server)
     def healthy():
         response = customer.get("/health/")
         body = json.loads(response.body)
-        return response.status == 200 and body["ok"] and all(b["last_run"] for b in body["scheduler"]["schedules"]) and body
+        return (
+            response.status == 200
+            and body["ok"]
+            and all(b["last_run"] for b in body["scheduler"]["schedules"])
+            and body
+        )
 
     body = wait_for(healthy, 120, "/health/ to be ok with every schedule run", logs)
     assert body["broker"] == {"ok": True, "kind": "redis"}

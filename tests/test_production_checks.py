@@ -38,7 +38,13 @@ def test_the_test_configuration_is_a_clean_production_one():
 
 @pytest.mark.parametrize(
     "base_url",
-    ["http://127.0.0.1:8000", "http://keys.partner.com", "https://localhost", "https://keys.partner.example", "https://[::1]"],
+    [
+        "http://127.0.0.1:8000",
+        "http://keys.partner.com",
+        "https://localhost",
+        "https://keys.partner.example",
+        "https://[::1]",
+    ],
 )
 def test_a_base_url_that_customers_cannot_reach_is_an_error(settings, base_url):
     settings.PORTAL_BASE_URL = base_url
@@ -94,7 +100,7 @@ def test_a_partner_file_still_holding_sample_scopes_or_hosts_is_an_error(setting
     found = messages()
     assert {m.id for m in found} == {"keydrop.E025"}
     assert len(found) == 6  # five sample redirect hosts and the sample scopes
-    partner_file.write_text(sample.replace("partner.example", "partner.com").replace("/courses/:id\"", '/users/:id"'))
+    partner_file.write_text(sample.replace("partner.example", "partner.com").replace('/courses/:id"', '/users/:id"'))
     settings.PORTAL_DEVELOPER_KEY = developer_key.load(partner_file)
     assert ids() == []
 

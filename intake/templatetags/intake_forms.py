@@ -16,24 +16,46 @@ register = template.Library()
 @register.simple_tag
 def intake_field(field):
     errors = field.errors or ""  # renders Django's error list, only when there are errors
-    help_text = format_html('<div class="help" id="{}_helptext">{}</div>', field.auto_id, field.help_text) if field.help_text else ""
+    help_text = (
+        format_html('<div class="help" id="{}_helptext">{}</div>', field.auto_id, field.help_text)
+        if field.help_text
+        else ""
+    )
     if getattr(field.field.widget, "input_type", None) == "radio":
         options = format_html_join(
             "",
             '<div><label for="{}"><input type="radio" name="{}" value="{}"{}> {}</label></div>',
             (
-                (option.data["attrs"]["id"], option.data["name"], option.data["value"], flatatt(option.data["attrs"]), option.data["label"])
+                (
+                    option.data["attrs"]["id"],
+                    option.data["name"],
+                    option.data["value"],
+                    flatatt(option.data["attrs"]),
+                    option.data["label"],
+                )
                 for option in field.subwidgets
             ),
         )
         return format_html(
             '<div class="field" id="field-{}"><fieldset><legend>{}</legend><div id="{}">{}</div>{}{}</fieldset></div>',
-            field.name, field.label, field.auto_id, options, errors, help_text,
+            field.name,
+            field.label,
+            field.auto_id,
+            options,
+            errors,
+            help_text,
         )
     widget = field.subwidgets[0].data
     value = format_html(' value="{}"', widget["value"]) if widget["value"] is not None else ""
     return format_html(
         '<div class="field" id="field-{}"><label for="{}">{}</label><input type="{}" name="{}"{}{}>{}{}</div>',
-        field.name, field.id_for_label, field.label, widget["type"], widget["name"], value, flatatt(widget["attrs"]),
-        errors, help_text,
+        field.name,
+        field.id_for_label,
+        field.label,
+        widget["type"],
+        widget["name"],
+        value,
+        flatatt(widget["attrs"]),
+        errors,
+        help_text,
     )
