@@ -1,5 +1,7 @@
 """Customer-facing pages: instructions and form, code entry, receipt. Views only translate HTTP."""
 
+import re
+
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
@@ -12,9 +14,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from intake import services
 from intake.forms import CodeForm, SubmissionForm
 from intake.models import Verification
-from keys import kinds
-from keys.models import Institution
+from keys import customer_view, kinds
+from keys.models import CampaignInvitation, Institution
 
+INVITATION_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,32}")
 GENERIC_CODE_ERROR = (
     "That code didn't work. Check the most recent email and try again, or send yourself a new code."
 )
@@ -44,7 +47,14 @@ def start(request, token: str, kind: str = kinds.DAP.slug):
         raise Http404("No such kind of credential")
     spec = kinds.get(kind)
     now = timezone.now()
-    form = SubmissionForm(request.POST if request.method == "POST" else None, institution=institution, kind=spec, now=now)
+    via = request.GET.get("via", "")
+    if request.method == "GET" and via and INVITATION_TOKEN.fullmatch(via):
+        # Loaded from a campaign email's link: that is what "opened" means, and all it records.
+        CampaignInvitation.record_open(via, institution, now)
+    key_type = request.POST.get("key_type") or request.GET.get("key_type") or ""
+    form = SubmissionForm(
+        request.POST if request.method == "POST" else None, institution=institution, kind=spec, now=now, key_type=key_type
+    )
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
@@ -66,8 +76,15 @@ def start(request, token: str, kind: str = kinds.DAP.slug):
         "kinds": kinds.KINDS.values(),
         "form": form,
         "steps": spec.instructions(settings.PORTAL_PARTNER_NAME),
+        "partner_steps": (
+            spec.instructions(settings.PORTAL_PARTNER_NAME, kinds.KeyType.PARTNER, settings.PORTAL_PARTNER_KEY_EMAIL)
+            if spec.key_types
+            else None
+        ),
+        "partner_chosen": key_type == kinds.KeyType.PARTNER and bool(spec.key_types),
         "developer_key": kinds.developer_key_setup(institution.slug) if spec.shows_scopes else None,
         "no_contacts": not institution.contacts.exists(),
+        "current_keys": customer_view.current_keys(institution, now, settings.PORTAL_PARTNER_NAME),
     }
     return render(request, "intake/start.html", context, status=status)
 
@@ -90,12 +107,13 @@ def verify(request, public_id: str):
             outcome = verification.check_code(form.cleaned_data["code"], now)
             if outcome.verified:
                 services.tell_staff(verification)
+                services.send_receipt(verification, now)
             if outcome.verified or verification.verified_at:
                 return redirect("intake:receipt", verification.public_id)
             code_error = GENERIC_CODE_ERROR
         elif not verification.is_open:
             code_error = GENERIC_CODE_ERROR
-    context = {"verification": verification, "form": form, "code_error": code_error}
+    context = {"verification": verification, "form": form, "code_error": code_error, "code_error_list": [code_error] if code_error else []}
     return render(request, "intake/verify.html", context, status=status)
 
 
@@ -134,6 +152,7 @@ def receipt(request, public_id: str):
         "kind": credential.kind_spec,
         "renew_by": credential.expires_on(),
         "partner_key": credential.key_type == kinds.KeyType.PARTNER,
+        "summary": customer_view.summarise(credential, timezone.now(), settings.PORTAL_PARTNER_NAME),
         "support_email": settings.PORTAL_SUPPORT_EMAIL,
     }
     return render(request, "intake/receipt.html", context)

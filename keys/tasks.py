@@ -6,7 +6,7 @@ import logging
 from django.db.models import Q
 from django.utils import timezone
 
-from keys import reminders
+from keys import campaigns, reminders
 from keys.models import Credential
 
 log = logging.getLogger(__name__)
@@ -14,12 +14,18 @@ log = logging.getLogger(__name__)
 SCHEDULES = [
     {"name": "keys.send_reminders", "func": "keys.tasks.send_reminders", "minutes": 1},
     {"name": "keys.purge_dead_secrets", "func": "keys.tasks.purge_dead_secrets", "minutes": 10},
+    {"name": "keys.send_campaign_emails", "func": "keys.tasks.send_campaign_emails", "minutes": 1},
 ]
 
 
 def send_reminders() -> dict:
     # Stay well inside django-q2's task timeout (Q_CLUSTER["timeout"]); the rest waits a minute.
     return reminders.sweep(time_budget=60).as_dict()
+
+
+def send_campaign_emails() -> dict:
+    """Invitations and chasers of every campaign that are due; claimed before sent, like reminders."""
+    return campaigns.sweep(time_budget=60).as_dict()
 
 
 def purge_dead_secrets() -> dict:

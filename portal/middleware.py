@@ -1,5 +1,7 @@
 """Response headers the whole portal shares."""
 
+from portal.branding import brand
+
 POLICY = "; ".join(
     [
         "default-src 'self'",
@@ -24,6 +26,9 @@ class ContentSecurityPolicyMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         policy = ADMIN_POLICY if request.path.startswith(self.admin_prefix) else POLICY
+        logo_origin = brand().logo_origin
+        if logo_origin:  # the partner's logo may live on its own site
+            policy = policy.replace("img-src 'self' data:", f"img-src 'self' data: {logo_origin}")
         response.headers.setdefault("Content-Security-Policy", policy)
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         return response
