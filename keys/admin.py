@@ -29,6 +29,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from keys import kinds, staff
 from keys.admin_filters import ExpiresWithinFilter, ExpiryMonthFilter, RenewalFilter, StatusFilter
+from keys.admin_onboarding import InstitutionOnboarding, WorkingKeyFilter
 from keys.forms import PartnerSecretForm, RevealForm, RevokeForm
 from keys.models import AdminContact, AuditEvent, CalendarFeed, Credential, Institution, ReminderNotice
 from keys.sealing import SecretUnreadable
@@ -133,16 +134,18 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Institution)
-class InstitutionAdmin(RefusesUnusableQueries, admin.ModelAdmin):
+class InstitutionAdmin(InstitutionOnboarding, RefusesUnusableQueries, admin.ModelAdmin):
     list_display = ["name", "slug", "contact_count", *[current_credential_column(kind) for kind in kinds.KINDS.values()]]
+    list_filter = [WorkingKeyFilter]
     search_fields = ["name", "slug", "contacts__email"]
     prepopulated_fields = {"slug": ["name"]}
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fields = ["name", "slug", "canvas_url", "time_zone", "intake_link", "intake_token_rotated_at", "created_at"]
     readonly_fields = ["intake_link", "intake_token_rotated_at", "created_at"]
     inlines = [AdminContactInline]
-    actions = ["email_intake_link", "rotate_intake_link"]
+    actions = ["email_intake_link", "start_campaign", "rotate_intake_link"]
     change_form_template = "admin/keys/institution/change_form.html"
+    change_list_template = "admin/keys/institution/change_list.html"
 
     def get_queryset(self, request):
         # The current credential of each kind for a whole page of institutions: one extra query,

@@ -53,12 +53,15 @@ class ExpiryMonthFilter(admin.SimpleListFilter):
     parameter_name = "expires_month"
 
     def lookups(self, request, model_admin):
-        return [(f"{month:%Y-%m}", f"{month:%B %Y}") for month in dashboard.upcoming_months(timezone.now())]
+        months = [(f"{month:%Y-%m}", f"{month:%B %Y}") for month in dashboard.upcoming_months(timezone.now())]
+        return [*months, (dashboard.LATER, "Later")]
 
     def queryset(self, request, queryset):
         value = self.value()
         if value is None:
             return queryset
+        if value == dashboard.LATER:
+            return queryset.filter(expires_at__gte=dashboard.horizon(timezone.now()))
         bounds = dashboard.parse_month(value, timezone.get_current_timezone())
         if bounds is None:
             raise IncorrectLookupParameters(f"Not a month: {value!r}")

@@ -51,15 +51,16 @@ STAGE_LABELS = {
 # Choosing institutions ----------------------------------------------------------------------
 
 
-def without_working_key(kind: str, now: datetime.datetime | None = None):
+def without_working_key(kind: str, now: datetime.datetime | None = None, institutions=None):
     """Institutions with no working key of this kind: the usual audience of a campaign."""
     working = Credential.objects.working(now).filter(institution=OuterRef("pk"), kind=kind)
-    return Institution.objects.exclude(Exists(working))
+    return (institutions if institutions is not None else Institution.objects.all()).exclude(Exists(working))
 
 
-def never_handed_over():
+def never_handed_over(institutions=None):
     """Institutions that never got as far as a verified key of any kind."""
-    return Institution.objects.exclude(Exists(Credential.objects.filter(institution=OuterRef("pk"), verified_at__isnull=False)))
+    verified = Credential.objects.filter(institution=OuterRef("pk"), verified_at__isnull=False)
+    return (institutions if institutions is not None else Institution.objects.all()).exclude(Exists(verified))
 
 
 def select_candidates(institutions, kind: str) -> list[int]:

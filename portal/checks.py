@@ -58,6 +58,25 @@ def check_verification_rules(app_configs, **kwargs):
     return warnings
 
 
+@checks.register("keydrop")
+def check_branding(app_configs, **kwargs):
+    from portal import branding
+
+    errors = []
+    if not branding.is_colour(settings.PORTAL_PARTNER_COLOUR):
+        errors.append(
+            checks.Error(
+                f"PORTAL_PARTNER_COLOUR {settings.PORTAL_PARTNER_COLOUR!r} is not a colour.",
+                hint="Use six hex digits after #, such as #1f5fbf.",
+                id="keydrop.E030",
+            )
+        )
+    problem = branding.logo_url_problem(settings.PORTAL_PARTNER_LOGO_URL)
+    if problem:
+        errors.append(checks.Error(f"PORTAL_PARTNER_LOGO_URL cannot be used: {problem}.", id="keydrop.E031"))
+    return errors
+
+
 @checks.register("keydrop", deploy=True)
 def check_local_keys(app_configs, **kwargs):
     if settings.PORTAL_USING_LOCAL_KEYS:

@@ -195,7 +195,7 @@ else:
 PORTAL_PARTNER_NAME = os.getenv("PORTAL_PARTNER_NAME", "Keydrop")
 PORTAL_SUPPORT_EMAIL = os.getenv("PORTAL_SUPPORT_EMAIL", "support@keydrop.invalid")
 # Partner branding on intake pages, the admin header and every email: an optional logo (an https
-# address, or a path on this site) and an accent colour (#rrggbb). Checked by keydrop.E010/E011.
+# address, or a path on this site) and an accent colour (#rrggbb). Checked by keydrop.E030/E031.
 PORTAL_PARTNER_LOGO_URL = os.getenv("PORTAL_PARTNER_LOGO_URL", "")
 PORTAL_PARTNER_COLOUR = os.getenv("PORTAL_PARTNER_COLOUR", "#1f5fbf")
 # The email address the partner is registered with at Instructure, which a customer choosing
