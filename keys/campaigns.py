@@ -11,7 +11,8 @@ Guarantees, and where they come from (the database, not timing):
   rows of a round are unique besides.
 - No address gets more than PORTAL_CAMPAIGN_EMAILS_PER_CONTACT_PER_DAY campaign emails a day: a
   message takes a numbered slot for its address and day (unique in the database) before it is
-  sent, and without a free slot it waits for the next day.
+  sent, and without a free slot it waits for the next day. Taking the slot re-checks the claim
+  token, so a sweep whose claim ran out and was taken over cannot send either.
 - Chasing stops the moment a key is verified: every message is checked against the
   institution's credentials right before it is sent.
 - The window left is the reminders' one: a worker dying between the mail server's "250 OK" and the
@@ -178,12 +179,11 @@ def sweep(*, campaign: Campaign | None = None, batch_size: int = 100, time_budge
     if campaign is None:
         report.planned_chasers = plan_chasers(timezone.now())
     while time.monotonic() < deadline:
-        claimed = claim_batch(batch_size, campaign)
-        if not claimed:
+        candidates, claimed = claim_batch(batch_size, campaign)
+        if not candidates:
             break
+        # Another sweep may have claimed all of them first: then look again for the rest.
         deliver(claimed, report, deadline)
-        if len(claimed) < batch_size:
-            break
     if report.sent or report.failed or report.planned_chasers:
         log.info(
             "campaign sweep: %(sent)d sent, %(failed)d failed, %(deferred)d deferred, %(cancelled)d cancelled, "
@@ -200,16 +200,17 @@ def due_candidates(now: datetime.datetime, batch_size: int, campaign: Campaign |
     return list(due.order_by("not_before", "pk").values_list("pk", flat=True)[:batch_size])
 
 
-def claim_batch(batch_size: int, campaign: Campaign | None = None) -> list[CampaignMessage]:
+def claim_batch(batch_size: int, campaign: Campaign | None = None) -> tuple[list[int], list[CampaignMessage]]:
+    """The due rows this sweep looked at, and those of them it claimed (none if others were first)."""
     now = timezone.now()
     candidates = due_candidates(now, batch_size, campaign)
     if not candidates:
-        return []
+        return [], []
     token = secrets.token_hex(16)
     lease = now + datetime.timedelta(seconds=settings.PORTAL_CAMPAIGN_CLAIM_SECONDS)
     # The condition is re-checked row by row: a row another sweep claimed meanwhile is not taken.
     CampaignMessage.objects.due(now).filter(pk__in=candidates).update(claimed_by=token, claimed_until=lease)
-    return list(
+    return candidates, list(
         CampaignMessage.objects.filter(pk__in=candidates, claimed_by=token, state=CampaignMessage.State.SCHEDULED)
         .select_related("invitation__campaign", "invitation__institution", "contact")
         .order_by("not_before", "pk")
@@ -217,6 +218,8 @@ def claim_batch(batch_size: int, campaign: Campaign | None = None) -> list[Campa
 
 
 def deliver(claimed: list[CampaignMessage], report: SweepReport, deadline: float) -> None:
+    if not claimed:
+        return
     now = timezone.now()
     today = timezone.localdate(now)
     connection = get_connection()

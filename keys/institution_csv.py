@@ -7,7 +7,8 @@ more addresses separated by ``;``. Rules:
 - A slug already on file updates that institution (name, Canvas address, time zone) and adds the
   contacts it does not have yet; an import never duplicates an institution or a contact, and never
   removes a contact (a contact may have confirmed keys: remove addresses on the institution's page).
-  A new institution needs at least one contact; an existing one may leave the cell empty.
+  An empty canvas_url, time_zone or contacts cell leaves what is on file for an existing
+  institution; a new institution needs at least one contact.
 - An empty slug is made from the name, as `add_institution` does.
 - The whole file is applied in one transaction with a handful of set-wise queries, so thousands of
   rows take seconds.
@@ -247,11 +248,17 @@ def compare(plan: Plan) -> None:
         institution = existing.get(row.slug)
         if institution is None and not row.contacts:
             plan.errors.append(RowError(row.line, NO_CONTACT))
-        elif institution is None:
+            continue
+        if institution is None:
             plan.new.append(row)
             plan.contacts_to_add += len(row.contacts)
             continue
-        changes = [name for name in ("name", "canvas_url", "time_zone") if getattr(institution, name) != getattr(row, name)]
+        # An empty optional cell leaves what is on file: a short file never wipes what staff entered.
+        changes = [
+            name
+            for name in ("name", "canvas_url", "time_zone")
+            if getattr(row, name) and getattr(institution, name) != getattr(row, name)
+        ]
         emails = on_file.get(institution.pk, set())
         added = [address for address in row.contacts if address not in emails]
         plan.contacts_to_add += len(added)
@@ -305,7 +312,9 @@ def apply(plan: Plan, now: datetime.datetime) -> Applied:
         for row, fields in fresh.changed:
             institution = by_slug[row.slug]
             if set(fields) - {"contacts"}:
-                institution.name, institution.canvas_url, institution.time_zone = row.name, row.canvas_url, row.time_zone
+                for name in fields:
+                    if name != "contacts":
+                        setattr(institution, name, getattr(row, name))
                 changed.append(institution)
         Institution.objects.bulk_update(changed, ["name", "canvas_url", "time_zone"], batch_size=500)
         contacts = [

@@ -1,5 +1,3 @@
-import sys
-
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
@@ -15,8 +13,7 @@ class Command(BaseCommand):
     def handle(self, *args, output, **options):
         text = institution_csv.export_text()
         if output == "-":
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            self.stdout.write(text, ending="")
         else:
             with open(output, "w", encoding="utf-8", newline="") as handle:
                 handle.write(text)
