@@ -84,7 +84,7 @@ def _credential(n: int, institution_id: int, secret: Sealed) -> Credential:
         status = Status.REVOKED
     if n % 211 == 0:
         status = Status.PENDING  # invisible to staff, but it is in the table
-    usable = status in (Status.ACTIVE, Status.SUPERSEDED)
+    usable = status in Credential.USABLE_STATUSES
     return Credential(
         institution_id=institution_id,
         kind=kinds.DAP.slug,

@@ -9,6 +9,7 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from intake import rules
 from intake.models import normalise_code
 from keys import kinds
 from keys.models import AdminContact, Institution
@@ -90,7 +91,7 @@ class SubmissionForm(forms.Form):
 
     @property
     def partner_key(self) -> bool:
-        return self.cleaned_data.get("key_type") == kinds.KeyType.PARTNER
+        return kinds.is_partner_key(self.cleaned_data.get("key_type"))
 
     def clean_client_id(self):
         value, warnings = self.kind.clean_client_id(self.cleaned_data["client_id"])
@@ -165,7 +166,7 @@ class SubmissionForm(forms.Form):
 class CodeForm(forms.Form):
     code = forms.CharField(
         max_length=32,
-        label="Six-digit code",
+        label=f"{rules.code_digits().capitalize()}-digit code",
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "pattern": "[0-9 -]*", "maxlength": "32"}),
     )
 
@@ -177,5 +178,6 @@ class CodeForm(forms.Form):
     def clean_code(self):
         code = normalise_code(self.cleaned_data["code"])
         if code is None:
-            raise ValidationError("Enter the six digits from the email, using the numbers 0 to 9.", code="format")
+            message = f"Enter the {rules.code_digits()} digits from the email, using the numbers 0 to 9."
+            raise ValidationError(message, code="format")
         return code

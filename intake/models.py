@@ -1,8 +1,7 @@
 """The pending-verification state of a submission, under Instructure's verified-key-release rules.
 
-Rules (settings, with Instructure's values as defaults): a six-digit code valid 5 minutes,
-at most 3 re-sends, 5 wrong entries in total, 15 minutes from submission to verification;
-after the window or the 5th wrong entry the submission is locked and its secret destroyed.
+The rules and their numbers are in intake/rules.py; this model applies them to one row. After
+the window or the last wrong entry the submission is locked and its secret destroyed.
 
 Every counter changes through a conditional UPDATE, so concurrent requests cannot take more
 attempts, re-sends or successes than the rules allow, on SQLite as on PostgreSQL.
@@ -13,17 +12,17 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
+from intake import rules
 from keys import audit
 from keys.models import AdminContact, Credential
 
-# Exactly six ASCII digits. Not \d, int() or a number field: those accept "١٢٣٤٥٦" and "１２３４５６".
-CODE_PATTERN = re.compile(r"[0-9]{6}", re.ASCII)
+# Exactly CODE_DIGITS ASCII digits. Not \d, int() or a number field: those take "١٢٣٤٥٦" and "１２３４５６".
+CODE_PATTERN = re.compile(rf"[0-9]{{{rules.CODE_DIGITS}}}", re.ASCII)
 
 
 def new_public_id() -> str:
@@ -31,7 +30,7 @@ def new_public_id() -> str:
 
 
 def normalise_code(raw: str) -> str | None:
-    """The code as six ASCII digits, tolerating the spaces and dashes people type; else None."""
+    """The code as CODE_DIGITS ASCII digits, tolerating the spaces and dashes people type; else None."""
     code = re.sub(r"[\s-]", "", raw or "")
     return code if CODE_PATTERN.fullmatch(code) else None
 
@@ -42,9 +41,26 @@ class Outcome:
     locked: bool
 
 
+WAITING = Q(verified_at__isnull=True, locked_at__isnull=True)  # neither verified nor locked
+
+
 class VerificationQuerySet(models.QuerySet):
+    def waiting(self):
+        return self.filter(WAITING)
+
+    def open(self, now: datetime.datetime):
+        """Waiting, and inside the window at `now`: the only rows a code or an attempt may change."""
+        return self.waiting().filter(rules.in_window(now))
+
     def stale(self, now: datetime.datetime):
-        return self.filter(verified_at__isnull=True, locked_at__isnull=True, started_at__lte=now - settings.PORTAL_VERIFICATION_WINDOW)
+        """Waiting, with the window run out: to be locked."""
+        return self.waiting().exclude(rules.in_window(now))
+
+    def may_send_code(self):
+        return self.filter(rules.CODES.allows())
+
+    def has_attempts_left(self):
+        return self.filter(rules.WRONG_ENTRIES.allows())
 
 
 class Verification(models.Model):
@@ -70,27 +86,32 @@ class Verification(models.Model):
     objects = VerificationQuerySet.as_manager()
 
     class Meta:
-        indexes = [models.Index(fields=["started_at"], condition=Q(verified_at__isnull=True, locked_at__isnull=True), name="verification_open")]
+        indexes = [models.Index(fields=["started_at"], condition=WAITING, name="verification_open")]
 
     # Questions -----------------------------------------------------------------------------
 
     @property
     def deadline(self) -> datetime.datetime:
-        return self.started_at + settings.PORTAL_VERIFICATION_WINDOW
+        return rules.deadline(self.started_at)
 
     @property
     def code_expires_at(self) -> datetime.datetime | None:
-        # A re-send gives the code five minutes, never more time than the window has left.
-        if not self.code_sent_at:
-            return None
-        return min(self.code_sent_at + settings.PORTAL_CODE_LIFETIME, self.deadline)
+        return rules.code_expires_at(self.code_sent_at, self.started_at) if self.code_sent_at else None
+
+    @property
+    def may_send_code(self) -> bool:
+        return rules.CODES.left(self.codes_sent) > 0
 
     @property
     def resends_left(self) -> int:
-        return max(0, settings.PORTAL_CODE_MAX_RESENDS - max(0, self.codes_sent - 1))
+        return rules.resends_left(self.codes_sent)
 
     @property
-    def is_open(self) -> bool:
+    def attempts_left(self) -> int:
+        return rules.WRONG_ENTRIES.left(self.wrong_attempts)
+
+    @property
+    def is_waiting(self) -> bool:
         return self.verified_at is None and self.locked_at is None
 
     def window_closed(self, now: datetime.datetime) -> bool:
@@ -101,16 +122,13 @@ class Verification(models.Model):
 
     # Changes -------------------------------------------------------------------------------
 
-    def _open_rows(self, now: datetime.datetime):
-        return Verification.objects.filter(pk=self.pk, verified_at__isnull=True, locked_at__isnull=True, started_at__gt=now - settings.PORTAL_VERIFICATION_WINDOW)
+    def _open_row(self, now: datetime.datetime):
+        return Verification.objects.filter(pk=self.pk).open(now)
 
     def issue_code(self, now: datetime.datetime) -> str | None:
-        """Make a new code, voiding the previous one. None if the re-sends are used up or it is closed.
-
-        The first code and up to PORTAL_CODE_MAX_RESENDS more: 1 + 3 in Instructure's rules.
-        """
-        code = f"{secrets.randbelow(10**6):06d}"
-        claimed = self._open_rows(now).filter(codes_sent__lte=settings.PORTAL_CODE_MAX_RESENDS).update(
+        """Make a new code, voiding the previous one. None if the re-sends are used up or it is closed."""
+        code = f"{secrets.randbelow(10**rules.CODE_DIGITS):0{rules.CODE_DIGITS}d}"
+        claimed = self._open_row(now).may_send_code().update(
             code_hash=self._hash(code), code_sent_at=now, codes_sent=F("codes_sent") + 1
         )
         if not claimed:
@@ -133,21 +151,17 @@ class Verification(models.Model):
         code_alive = bool(expected) and self.code_expires_at is not None and now < self.code_expires_at
         if code_alive and CODE_PATTERN.fullmatch(code) and constant_time_compare(self._hash(code), expected):
             with transaction.atomic():
-                won = self._open_rows(now).filter(
-                    code_hash=expected, wrong_attempts__lt=settings.PORTAL_CODE_MAX_ATTEMPTS
-                ).update(verified_at=now)
+                won = self._open_row(now).has_attempts_left().filter(code_hash=expected).update(verified_at=now)
                 if won:
                     self.refresh_from_db()
                     self.credential.activate(now, self.contact.email)
                     audit.record(audit.Action.VERIFIED, actor=self.contact.masked_email, credential=self.credential, at=now)
                     return Outcome(verified=True, locked=False)
         else:
-            counted = self._open_rows(now).filter(wrong_attempts__lt=settings.PORTAL_CODE_MAX_ATTEMPTS).update(
-                wrong_attempts=F("wrong_attempts") + 1
-            )
+            counted = self._open_row(now).has_attempts_left().update(wrong_attempts=F("wrong_attempts") + 1)
             if counted:
                 self.refresh_from_db(fields=["wrong_attempts"])
-                if self.wrong_attempts >= settings.PORTAL_CODE_MAX_ATTEMPTS:
+                if not self.attempts_left:
                     self.lock(now, self.LockReason.ATTEMPTS)
         self.refresh_from_db()
         return Outcome(verified=False, locked=self.locked_at is not None)
@@ -164,7 +178,7 @@ class Verification(models.Model):
     @transaction.atomic
     def lock(self, now: datetime.datetime, reason: str) -> bool:
         """Lock for good and destroy the secret. Only one caller wins; True for that one."""
-        locked = Verification.objects.filter(pk=self.pk, verified_at__isnull=True, locked_at__isnull=True).update(
+        locked = Verification.objects.filter(pk=self.pk).waiting().update(
             locked_at=now, lock_reason=reason, code_hash=""
         )
         if locked:

@@ -60,7 +60,7 @@ def submit(*, institution: Institution, kind: kinds.Kind, data: dict, ip: str | 
     """Store a pending credential (secret encrypted from the first moment) and email its code."""
     contact = data["contact"]
     check_flood_limits(institution, contact.pk, ip, now)
-    partner_key = data.get("key_type") == kinds.KeyType.PARTNER
+    partner_key = kinds.is_partner_key(data.get("key_type"))
     try:
         with transaction.atomic():
             credential = Credential(
@@ -104,8 +104,6 @@ def send_code(verification: Verification, now: datetime.datetime) -> bool:
         "institution": credential.institution,
         "kind": credential.kind_spec,
         "masked_client_id": credential.masked_client_id,
-        "valid_minutes": int(settings.PORTAL_CODE_LIFETIME.total_seconds() // 60),
-        "window_minutes": int(settings.PORTAL_VERIFICATION_WINDOW.total_seconds() // 60),
     }
     try:
         emails.send("verification-code", [verification.contact.email], context)
@@ -128,7 +126,7 @@ def tell_staff(verification: Verification) -> None:
         "kind": credential.kind_spec,
         "masked_client_id": credential.masked_client_id,
         "expires_on": credential.expires_on(),
-        "partner_key": credential.key_type == kinds.KeyType.PARTNER,
+        "partner_key": credential.is_partner_key,
         "admin_url": settings.PORTAL_BASE_URL + reverse("admin:keys_credential_change", args=[credential.pk]),
     }
     try:
@@ -145,7 +143,7 @@ def send_receipt(verification: Verification, now: datetime.datetime) -> None:
         "institution": credential.institution,
         "kind": credential.kind_spec,
         "summary": customer_view.summarise(credential, now, settings.PORTAL_PARTNER_NAME),
-        "partner_key": credential.key_type == kinds.KeyType.PARTNER,
+        "partner_key": credential.is_partner_key,
         "confirmed_by": verification.contact.masked_email,
         "confirmed_at": verification.verified_at,
         "page_url": credential.institution.intake_url(credential.kind),

@@ -11,20 +11,15 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
-from intake import services
+from intake import rules, services
 from intake.forms import CodeForm, SubmissionForm
 from intake.models import Verification
+from intake.rules import GENERIC_CODE_ERROR
 from keys import customer_view, kinds
 from keys.models import CampaignInvitation, Institution
+from portal.client import client_ip
 
 INVITATION_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,32}")
-GENERIC_CODE_ERROR = (
-    "That code didn't work. Check the most recent email and try again, or send yourself a new code."
-)
-
-
-def _client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def _verification(public_id: str) -> Verification:
@@ -41,7 +36,7 @@ def home(request):
 @sensitive_post_parameters("client_secret")
 @sensitive_variables("form")
 @require_http_methods(["GET", "POST"])
-def start(request, token: str, kind: str = kinds.DAP.slug):
+def start(request, token: str, kind: str = kinds.DEFAULT.slug):
     institution = get_object_or_404(Institution, intake_token=token)
     if kind not in kinds.KINDS:
         raise Http404("No such kind of credential")
@@ -59,7 +54,7 @@ def start(request, token: str, kind: str = kinds.DAP.slug):
     if request.method == "POST" and form.is_valid():
         try:
             verification = services.submit(
-                institution=institution, kind=spec, data=form.cleaned_data, ip=_client_ip(request), now=now
+                institution=institution, kind=spec, data=form.cleaned_data, ip=client_ip(request), now=now
             )
         except services.SubmissionRefused as refused:
             form.add_error(None, refused.message)
@@ -75,13 +70,15 @@ def start(request, token: str, kind: str = kinds.DAP.slug):
         "kind": spec,
         "kinds": kinds.KINDS.values(),
         "form": form,
-        "steps": spec.instructions(settings.PORTAL_PARTNER_NAME),
+        "steps": spec.instructions(settings.PORTAL_PARTNER_NAME, **rules.terms()),
         "partner_steps": (
-            spec.instructions(settings.PORTAL_PARTNER_NAME, kinds.KeyType.PARTNER, settings.PORTAL_PARTNER_KEY_EMAIL)
+            spec.instructions(
+                settings.PORTAL_PARTNER_NAME, kinds.KeyType.PARTNER, settings.PORTAL_PARTNER_KEY_EMAIL, **rules.terms()
+            )
             if spec.key_types
             else None
         ),
-        "partner_chosen": key_type == kinds.KeyType.PARTNER and bool(spec.key_types),
+        "partner_chosen": kinds.is_partner_key(key_type) and bool(spec.key_types),
         "developer_key": kinds.developer_key_setup(institution.slug) if spec.shows_scopes else None,
         "no_contacts": not institution.contacts.exists(),
         "current_keys": customer_view.current_keys(institution, now, settings.PORTAL_PARTNER_NAME),
@@ -103,7 +100,7 @@ def verify(request, public_id: str):
     if request.method == "POST":
         status = 400
         # Locked, wrong and expired all get one answer, so a guess learns nothing new.
-        if verification.is_open and form.is_valid():
+        if verification.is_waiting and form.is_valid():
             outcome = verification.check_code(form.cleaned_data["code"], now)
             if outcome.verified:
                 services.tell_staff(verification)
@@ -111,7 +108,7 @@ def verify(request, public_id: str):
             if outcome.verified or verification.verified_at:
                 return redirect("intake:receipt", verification.public_id)
             code_error = GENERIC_CODE_ERROR
-        elif not verification.is_open:
+        elif not verification.is_waiting:
             code_error = GENERIC_CODE_ERROR
     context = {"verification": verification, "form": form, "code_error": code_error, "code_error_list": [code_error] if code_error else []}
     return render(request, "intake/verify.html", context, status=status)
@@ -122,7 +119,7 @@ def verify(request, public_id: str):
 def resend(request, public_id: str):
     verification = _verification(public_id)
     now = timezone.now()
-    if verification.lock_if_stale(now) or not verification.is_open:
+    if verification.lock_if_stale(now) or not verification.is_waiting:
         return redirect("intake:verify", verification.public_id)
     try:
         services.check_code_email_limit(verification.contact_id, now)
@@ -151,7 +148,7 @@ def receipt(request, public_id: str):
         "institution": credential.institution,
         "kind": credential.kind_spec,
         "renew_by": credential.expires_on(),
-        "partner_key": credential.key_type == kinds.KeyType.PARTNER,
+        "partner_key": credential.is_partner_key,
         "summary": customer_view.summarise(credential, timezone.now(), settings.PORTAL_PARTNER_NAME),
         "support_email": settings.PORTAL_SUPPORT_EMAIL,
     }

@@ -10,7 +10,26 @@ from keys import dashboard
 from keys.models import Credential
 
 
-class StatusFilter(admin.SimpleListFilter):
+class StrictListFilter(admin.SimpleListFilter):
+    """A filter that refuses a value it does not know (the admin's "?e=1" page) rather than
+    quietly showing the whole list as if it had filtered it."""
+
+    def accepts(self, value: str) -> bool:
+        return value in dict(self.lookup_choices)
+
+    def filter(self, queryset, value: str):
+        raise NotImplementedError
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value is None:
+            return queryset
+        if not self.accepts(value):
+            raise IncorrectLookupParameters(f"Unknown {self.title} {value!r}")
+        return self.filter(queryset, value)
+
+
+class StatusFilter(StrictListFilter):
     """Every status staff can see: pending submissions are not listed at all."""
 
     title = "status"
@@ -19,16 +38,11 @@ class StatusFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         return [(value, label) for value, label in Credential.Status.choices if value != Credential.Status.PENDING]
 
-    def queryset(self, request, queryset):
-        value = self.value()
-        if value is None:
-            return queryset
-        if value not in dict(self.lookup_choices):
-            raise IncorrectLookupParameters(f"Unknown status {value!r}")
+    def filter(self, queryset, value):
         return queryset.filter(status=value)
 
 
-class ExpiresWithinFilter(admin.SimpleListFilter):
+class ExpiresWithinFilter(StrictListFilter):
     title = "expires within"
     parameter_name = "expires_within"
     DAYS = (7, 30, 90)
@@ -36,17 +50,12 @@ class ExpiresWithinFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         return [(str(days), f"{days} days") for days in self.DAYS]
 
-    def queryset(self, request, queryset):
-        value = self.value()
-        if value is None:
-            return queryset
-        if value not in {str(days) for days in self.DAYS}:
-            raise IncorrectLookupParameters(f"Unknown period {value!r}")
+    def filter(self, queryset, value):
         now = timezone.now()
         return queryset.filter(expires_at__gt=now, expires_at__lte=now + datetime.timedelta(days=int(value)))
 
 
-class ExpiryMonthFilter(admin.SimpleListFilter):
+class ExpiryMonthFilter(StrictListFilter):
     """One month of expiries: the dashboard's timeline bars link here."""
 
     title = "expiry month"
@@ -56,30 +65,23 @@ class ExpiryMonthFilter(admin.SimpleListFilter):
         months = [(f"{month:%Y-%m}", f"{month:%B %Y}") for month in dashboard.upcoming_months(timezone.now())]
         return [*months, (dashboard.LATER, "Later")]
 
-    def queryset(self, request, queryset):
-        value = self.value()
-        if value is None:
-            return queryset
+    def accepts(self, value):
+        # Any month, not only those offered: a bookmarked link outlives its month. Or "later".
+        return value == dashboard.LATER or dashboard.parse_month(value, timezone.get_current_timezone()) is not None
+
+    def filter(self, queryset, value):
         if value == dashboard.LATER:
             return queryset.filter(expires_at__gte=dashboard.horizon(timezone.now()))
-        bounds = dashboard.parse_month(value, timezone.get_current_timezone())
-        if bounds is None:
-            raise IncorrectLookupParameters(f"Not a month: {value!r}")
-        start, end = bounds
+        start, end = dashboard.parse_month(value, timezone.get_current_timezone())
         return queryset.filter(expires_at__gte=start, expires_at__lt=end)
 
 
-class RenewalFilter(admin.SimpleListFilter):
+class RenewalFilter(StrictListFilter):
     title = "renewal"
     parameter_name = "renewal"
 
     def lookups(self, request, model_admin):
         return [("lapsed", "Lapsed with no renewal")]
 
-    def queryset(self, request, queryset):
-        value = self.value()
-        if value is None:
-            return queryset
-        if value != "lapsed":
-            raise IncorrectLookupParameters(f"Unknown renewal state {value!r}")
+    def filter(self, queryset, value):
         return queryset.lapsed_without_renewal(timezone.now())

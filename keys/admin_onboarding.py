@@ -23,7 +23,10 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_http_methods, require_POST
 
 from keys import audit, campaigns, institution_csv, kinds
+from keys.admin_filters import StrictListFilter
 from keys.models import AdminContact, Campaign, CampaignInvitation, CampaignMessage, Institution, InstitutionImport
+from keys.templatetags.keydrop_admin import days_left, status_badge
+from portal.client import client_ip
 
 CAMPAIGN_PERMISSION = "keys.add_campaign"
 IMPORT_PERMISSIONS = ("keys.add_institution", "keys.change_institution")
@@ -40,7 +43,7 @@ def csv_response(rows, filename: str) -> HttpResponse:
     return response
 
 
-class WorkingKeyFilter(admin.SimpleListFilter):
+class WorkingKeyFilter(StrictListFilter):
     """Who to invite: institutions without a working key of a kind, or that never handed one over."""
 
     title = "working key"
@@ -52,16 +55,10 @@ class WorkingKeyFilter(admin.SimpleListFilter):
             (self.NEVER, "Never handed over a key")
         ]
 
-    def queryset(self, request, queryset):
-        value = self.value()
-        if value is None:
-            return queryset
+    def filter(self, queryset, value):
         if value == self.NEVER:
             return campaigns.never_handed_over(queryset)
-        kind = value.removeprefix("none-")
-        if not value.startswith("none-") or kind not in kinds.KINDS:
-            raise admin.options.IncorrectLookupParameters(f"Unknown working-key filter {value!r}")
-        return campaigns.without_working_key(kind, timezone.now(), queryset)
+        return campaigns.without_working_key(value.removeprefix("none-"), timezone.now(), queryset)
 
 
 class ImportForm(forms.Form):
@@ -160,7 +157,7 @@ class InstitutionOnboarding:
                     applied = institution_csv.apply(plan, now)
                     InstitutionImport.objects.filter(pk=pk).update(summary=str(applied)[:300])
                     audit.record(
-                        audit.Action.IMPORT, actor=audit.staff_actor(request), ip=audit.client_ip(request), at=now,
+                        audit.Action.IMPORT, actor=audit.staff_actor(request), ip=client_ip(request), at=now,
                         detail=f"{staged.filename}: {applied}",
                     )
             except (IntegrityError, ValueError):
@@ -185,7 +182,7 @@ class InstitutionOnboarding:
         now = timezone.now()
         text = institution_csv.export_text()
         audit.record(
-            audit.Action.EXPORT_LIST, actor=audit.staff_actor(request), ip=audit.client_ip(request), at=now,
+            audit.Action.EXPORT_LIST, actor=audit.staff_actor(request), ip=client_ip(request), at=now,
             detail=f"institutions CSV: {text.count(chr(10)) - 1} row(s)",
         )
         response = HttpResponse(text, content_type="text/csv; charset=utf-8")
@@ -223,7 +220,7 @@ class InstitutionOnboarding:
                 kind=data["kind"],
                 name=data["name"],
                 actor=audit.staff_actor(request),
-                ip=audit.client_ip(request),
+                ip=client_ip(request),
                 now=timezone.now(),
                 chase_after_days=data["chase_after_days"],
                 max_chasers=data["max_chasers"],
@@ -269,8 +266,6 @@ class InstitutionOnboarding:
 
 def institution_history(institution) -> dict:
     """Every key staff may see, newest first, and every campaign the institution was in."""
-    from keys.admin import days_left_html, status_badge  # keys.admin imports this module
-
     now = timezone.now()
     credentials = (
         institution.credentials.visible_to_staff().defer("secret").order_by("-verified_at", "-submitted_at", "-pk")
@@ -279,7 +274,7 @@ def institution_history(institution) -> dict:
         {
             "credential": credential,
             "status": status_badge(credential),
-            "days_left": days_left_html(credential, now),
+            "days_left": days_left(credential, now),
             "url": reverse("admin:keys_credential_change", args=[credential.pk]),
         }
         for credential in credentials
@@ -409,7 +404,7 @@ class CampaignAdmin(admin.ModelAdmin):
                 ]
             )
         audit.record(
-            audit.Action.EXPORT_LIST, actor=audit.staff_actor(request), ip=audit.client_ip(request), at=now,
+            audit.Action.EXPORT_LIST, actor=audit.staff_actor(request), ip=client_ip(request), at=now,
             detail=f"campaign {campaign.pk} not responded: {len(rows) - 1} row(s)",
         )
         return csv_response(rows, f"campaign-{campaign.pk}-not-responded.csv")
@@ -425,7 +420,7 @@ class CampaignAdmin(admin.ModelAdmin):
                 for invitation in campaign.invitations.filter(is_open=True):
                     campaigns.close(invitation, now, "The campaign was closed by staff.")
                 audit.record(
-                    audit.Action.CAMPAIGN, actor=audit.staff_actor(request), ip=audit.client_ip(request), at=now,
+                    audit.Action.CAMPAIGN, actor=audit.staff_actor(request), ip=client_ip(request), at=now,
                     detail=f"{campaign.name}: closed; no more emails",
                 )
         self.message_user(request, "The campaign is closed: no more invitations or chasers go out.", messages.SUCCESS)

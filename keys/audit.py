@@ -46,11 +46,6 @@ def record(
         )
 
 
-def client_ip(request) -> str | None:
-    """REMOTE_ADDR, which a correctly configured proxy sets to the client's address."""
-    return request.META.get("REMOTE_ADDR") or None
-
-
 def staff_actor(request) -> str:
     return request.user.get_username()
 

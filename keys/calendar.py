@@ -17,20 +17,15 @@ from django.views.decorators.http import require_safe
 
 from keys.models import CalendarFeed, Credential
 
-# Keys whose expiry staff care about; lapsed ones stay a while so past events do not vanish.
-FEED_STATUSES = (
-    Credential.Status.AWAITING_SECRET,
-    Credential.Status.ACTIVE,
-    Credential.Status.SUPERSEDED,
-    Credential.Status.EXPIRED,
-)
+# Lapsed keys stay in the feed this long, so past events do not vanish.
 HISTORY = datetime.timedelta(days=365)
 
 
 def build_feed(now: datetime.datetime) -> bytes:
     credentials = (
         Credential.objects.visible_to_staff()
-        .filter(status__in=FEED_STATUSES, expires_at__gte=now - HISTORY)
+        .tracked()
+        .filter(expires_at__gte=now - HISTORY)
         .select_related("institution")
         .defer("secret")
         .order_by("expires_at", "pk")

@@ -12,9 +12,6 @@ from keys import kinds
 from keys.models import Credential, Institution
 
 Status = Credential.Status
-# Keys a customer thinks of as theirs now: working ones (a superseded key works until its own
-# date), and one waiting for the partner to enter the secret Instructure sent.
-CURRENT_STATUSES = (Status.AWAITING_SECRET, Status.ACTIVE, Status.SUPERSEDED)
 
 
 @dataclass(frozen=True)
@@ -105,16 +102,15 @@ def summarise(credential: Credential, now: datetime.datetime, partner_name: str)
 def current_keys(institution: Institution, now: datetime.datetime, partner_name: str) -> list[KindSummary]:
     """For each kind, the keys that count now; or, if none does, the newest that lapsed."""
     verified = list(
-        institution.credentials.filter(verified_at__isnull=False)
-        .exclude(status__in=[Status.PENDING, Status.LOCKED, Status.REVOKED])
-        .defer("secret")
-        .order_by("-verified_at", "-pk")
+        institution.credentials.tracked().filter(verified_at__isnull=False).defer("secret").order_by("-verified_at", "-pk")
     )
     summaries = []
     for kind in kinds.KINDS.values():
         of_kind = [c for c in verified if c.kind == kind.slug]
+        # Live ones are the customer's keys now: a superseded key works until its own date, and a
+        # partner key waits for the secret Instructure sends.
         current = [
-            c for c in of_kind if c.status in CURRENT_STATUSES and (c.expires_at is None or c.expires_at > now)
+            c for c in of_kind if c.status in Credential.LIVE_STATUSES and (c.expires_at is None or c.expires_at > now)
         ]
         chosen = current or of_kind[:1]
         summaries.append(KindSummary(kind, [summarise(c, now, partner_name) for c in chosen]))

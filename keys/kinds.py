@@ -45,6 +45,11 @@ class KeyType(models.TextChoices):
     PARTNER = "partner", "Instructure Partner"
 
 
+def is_partner_key(key_type: str | None) -> bool:
+    """A partner key's secret goes from Instructure to the partner: the customer never has it."""
+    return key_type == KeyType.PARTNER
+
+
 @dataclass(frozen=True)
 class Step:
     title: str
@@ -120,12 +125,14 @@ class Kind:
             )
         return value
 
-    def instructions(self, partner_name: str, key_type: str = "", partner_email: str = "") -> list[Step]:
-        """The numbered steps; an Instructure Partner key replaces the steps that differ for it."""
+    def instructions(self, partner_name: str, key_type: str = "", partner_email: str = "", **terms) -> list[Step]:
+        """The steps as the intake page shows them; an Instructure Partner key replaces the steps that
+        differ for it. `terms` are the verification rules' numbers a step states ("{code_digits}-digit
+        code"); the intake owns those rules and passes them in."""
         replaced = dict(self.partner_steps) if key_type == KeyType.PARTNER else {}
         email = f" Enter {partner_email} in the email field." if partner_email else ""
         return [
-            replaced.get(index, step).with_partner(partner=partner_name, partner_email=email)
+            replaced.get(index, step).with_partner(partner=partner_name, partner_email=email, **terms)
             for index, step in enumerate(self.steps)
         ]
 
@@ -252,8 +259,8 @@ DAP = DataAccessPlatformKind(
         ),
         Step(
             "Verify the key with Instructure",
-            "Instructure emails a six-digit code to your admin address; enter it in Identity "
-            "Services within 15 minutes or the key locks.",
+            "Instructure emails a {code_digits}-digit code to your admin address; enter it in Identity "
+            "Services within {instructure_window_minutes} minutes or the key locks.",
         ),
         Step(
             "Copy the Client ID and Secret",
@@ -262,7 +269,7 @@ DAP = DataAccessPlatformKind(
         ),
         Step(
             "Submit them here",
-            "Paste both below with the expiry you chose. We email a six-digit code to an admin "
+            "Paste both below with the expiry you chose. We email a {code_digits}-digit code to an admin "
             "address we have on file for you; enter it to confirm the handover.",
         ),
     ),
@@ -288,7 +295,7 @@ DAP = DataAccessPlatformKind(
             6,
             Step(
                 "Submit it here",
-                "Paste the Client ID below with the expiry you chose. We email a six-digit code to an admin "
+                "Paste the Client ID below with the expiry you chose. We email a {code_digits}-digit code to an admin "
                 "address we have on file for you; enter it to confirm the handover.",
             ),
         ),
@@ -336,7 +343,7 @@ DEVELOPER_KEY = DeveloperKeyKind(
         Step(
             "Submit it here",
             "Copy the key ID from the Details column and the secret from Show Key, and submit "
-            "both below with your Canvas address. We email a six-digit code to an admin address "
+            "both below with your Canvas address. We email a {code_digits}-digit code to an admin address "
             "we have on file for you.",
         ),
     ),
@@ -347,6 +354,8 @@ DEVELOPER_KEY = DeveloperKeyKind(
 )
 
 KINDS: dict[str, Kind] = {kind.slug: kind for kind in (DAP, DEVELOPER_KEY)}
+# The kind an intake link without one, and the export command without --kind, mean.
+DEFAULT = DAP
 CHOICES = [(kind.slug, kind.label) for kind in KINDS.values()]
 
 

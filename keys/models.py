@@ -7,7 +7,7 @@ import zoneinfo
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, RowNumber
 from django.urls import reverse
 from django.utils import timezone
 
@@ -56,7 +56,7 @@ class Institution(models.Model):
         return zoneinfo.ZoneInfo(self.time_zone) if self.time_zone else timezone.get_default_timezone()
 
     def intake_path(self, kind: str | None = None) -> str:
-        if kind and kind != kinds.DAP.slug:
+        if kind and kind != kinds.DEFAULT.slug:
             return reverse("intake:start_kind", args=[self.intake_token, kind])
         return reverse("intake:start", args=[self.intake_token])
 
@@ -104,6 +104,9 @@ class CredentialQuerySet(models.QuerySet):
             status__in=Credential.USABLE_STATUSES, secret__isnull=False
         ).filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
 
+    def tracked(self):
+        return self.filter(status__in=Credential.TRACKED_STATUSES)
+
     def working(self, now: datetime.datetime | None = None):
         """Keys that work: usable now. Live checks narrow this to keys whose latest check has not
         failed; campaigns ("no working key"), their funnel and the dashboard ask only this."""
@@ -121,23 +124,49 @@ class CredentialQuerySet(models.QuerySet):
         return None
 
     def lapsed_without_renewal(self, now: datetime.datetime | None = None):
-        """Working keys past their expiry with nothing newer from the customer: data has stopped."""
+        """Tracked keys past their expiry with nothing newer from the customer: data has stopped."""
         now = now or timezone.now()
         return self.filter(lapsed_without_renewal_q(now))
 
+    def newest_per_kind(self):
+        """The newest verified key of each institution and kind: one row per pair, however long the history."""
+        newest_first = [models.F("verified_at").desc(), models.F("pk").desc()]
+        return (
+            self.filter(verified_at__isnull=False)
+            # A locked submission is never anyone's current key (it was never verified either).
+            .exclude(status=Credential.Status.LOCKED)
+            .annotate(
+                recency=models.Window(
+                    RowNumber(), partition_by=[models.F("institution_id"), models.F("kind")], order_by=newest_first
+                )
+            )
+            .filter(recency=1)
+        )
+
+    # Transitions the scheduled task makes; each is one conditional UPDATE, safe to repeat.
+
+    def expire_lapsed(self, now: datetime.datetime) -> int:
+        """Live keys past their expiry become expired, and their secrets are destroyed with it."""
+        return self.filter(status__in=Credential.LIVE_STATUSES, expires_at__lte=now).update(
+            status=Credential.Status.EXPIRED, secret=None, secret_purged_at=now
+        )
+
+    def purge_dead_secrets(self, now: datetime.datetime) -> int:
+        """Any secret a dead key still holds is destroyed; the record stays."""
+        return self.filter(status__in=Credential.DEAD_STATUSES, secret__isnull=False).update(
+            secret=None, secret_purged_at=now
+        )
+
 
 def lapsed_without_renewal_q(now: datetime.datetime) -> models.Q:
-    """The condition on its own: no newer verified key (of any state but pending, locked or revoked)."""
+    """The condition on its own: no newer verified key that is tracked (not pending, locked or revoked)."""
     renewal = Credential.objects.filter(
         institution=models.OuterRef("institution"),
         kind=models.OuterRef("kind"),
         verified_at__gt=models.OuterRef("verified_at"),
-        status__in=Credential.RENEWAL_STATUSES,
+        status__in=Credential.TRACKED_STATUSES,
     )
-    # A superseded key always has a renewal, so only active (not yet swept) and expired ones qualify.
-    return models.Q(status__in=[Credential.Status.ACTIVE, Credential.Status.EXPIRED], expires_at__lte=now) & ~models.Q(
-        models.Exists(renewal)
-    )
+    return models.Q(status__in=Credential.TRACKED_STATUSES, expires_at__lte=now) & ~models.Q(models.Exists(renewal))
 
 
 class Credential(models.Model):
@@ -150,12 +179,17 @@ class Credential(models.Model):
         REVOKED = "revoked", "Revoked"
         LOCKED = "locked", "Locked"
 
-    # A superseded credential keeps working until its own expiry, so the pipeline can switch over.
+    # The credential's life in named groups: every query, check, list and task uses these.
+    # Usable: the secret may be handed out; a superseded key works until its own expiry, for the switch-over.
     USABLE_STATUSES = (Status.ACTIVE, Status.SUPERSEDED)
-    # A newer credential in one of these states means the customer did renew.
-    RENEWAL_STATUSES = (Status.AWAITING_SECRET, Status.ACTIVE, Status.SUPERSEDED, Status.EXPIRED)
-    # Revoking makes sense while a secret may still exist; locked and revoked ones have none.
-    REVOCABLE_STATUSES = (Status.AWAITING_SECRET, Status.ACTIVE, Status.SUPERSEDED, Status.EXPIRED)
+    # Live: verified and not over yet; their expiry still counts, and on it they lapse to expired.
+    LIVE_STATUSES = (Status.AWAITING_SECRET, Status.ACTIVE, Status.SUPERSEDED)
+    # Tracked: the customer's verified keys, live or lapsed: a newer one is a renewal, each may be revoked.
+    TRACKED_STATUSES = (*LIVE_STATUSES, Status.EXPIRED)
+    # Dead: over for good, so their secrets are destroyed; the records stay.
+    DEAD_STATUSES = (Status.EXPIRED, Status.REVOKED, Status.LOCKED)
+    # Silenced: no reminder goes out: a newer key took over, staff revoked it, or it was locked unverified.
+    SILENCED_STATUSES = (Status.SUPERSEDED, Status.REVOKED, Status.LOCKED)
     # Days left at or below which the admin colours an expiry as urgent, or soon.
     URGENT_DAYS, SOON_DAYS = 7, 30
 
@@ -219,6 +253,10 @@ class Credential(models.Model):
     def has_secret(self) -> bool:
         return self.secret is not None
 
+    @property
+    def is_partner_key(self) -> bool:
+        return kinds.is_partner_key(self.key_type)
+
     def expires_on(self) -> datetime.date | None:
         """The expiry date as the institution reads it."""
         return timezone.localtime(self.expires_at, self.institution.tz).date() if self.expires_at else None
@@ -250,11 +288,26 @@ class Credential(models.Model):
 
     @property
     def can_be_revoked(self) -> bool:
-        return self.status in self.REVOCABLE_STATUSES
+        # A tracked key may still hold a secret; locked and revoked ones have nothing left to revoke.
+        return self.status in self.TRACKED_STATUSES
 
     @property
     def awaits_partner_secret(self) -> bool:
         return self.status == self.Status.AWAITING_SECRET
+
+    @property
+    def is_silenced(self) -> bool:
+        return self.status in self.SILENCED_STATUSES
+
+    def key_history(self):
+        """Every key of this institution and kind that staff may see, newest first: the superseded chain."""
+        return (
+            Credential.objects.visible_to_staff()
+            .filter(institution_id=self.institution_id, kind=self.kind)
+            .select_related("institution")
+            .defer("secret")
+            .order_by("-verified_at", "-submitted_at", "-pk")
+        )
 
     # Answered by capabilities that arrive separately: live checks record an outcome (works,
     # rejected or inconclusive, with a reason and a time), the OAuth grant makes a developer key
@@ -288,10 +341,9 @@ class Credential(models.Model):
         """Called once a submission is verified: it becomes usable, or waits for the partner secret."""
         self.verified_at = now
         self.verified_email = verified_email
-        partner_key = self.key_type == kinds.KeyType.PARTNER
-        self.status = self.Status.AWAITING_SECRET if partner_key else self.Status.ACTIVE
+        self.status = self.Status.AWAITING_SECRET if self.is_partner_key else self.Status.ACTIVE
         self.save(update_fields=["verified_at", "verified_email", "status"])
-        if not partner_key:
+        if not self.is_partner_key:
             self.start_tracking(now)
 
     def start_tracking(self, now: datetime.datetime) -> None:
@@ -357,7 +409,7 @@ class Credential(models.Model):
     @transaction.atomic
     def revoke(self, now: datetime.datetime) -> bool:
         """Revoke for good: the secret is purged and no further reminder goes out. True if this call did it."""
-        revoked = Credential.objects.filter(pk=self.pk, status__in=self.REVOCABLE_STATUSES).update(
+        revoked = Credential.objects.filter(pk=self.pk, status__in=self.TRACKED_STATUSES).update(
             status=self.Status.REVOKED,
             secret=None,
             revoked_at=now,

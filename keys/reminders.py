@@ -23,14 +23,12 @@ from django.core.mail import get_connection
 from django.db.models import F, Min
 from django.utils import timezone
 
-from keys.models import Credential, ReminderNotice
+from keys.models import ReminderNotice
 from portal import emails
 
 log = logging.getLogger(__name__)
 
 RETRY_BACKOFF = [5 * 60, 15 * 60, 60 * 60, 3 * 60 * 60, 6 * 60 * 60]  # seconds, then every 6 hours
-# Reminders of these credentials are not sent: a newer key took over, or staff revoked it.
-SILENCED = (Credential.Status.SUPERSEDED, Credential.Status.REVOKED, Credential.Status.LOCKED)
 
 
 @dataclass
@@ -87,7 +85,7 @@ def deliver(claimed: list[ReminderNotice], report: SweepReport, deadline: float)
                 break
             reason = skip_reason(notice, nearest_due)
             if reason:
-                silenced = notice.credential.status in SILENCED
+                silenced = notice.credential.is_silenced
                 finish(notice, ReminderNotice.State.CANCELLED if silenced else ReminderNotice.State.SKIPPED, reason)
                 report.skipped += 1
                 continue
@@ -127,7 +125,7 @@ def nearest_due_offsets(credential_ids: set[int], now) -> dict[int, int]:
 
 def skip_reason(notice: ReminderNotice, nearest_due: dict[int, int]) -> str:
     credential = notice.credential
-    if credential.status in SILENCED:
+    if credential.is_silenced:
         return f"The credential is {credential.get_status_display().lower()}."
     if notice.offset_days > nearest_due.get(credential.pk, notice.offset_days):
         return "A later reminder was already due."

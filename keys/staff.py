@@ -15,6 +15,7 @@ from django.views.decorators.debug import sensitive_variables
 from keys import audit, kinds
 from keys.models import Credential, Institution
 from portal import emails
+from portal.client import client_ip
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ class Actor:
 
     @classmethod
     def from_request(cls, request) -> "Actor":
-        return cls(audit.staff_actor(request), audit.client_ip(request))
+        return cls(audit.staff_actor(request), client_ip(request))
 
     @classmethod
     def cli(cls) -> "Actor":

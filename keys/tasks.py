@@ -3,7 +3,6 @@ results in the database) and is idempotent (tasks are delivered at least once)."
 
 import logging
 
-from django.db.models import Q
 from django.utils import timezone
 
 from keys import campaigns, reminders
@@ -31,13 +30,8 @@ def send_campaign_emails() -> dict:
 def purge_dead_secrets() -> dict:
     """Destroy the secrets of expired, revoked and locked credentials; their records stay."""
     now = timezone.now()
-    Status = Credential.Status
-    lapsed = Credential.objects.filter(
-        status__in=[Status.ACTIVE, Status.SUPERSEDED, Status.AWAITING_SECRET], expires_at__lte=now
-    ).update(status=Status.EXPIRED, secret=None, secret_purged_at=now)
-    dead = Credential.objects.filter(
-        Q(status__in=[Status.REVOKED, Status.LOCKED, Status.EXPIRED]), secret__isnull=False
-    ).update(secret=None, secret_purged_at=now)
+    lapsed = Credential.objects.expire_lapsed(now)
+    dead = Credential.objects.purge_dead_secrets(now)
     if lapsed or dead:
         log.info("purged the secrets of %d expired and %d revoked or locked credential(s)", lapsed, dead)
     return {"expired": lapsed, "purged": dead}

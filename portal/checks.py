@@ -1,16 +1,12 @@
 """Keydrop's system checks: refuse to run with missing or dangerous key material."""
 
+import datetime
+
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-INSTRUCTURE_RULES = {
-    # setting: (Instructure's value, True if a larger value is looser)
-    "PORTAL_CODE_LIFETIME": (300, True),
-    "PORTAL_VERIFICATION_WINDOW": (900, True),
-    "PORTAL_CODE_MAX_RESENDS": (3, True),
-    "PORTAL_CODE_MAX_ATTEMPTS": (5, True),
-}
+from intake import rules
 
 
 @checks.register("keydrop")
@@ -41,16 +37,16 @@ def check_key_material(app_configs, **kwargs):
 
 @checks.register("keydrop")
 def check_verification_rules(app_configs, **kwargs):
+    # Every rule is a limit: a larger value is a looser rule.
     warnings = []
-    for name, (instructure_value, larger_is_looser) in INSTRUCTURE_RULES.items():
-        value = getattr(settings, name)
-        value = value.total_seconds() if hasattr(value, "total_seconds") else value
+    for name, instructure_value in rules.INSTRUCTURE.items():
+        value, instructure_value = _number(getattr(settings, name)), _number(instructure_value)
         if value <= 0:
             warnings.append(checks.Error(f"{name} must be positive.", id="keydrop.E004"))
-        elif larger_is_looser and value > instructure_value:
+        elif value > instructure_value:
             warnings.append(
                 checks.Warning(
-                    f"{name} is looser than Instructure's verified key release ({value:g} > {instructure_value}).",
+                    f"{name} is looser than Instructure's verified key release ({value:g} > {instructure_value:g}).",
                     hint="Partners may tighten these rules, not loosen them.",
                     id="keydrop.W002",
                 )
@@ -75,6 +71,10 @@ def check_branding(app_configs, **kwargs):
     if problem:
         errors.append(checks.Error(f"PORTAL_PARTNER_LOGO_URL cannot be used: {problem}.", id="keydrop.E031"))
     return errors
+
+
+def _number(value: int | datetime.timedelta) -> float:
+    return value.total_seconds() if isinstance(value, datetime.timedelta) else value
 
 
 @checks.register("keydrop", deploy=True)

@@ -1,5 +1,6 @@
 from django.conf import settings
 
+from intake import rules
 from portal.branding import brand
 
 
@@ -9,4 +10,5 @@ def branding(request):
         "support_email": settings.PORTAL_SUPPORT_EMAIL,
         "brand": brand(),
         "insecure_local_defaults": settings.DEBUG and settings.PORTAL_USING_LOCAL_KEYS,
+        "rules": rules.terms(),  # a page that states a verification number reads it here
     }

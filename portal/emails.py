@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
+from intake import rules
 from portal.branding import brand
 
 
@@ -18,6 +19,7 @@ def build(name: str, to: list[str], context: dict) -> EmailMultiAlternatives:
     context = {
         "partner_name": settings.PORTAL_PARTNER_NAME,
         "support_email": settings.PORTAL_SUPPORT_EMAIL,
+        "rules": rules.terms(),  # an email that states a verification number reads it here
         "brand": current,
         "logo_src": logo_src,
         **context,

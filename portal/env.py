@@ -1,21 +1,50 @@
-"""Small helpers for reading settings from the environment."""
+"""Small helpers for reading settings from the environment.
 
+A value that is set but not understood stops the start with ImproperlyConfigured: a typo in
+SECURE_SSL_REDIRECT must not quietly turn it off. Unset or empty means the default.
+"""
+
+import datetime
 import json
 import os
 import secrets
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off"}
+
+
+def _raw(name: str) -> str | None:
+    value = os.getenv(name, "").strip()
+    return value or None
+
 
 def envbool(name: str, default: bool) -> bool:
-    value = os.getenv(name)
-    if value is None or value == "":
+    value = _raw(name)
+    if value is None:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if value.lower() in TRUE_WORDS:
+        return True
+    if value.lower() in FALSE_WORDS:
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r} is not a yes/no value: use 1/0, true/false, yes/no or on/off.")
 
 
 def envint(name: str, default: int) -> int:
-    value = os.getenv(name)
-    return int(value) if value not in (None, "") else default
+    value = _raw(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a whole number.") from None
+
+
+def envseconds(name: str, default: datetime.timedelta) -> datetime.timedelta:
+    """A duration given in whole seconds, as every *_SECONDS variable is."""
+    return datetime.timedelta(seconds=envint(name, int(default.total_seconds())))
 
 
 def envlist(name: str, default: str) -> list[str]:

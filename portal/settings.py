@@ -14,7 +14,8 @@ from pathlib import Path
 import dj_database_url
 import dj_email_url
 
-from portal.env import envbool, envint, envlist, local_keys
+from intake import rules
+from portal.env import envbool, envint, envlist, envseconds, local_keys
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.getenv("PORTAL_DATA_DIR", BASE_DIR / "var")).resolve()
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "portal",
     "keys",
     "intake",
+    "axes",  # staff sign-in lockout, see "Partner staff workspace" below
 ]
 
 MIDDLEWARE = [
@@ -59,6 +61,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "portal.sessions.StaffSessionExpiryMiddleware",  # needs the user and messages: it signs out expired staff
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: it turns a lockout into its 429 page
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -202,12 +206,12 @@ PORTAL_PARTNER_COLOUR = os.getenv("PORTAL_PARTNER_COLOUR", "#1f5fbf")
 # "Instructure Partner" in Identity Services is asked for. Empty: the steps do not name one.
 PORTAL_PARTNER_KEY_EMAIL = os.getenv("PORTAL_PARTNER_KEY_EMAIL", "")
 
-# Verified key release: Instructure's rules as defaults. A partner may tighten them;
-# check keydrop.W002 warns when one is looser.
-PORTAL_CODE_LIFETIME = timedelta(seconds=envint("PORTAL_CODE_LIFETIME_SECONDS", 5 * 60))
-PORTAL_CODE_MAX_RESENDS = envint("PORTAL_CODE_MAX_RESENDS", 3)
-PORTAL_CODE_MAX_ATTEMPTS = envint("PORTAL_CODE_MAX_ATTEMPTS", 5)
-PORTAL_VERIFICATION_WINDOW = timedelta(seconds=envint("PORTAL_VERIFICATION_WINDOW_SECONDS", 15 * 60))
+# Verified key release: Instructure's rules (intake/rules.py) as defaults. A partner may tighten
+# them; check keydrop.W002 warns when one is looser.
+PORTAL_CODE_LIFETIME = envseconds("PORTAL_CODE_LIFETIME_SECONDS", rules.CODE_LIFETIME)
+PORTAL_CODE_MAX_RESENDS = envint("PORTAL_CODE_MAX_RESENDS", rules.MAX_RESENDS)
+PORTAL_CODE_MAX_ATTEMPTS = envint("PORTAL_CODE_MAX_ATTEMPTS", rules.MAX_ATTEMPTS)
+PORTAL_VERIFICATION_WINDOW = envseconds("PORTAL_VERIFICATION_WINDOW_SECONDS", rules.WINDOW)
 
 # Flood protection for the public intake links (per rolling hour).
 PORTAL_CODE_EMAILS_PER_CONTACT_PER_HOUR = envint("PORTAL_CODE_EMAILS_PER_CONTACT_PER_HOUR", 8)
@@ -252,20 +256,18 @@ PORTAL_REMINDER_CLAIM_SECONDS = envint("PORTAL_REMINDER_CLAIM_SECONDS", 600)
 # Admin sign-in is guarded by django-axes: after PORTAL_LOGIN_FAILURE_LIMIT failed attempts for
 # one username, or from one client address, further attempts are refused (HTTP 429) for
 # PORTAL_LOGIN_LOCKOUT_MINUTES. Staff lift a lock early by deleting its "Access attempt".
-INSTALLED_APPS += ["axes"]
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
-MIDDLEWARE += ["keys.sessions.StaffSessionExpiryMiddleware", "axes.middleware.AxesMiddleware"]
 AXES_FAILURE_LIMIT = envint("PORTAL_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=envint("PORTAL_LOGIN_LOCKOUT_MINUTES", 30))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one: guessing one account from many places, or many from one
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
-AXES_USERNAME_CALLABLE = "keys.login.axes_username"  # stores what was typed, cut to a username's length
+AXES_USERNAME_CALLABLE = "portal.login.axes_username"  # stores what was typed, cut to a username's length
 AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)  # as everywhere in Keydrop: the proxy sets REMOTE_ADDR
 LOGGING["loggers"]["axes.apps"] = {"level": "WARNING"}  # no start-up banner on every command's stderr
 # Staff sessions: at most 12 hours from sign-in, and 30 minutes without a request.
-PORTAL_STAFF_SESSION_MAX_AGE = timedelta(seconds=envint("PORTAL_STAFF_SESSION_MAX_AGE_SECONDS", 12 * 60 * 60))
-PORTAL_STAFF_SESSION_IDLE = timedelta(seconds=envint("PORTAL_STAFF_SESSION_IDLE_SECONDS", 30 * 60))
+PORTAL_STAFF_SESSION_MAX_AGE = envseconds("PORTAL_STAFF_SESSION_MAX_AGE_SECONDS", timedelta(hours=12))
+PORTAL_STAFF_SESSION_IDLE = envseconds("PORTAL_STAFF_SESSION_IDLE_SECONDS", timedelta(minutes=30))
 SESSION_COOKIE_AGE = int(PORTAL_STAFF_SESSION_MAX_AGE.total_seconds())
 
 # Invitation campaigns: a chaser goes to institutions that have not handed over a key this many

@@ -6,6 +6,7 @@ import pytest
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
+from intake import rules
 from portal.checks import refuse_to_start_on_errors
 
 
@@ -44,4 +45,16 @@ def test_loosening_a_verification_rule_is_warned_about(settings):
 def test_tightening_a_verification_rule_is_fine(settings):
     settings.PORTAL_CODE_MAX_ATTEMPTS = 3
     settings.PORTAL_CODE_LIFETIME = datetime.timedelta(minutes=2)
+    assert "keydrop.W002" not in ids()
+
+
+def test_the_defaults_are_instructures_rules_and_pass_the_check():
+    from django.conf import settings
+
+    assert {name: getattr(settings, name) for name in rules.INSTRUCTURE} == {
+        "PORTAL_CODE_LIFETIME": datetime.timedelta(minutes=5),
+        "PORTAL_CODE_MAX_RESENDS": 3,
+        "PORTAL_CODE_MAX_ATTEMPTS": 5,
+        "PORTAL_VERIFICATION_WINDOW": datetime.timedelta(minutes=15),
+    }
     assert "keydrop.W002" not in ids()

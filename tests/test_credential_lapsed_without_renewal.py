@@ -51,3 +51,10 @@ def test_a_key_still_in_date_or_revoked_is_not_lapsed(institution):
     CredentialFactory(institution=institution, status=Status.REVOKED, expires_at=days(-3), secret=None)
     CredentialFactory(institution=institution, expires_at=None, kind="developer_key", client_id="170000000000123")
     assert lapsed() == set()
+
+
+@pytest.mark.parametrize("status", [Status.ACTIVE, Status.SUPERSEDED, Status.AWAITING_SECRET])
+def test_a_live_key_past_its_date_is_lapsed_before_the_sweep_marks_it_expired(institution, status):
+    old = CredentialFactory(institution=institution, status=status, expires_at=days(-1), submitted_at=days(-400))
+    CredentialFactory(institution=institution, status=Status.REVOKED, verified_at=days(0), submitted_at=days(0))
+    assert lapsed() == {old.pk}

@@ -1,7 +1,8 @@
 """Verified key release, rule by rule, with the clock moved rather than waited for.
 
-Code valid 5 minutes; 3 re-sends; 5 wrong entries in total; 15-minute window; then locked
-for good with the secret destroyed; one generic message for wrong, expired and locked.
+The rules of intake/rules.py: a six-digit code valid 5 minutes; 3 re-sends; 5 wrong entries in
+total; 15-minute window; then locked for good with the secret destroyed; one generic message for
+wrong, expired and locked.
 """
 
 import datetime
@@ -11,7 +12,7 @@ from django.core import mail
 from django.utils.html import escape
 
 from intake.models import Verification
-from intake.views import GENERIC_CODE_ERROR
+from intake.rules import GENERIC_CODE_ERROR
 from keys.models import Credential
 from tests.flows import last_code, submit
 
@@ -245,6 +246,31 @@ def test_the_code_email_never_carries_the_secret_and_says_what_to_do(client, pen
         assert "wasn't you" in body
         assert "Example University" in body
         assert "…4c5d" in body
+
+
+def test_a_tightened_code_lifetime_is_enforced_and_stated_on_the_page_and_in_the_email(
+    client, institution, time_machine, settings
+):
+    settings.PORTAL_CODE_LIFETIME = datetime.timedelta(minutes=3)
+    settings.PORTAL_VERIFICATION_WINDOW = datetime.timedelta(minutes=10)
+    time_machine.move_to(START, tick=False)
+    response, verification = submit(client, institution)
+    message = mail.outbox[0]
+    for body in (message.body, message.alternatives[0][0]):
+        assert "works for 3 minutes" in body and "within 10 minutes" in body
+        assert "5 minutes" not in body
+    page = client.get(response["Location"]).content.decode()
+    assert "It works for 3 minutes" in page and "5 minutes" not in page
+    at(time_machine, minutes=3, seconds=1)
+    assert enter(client, verification, last_code()).status_code == 400
+
+
+def test_the_resend_button_is_disabled_once_the_re_sends_are_used(client, pending):
+    for _ in range(3):
+        resend(client, pending)
+    page = client.get(f"/s/{pending.public_id}/").content.decode()
+    assert "ask for a new code 0 more times" in page
+    assert 'class="secondary" disabled>Send a new code' in page
 
 
 def test_a_partner_key_waits_for_the_partner_secret_after_verification(client, institution, time_machine):

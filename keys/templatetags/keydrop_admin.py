@@ -1,11 +1,43 @@
-"""The dashboard on the admin index: counts and the expiry timeline, for staff who may see credentials."""
+"""The admin's small pieces of credential HTML, for its list columns and its templates alike,
+and the dashboard on the admin index."""
 
 from django import template
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from keys import dashboard
+from keys.models import Credential
 
 register = template.Library()
+
+
+@register.simple_tag
+def status_badge(credential: Credential):
+    label = credential.get_status_display()
+    return format_html('<span class="kd-badge kd-status-{}">{}</span>', credential.status, label)
+
+
+def days_left_label(credential: Credential, now) -> str:
+    days = credential.days_left(now)
+    if days is None:
+        return "no expiry"
+    if days > 1:
+        return f"{days} days left"
+    if days == 1:
+        return "1 day left"
+    if days == 0:
+        return "lapsed today"  # a key is gone from the first moment of its expiry date
+    return f"lapsed {-days} day{'s' if days != -1 else ''} ago"
+
+
+@register.simple_tag
+def days_left(credential: Credential, now):
+    """Coloured by urgency while the key is live; a revoked or locked key's date no longer counts."""
+    if credential.status not in Credential.TRACKED_STATUSES:
+        return mark_safe('<span class="kd-days kd-urgency-muted">—</span>')
+    urgency = credential.expiry_urgency(now) if credential.status in Credential.LIVE_STATUSES else "muted"
+    return format_html('<span class="kd-days kd-urgency-{}">{}</span>', urgency, days_left_label(credential, now))
 
 
 @register.inclusion_tag("admin/keys/dashboard.html", takes_context=True)

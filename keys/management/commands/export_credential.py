@@ -24,7 +24,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--institution", required=True, metavar="SLUG", help="The institution's slug, as in the admin")
-        parser.add_argument("--kind", default=kinds.DAP.slug, choices=list(kinds.KINDS), help="Kind of credential (default: dap)")
+        parser.add_argument(
+            "--kind", default=kinds.DEFAULT.slug, choices=list(kinds.KINDS),
+            help=f"Kind of credential (default: {kinds.DEFAULT.slug})",
+        )
         parser.add_argument(
             "--format", dest="output_format", default="env", choices=["env", "json"],
             help="env: NAME=value lines for `set -a; . file` (default); json: one object with the same names",

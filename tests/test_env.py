@@ -1,0 +1,77 @@
+"""Settings read from the environment refuse what they do not understand, rather than guess."""
+
+import datetime
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from portal.env import envbool, envint, envseconds
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("word", ["1", "true", "True", "TRUE", "yes", "Yes", "on", "ON", " on "])
+def test_a_yes_word_turns_a_switch_on(monkeypatch, word):
+    monkeypatch.setenv("KEYDROP_TEST_SWITCH", word)
+    assert envbool("KEYDROP_TEST_SWITCH", False) is True
+
+
+@pytest.mark.parametrize("word", ["0", "false", "False", "no", "NO", "off", "Off"])
+def test_a_no_word_turns_a_switch_off(monkeypatch, word):
+    monkeypatch.setenv("KEYDROP_TEST_SWITCH", word)
+    assert envbool("KEYDROP_TEST_SWITCH", True) is False
+
+
+@pytest.mark.parametrize("default", [True, False])
+def test_an_unset_or_empty_switch_keeps_its_default(monkeypatch, default):
+    monkeypatch.delenv("KEYDROP_TEST_SWITCH", raising=False)
+    assert envbool("KEYDROP_TEST_SWITCH", default) is default
+    monkeypatch.setenv("KEYDROP_TEST_SWITCH", "")
+    assert envbool("KEYDROP_TEST_SWITCH", default) is default
+
+
+@pytest.mark.parametrize("word", ["ture", "flase", "y", "n", "enabled", "2", "-1", "1.0", "yes please"])
+def test_an_unknown_word_for_a_switch_is_refused_by_name(monkeypatch, word):
+    monkeypatch.setenv("KEYDROP_TEST_SWITCH", word)
+    with pytest.raises(ImproperlyConfigured, match=r"KEYDROP_TEST_SWITCH=.*is not a yes/no value"):
+        envbool("KEYDROP_TEST_SWITCH", True)
+
+
+def test_a_whole_number_is_read(monkeypatch):
+    monkeypatch.setenv("KEYDROP_TEST_NUMBER", " 42 ")
+    assert envint("KEYDROP_TEST_NUMBER", 7) == 42
+    monkeypatch.setenv("KEYDROP_TEST_NUMBER", "")
+    assert envint("KEYDROP_TEST_NUMBER", 7) == 7
+
+
+@pytest.mark.parametrize("value", ["five", "1.5", "5m", "0x10", "1e3"])
+def test_a_number_that_is_not_whole_is_refused_by_name(monkeypatch, value):
+    monkeypatch.setenv("KEYDROP_TEST_NUMBER", value)
+    with pytest.raises(ImproperlyConfigured, match=r"KEYDROP_TEST_NUMBER=.*is not a whole number"):
+        envint("KEYDROP_TEST_NUMBER", 7)
+
+
+def test_a_duration_is_read_in_seconds(monkeypatch):
+    monkeypatch.setenv("KEYDROP_TEST_SECONDS", "90")
+    assert envseconds("KEYDROP_TEST_SECONDS", datetime.timedelta(minutes=5)) == datetime.timedelta(seconds=90)
+    monkeypatch.delenv("KEYDROP_TEST_SECONDS")
+    assert envseconds("KEYDROP_TEST_SECONDS", datetime.timedelta(minutes=5)) == datetime.timedelta(minutes=5)
+
+
+def _start(**env) -> subprocess.CompletedProcess:
+    """Load the settings in a fresh process, as `manage.py` or gunicorn would at start."""
+    environ = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", **env}
+    code = "import django; django.setup(); from django.conf import settings; print(settings.SECURE_SSL_REDIRECT)"
+    command = [sys.executable, "-c", code]
+    return subprocess.run(command, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60)
+
+
+def test_a_typo_in_secure_ssl_redirect_stops_the_start_instead_of_turning_it_off():
+    started = _start(SECURE_SSL_REDIRECT="ture")
+    assert started.returncode != 0
+    assert "ImproperlyConfigured: SECURE_SSL_REDIRECT='ture' is not a yes/no value" in started.stderr
+    assert _start(SECURE_SSL_REDIRECT="TRUE").stdout.strip() == "True"
