@@ -60,7 +60,7 @@ class RefusesUnusableQueries:
 # Institutions --------------------------------------------------------------------------
 
 
-class AdminContactInline(admin.TabularInline):
+class AdminContactInline(admin.StackedInline):  # stacked: each field has its own label, as screen readers need
     model = AdminContact
     extra = 1
     fields = ["email", "name"]
