@@ -14,9 +14,11 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
+from django.utils import timezone
 
 from intake import services
-from keys.models import CalendarFeed
+from keys import campaigns, institution_csv
+from keys.models import CalendarFeed, Institution, InstitutionImport
 from keys.tasks import purge_dead_secrets, send_reminders
 from tests.flows import form_data, submit
 
@@ -72,10 +74,26 @@ def test_the_canary_secret_is_nowhere_in_clear(institution, alice, mail_dir, mon
     assert error_page.status_code == 500
     assert_no_canary(error_page.content, "the error page")
 
+    # The customer's view of the institution's keys, on the intake page and in the receipt email.
+    assert_no_canary(customer.get(institution.intake_path()).content, "the intake page's current keys")
+    assert_no_canary(customer.get(f"/s/{verification.public_id}/receipt/").content, "the receipt page")
+
+    # A campaign: its emails, its pages, its exports; an import staged for preview.
+    campaign = campaigns.start(Institution.objects.all(), kind="developer_key", name="canary", actor="alice", now=timezone.now())
+    assert campaigns.sweep().sent == 1
+    staged = InstitutionImport.objects.create(
+        filename="i.csv", uploaded_by="alice", content=institution_csv.export_text()
+    )
+
     staff = Client()
     staff.force_login(alice)
     credential = verification.credential
     pages = [
+        "/admin/keys/campaign/",
+        f"/admin/keys/campaign/{campaign.campaign.pk}/change/",
+        "/admin/keys/institution/import/",
+        f"/admin/keys/institution/import/{staged.pk}/",
+        "/admin/keys/institution/?working_key=none-dap",
         "/admin/",
         "/admin/keys/credential/",
         f"/admin/keys/credential/{credential.pk}/change/",
@@ -103,6 +121,10 @@ def test_the_canary_secret_is_nowhere_in_clear(institution, alice, mail_dir, mon
     csv = staff.get("/admin/keys/credential/export.csv")
     assert csv.status_code == 200
     assert_no_canary(b"".join(csv.streaming_content), "the CSV export")
+    for export in ("/admin/keys/institution/export.csv", f"/admin/keys/campaign/{campaign.campaign.pk}/not-responded.csv"):
+        response = staff.get(export)
+        assert response.status_code == 200
+        assert_no_canary(response.content, export)
     feed = CalendarFeed.objects.get_or_create(user=alice)[0]
     calendar = Client().get(f"/calendar/{feed.token}.ics")
     assert calendar.status_code == 200
@@ -129,7 +151,7 @@ def test_the_canary_secret_is_nowhere_in_clear(institution, alice, mail_dir, mon
             assert_no_canary(read_elsewhere(path), path.name)
     mail_files = list(mail_dir.iterdir())
     written = b"".join(path.read_bytes() for path in mail_files)
-    for subject in (b"is your code", b"handed over a new", b"expires tomorrow", b"has expired", b"has lapsed", INVITATION):
+    for subject in (b"is your code", b"handed over a new", b"expires tomorrow", b"has expired", b"has lapsed", INVITATION, b"Receipt: "):
         assert subject in written, f"no {subject!r} email was written to be searched"
     for path in mail_files:
         assert_no_canary(path.read_bytes(), f"mail file {path.name}")
