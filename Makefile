@@ -1,10 +1,11 @@
-# Keydrop: `make run` starts the portal with its scheduler; `make test` runs the whole suite.
+# Keydrop: `make run` starts the portal with its scheduler; `make test` runs the suite (`make test-all` with
+# the real-cluster smoke tests, as CI does).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check -c requirements.lock
 
-.PHONY: run test bench clean vendor-axe
+.PHONY: run test test-all bench clean vendor-axe
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +23,10 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
+
+# Also the real-cluster smoke tests, which `make test` leaves to CI (CI=true runs them there).
+test-all: $(VENV)/.installed-test
+	$(BIN)/python -m pytest --cluster
 
 bench: $(VENV)/.installed-test
 	for bench in bench/bench_*.py; do $(BIN)/python $$bench || exit 1; done

@@ -1,10 +1,34 @@
-"""Shared fixtures: the cast (alice, bob, charlie, dana) and an institution with its key."""
+"""Shared fixtures: the cast (alice, bob, charlie, dana) and an institution with its key; which
+tests run where (the real-cluster smoke tests only in CI or when asked); fast password hashing."""
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.test import override_settings
 
 from tests import factories
+from tests.ci import IN_CI
 from tests.staff_cast import REVEALER_CODENAMES, SECRET
+
+
+def pytest_addoption(parser):
+    parser.addoption("--cluster", action="store_true", help="also run the tests marked cluster (on with CI=true)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if IN_CI or config.getoption("--cluster"):
+        return
+    later = pytest.mark.skip(reason="starts a real qcluster (a minute or more): runs with CI=true or `make test-all`")
+    for item in items:
+        if item.get_closest_marker("cluster"):
+            item.add_marker(later)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing():
+    """PBKDF2 is slow on purpose, which cost the suite about a minute; tests check who may sign in,
+    not the strength of the hash. Production keeps Django's default hashers."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture

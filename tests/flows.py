@@ -45,3 +45,8 @@ def last_code(outbox=None) -> str:
     """The code in the newest code email (a receipt email may have followed it)."""
     codes = [re.search(r"confirmation code: ([0-9]{6})", m.body) for m in (outbox if outbox is not None else mail.outbox)]
     return [code for code in codes if code][-1].group(1)
+
+
+def wrong_code(right: str) -> str:
+    """A well-formed code that is not `right`."""
+    return f"{(int(right) + 1) % 10**6:06d}"

@@ -1,7 +1,8 @@
 """A real SMTP server on loopback (aiosmtpd) that records what it accepts.
 
-It can hold one mail transaction at RCPT TO, before any message content is sent, to stand for a
-slow mail server at the moment a worker dies.
+It can hold one mail transaction at RCPT TO, before any message content is sent: to stand for a
+slow mail server at the moment a worker dies (released by the test), or to keep one sender busy
+until another sender's transaction begins (released by that transaction).
 """
 
 import asyncio
@@ -20,11 +21,11 @@ def free_port() -> int:
 
 
 class RecordingHandler:
-    def __init__(self, hold_transaction: int | None = None, delay: float = 0.0):
+    def __init__(self, hold_transaction: int | None = None, release_on_transaction: int | None = None):
         self.messages: list[Message] = []
         self.transactions = 0
         self.hold_transaction = hold_transaction
-        self.delay = delay
+        self.release_on_transaction = release_on_transaction
         self.holding = threading.Event()
         self.release = threading.Event()
         self._lock = threading.Lock()
@@ -33,6 +34,8 @@ class RecordingHandler:
         with self._lock:
             self.transactions += 1
             session.transaction_number = self.transactions
+        if session.transaction_number == self.release_on_transaction:
+            self.release.set()
         envelope.mail_from = address
         return "250 OK"
 
@@ -44,8 +47,6 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        if self.delay:
-            await asyncio.sleep(self.delay)
         with self._lock:
             self.messages.append(email.message_from_bytes(envelope.content))
         return "250 Message accepted for delivery"
@@ -71,4 +72,10 @@ class SMTPSink:
 
     @property
     def url(self) -> str:
+        """EMAIL_URL for a child process."""
         return f"smtp://127.0.0.1:{self.port}"
+
+    def receive_mail_of(self, settings) -> None:
+        """Point this process's mail (pytest-django's `settings` fixture) at the sink."""
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", self.port

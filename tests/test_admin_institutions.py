@@ -4,14 +4,13 @@ import datetime
 
 import pytest
 from django.core import mail
-from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from keys.models import AuditEvent, Credential, Institution
 from tests.factories import CredentialFactory, InstitutionFactory
-from tests.staff_cast import signed_in
+from tests.mail_backends import REFUSING
+from tests.staff_cast import queries_to_load, signed_in
 
 pytestmark = pytest.mark.django_db
 LIST = "/admin/keys/institution/"
@@ -33,20 +32,14 @@ def test_the_list_shows_the_current_key_of_each_kind_with_status_and_days_left(b
 def test_the_list_runs_the_same_queries_for_any_number_of_institutions(bob):
     client = signed_in(bob)
     client.get(LIST)
-
-    def queries():
-        with CaptureQueriesContext(connection) as captured:
-            assert client.get(LIST).status_code == 200
-        return len(captured)
-
     for _ in range(2):
         CredentialFactory()
-    few = queries()
+    few = queries_to_load(client, LIST)
     for _ in range(15):
         institution = InstitutionFactory()
         CredentialFactory(institution=institution)
         CredentialFactory(institution=institution, kind="developer_key", client_id="170000000000123")
-    assert queries() == few
+    assert queries_to_load(client, LIST) == few
 
 
 def test_the_change_page_shows_the_intake_link_with_a_copy_button(alice, institution):
@@ -85,18 +78,10 @@ def test_the_bulk_invitation_action_reports_institutions_without_contacts(alice,
 
 
 def test_a_refused_invitation_is_reported_and_not_audited(alice, institution, settings):
-    settings.EMAIL_BACKEND = "tests.test_admin_institutions.RefusingBackend"
+    settings.EMAIL_BACKEND = REFUSING
     response = signed_in(alice).post(f"{LIST}{institution.pk}/invite/", follow=True)
     assert "the mail server refused" in response.content.decode()
     assert not AuditEvent.objects.exists()
-
-
-class RefusingBackend:
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def send_messages(self, messages):
-        raise ConnectionRefusedError("smtp down")
 
 
 def test_rotating_the_link_kills_the_old_one_and_is_audited(alice, institution):

@@ -20,7 +20,7 @@ from intake import services
 from keys import campaigns, institution_csv
 from keys.models import CalendarFeed, Institution, InstitutionImport
 from keys.tasks import purge_dead_secrets, send_reminders
-from tests.flows import form_data, submit
+from tests.flows import form_data, submit, wrong_code
 
 CANARY = "CANARY-8d1f4e6b-do-not-leak-0042"
 INVITATION = b"needs a Canvas key from"
@@ -60,7 +60,7 @@ def test_the_canary_secret_is_nowhere_in_clear(institution, alice, mail_dir, mon
     assert response.status_code == 302
     # A wrong code, a bad code, then the right one, as people do.
     right = _code(mail_dir)
-    customer.post(f"/s/{verification.public_id}/", {"code": "000000" if right != "000000" else "111111"})
+    customer.post(f"/s/{verification.public_id}/", {"code": wrong_code(right)})
     customer.post(f"/s/{verification.public_id}/", {"code": "abc"})
     assert customer.post(f"/s/{verification.public_id}/", {"code": right}).status_code == 302
     # A failure inside the submit view, rendered as Django's technical 500 page.

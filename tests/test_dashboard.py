@@ -13,7 +13,7 @@ from django.utils import timezone
 from keys import dashboard
 from keys.models import Credential, CredentialQuerySet
 from tests.factories import CredentialFactory
-from tests.staff_cast import signed_in
+from tests.staff_cast import queries_to_load, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -121,16 +121,10 @@ def test_nothing_but_a_count_of_pending_submissions_reaches_the_dashboard(bob, i
 def test_the_dashboard_costs_four_queries_whatever_the_number_of_credentials(bob):
     client = signed_in(bob)
     client.get("/admin/")
-
-    def queries():
-        with CaptureQueriesContext(connection) as captured:
-            client.get("/admin/")
-        return len(captured)
-
-    baseline = queries()
+    baseline = queries_to_load(client, "/admin/")
     for days in range(0, 360, 9):
         CredentialFactory(expires_at=in_days(days))
-    assert queries() == baseline
+    assert queries_to_load(client, "/admin/") == baseline
     with CaptureQueriesContext(connection) as captured:
         dashboard.tiles(timezone.now()), dashboard.timeline(timezone.now())
     assert len(captured) == 4

@@ -6,6 +6,7 @@ from django.core import mail
 from keys.models import Credential
 from tests import factories
 from tests.flows import VALID_DAP_SECRET, VALID_DEV_KEY_SECRET, form_data, submit
+from tests.mail_backends import REFUSING
 
 pytestmark = pytest.mark.django_db
 
@@ -267,18 +268,10 @@ def test_the_limits_reset_after_an_hour(client, institution, settings, time_mach
 
 
 def test_a_failing_mail_server_keeps_the_submission_and_offers_a_new_code(client, institution, settings):
-    settings.EMAIL_BACKEND = "tests.test_intake_start.RefusingBackend"
+    settings.EMAIL_BACKEND = REFUSING
     response, verification = submit(client, institution)
     assert response.status_code == 302
     verification.refresh_from_db()
     assert verification.codes_sent == 0
     page = client.get(response["Location"]).content.decode()
     assert "couldn't send the code email" in page
-
-
-class RefusingBackend:
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def send_messages(self, messages):
-        raise ConnectionRefusedError("mail server down")

@@ -32,9 +32,11 @@ def due_reminders(count: int) -> list:
 
 def test_four_concurrent_sweeps_send_every_reminder_exactly_once():
     due_reminders(300)
-    with SMTPSink(delay=0.005) as sink:
+    # The overlap is forced: the first message is held until another sweep begins sending.
+    with SMTPSink(hold_transaction=1, release_on_transaction=2) as sink:
         sweeps = [sweep_process(sink, "--batch-size", "25") for _ in range(4)]
         outputs = [sweep.communicate(timeout=300) for sweep in sweeps]
+        assert sink.handler.holding.is_set() and sink.handler.release.is_set()
     for sweep, (out, err) in zip(sweeps, outputs):
         assert sweep.returncode == 0, err
     sent_by_each = [int(out.split()[1]) for out, _ in outputs]
@@ -62,8 +64,7 @@ def test_a_sweep_killed_mid_run_loses_and_doubles_nothing(settings, time_machine
         stranded = ReminderNotice.objects.filter(offset_days=1, state=ReminderNotice.State.SCHEDULED)
         assert stranded.count() == 26 and all(n.claimed_until for n in stranded)
 
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+        sink.receive_mail_of(settings)
         settings.PORTAL_STAFF_EMAILS = []
         assert reminders.sweep().sent == 0, "the dead worker's claim is respected until it runs out"
         time_machine.move_to(timezone.now() + datetime.timedelta(seconds=settings.PORTAL_REMINDER_CLAIM_SECONDS + 1))

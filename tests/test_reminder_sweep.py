@@ -11,6 +11,7 @@ from keys import reminders
 from keys.models import Credential, ReminderNotice
 from keys.tasks import purge_dead_secrets, send_reminders
 from tests.factories import tracked_credential
+from tests.mail_backends import REFUSING
 
 pytestmark = pytest.mark.django_db
 UTC = datetime.timezone.utc
@@ -159,7 +160,7 @@ def test_final_reminders_also_go_to_partner_staff(time_machine, contact_institut
 def test_a_refused_message_is_retried_later_and_the_lapse_notice_still_follows(time_machine, contact_institution, settings):
     time_machine.move_to(START, tick=False)
     credential = tracked_credential(institution=contact_institution, lifetime_days=1)
-    settings.EMAIL_BACKEND = "tests.test_reminder_sweep.RefusingBackend"
+    settings.EMAIL_BACKEND = REFUSING
     assert send_reminders()["failed"] == 1
     notice = credential.reminders.get(offset_days=1)
     assert notice.state == ReminderNotice.State.SCHEDULED and notice.attempts == 1
@@ -178,7 +179,7 @@ def test_a_refused_message_is_retried_later_and_the_lapse_notice_still_follows(t
 def test_a_reminder_that_failed_until_a_later_one_was_due_is_skipped(time_machine, contact_institution, settings):
     time_machine.move_to(START, tick=False)
     credential = tracked_credential(institution=contact_institution, lifetime_days=10)
-    settings.EMAIL_BACKEND = "tests.test_reminder_sweep.RefusingBackend"
+    settings.EMAIL_BACKEND = REFUSING
     time_machine.move_to(credential.expires_at - datetime.timedelta(days=7), tick=False)
     send_reminders()
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
@@ -241,14 +242,3 @@ def test_revoked_and_locked_secrets_are_purged(time_machine):
     assert Credential.objects.get(pk=revoked.pk).secret is None
     assert Credential.objects.get(pk=active.pk).secret is not None
     assert purge_dead_secrets() == {"expired": 0, "purged": 0}
-
-
-class RefusingBackend:
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def send_messages(self, messages):
-        raise ConnectionRefusedError("mail server refused the connection")
-
-    def close(self):
-        pass

@@ -6,6 +6,8 @@ wrong, expired and locked.
 """
 
 import datetime
+import itertools
+import secrets
 
 import pytest
 from django.core import mail
@@ -14,7 +16,7 @@ from django.utils.html import escape
 from intake.models import Verification
 from intake.rules import GENERIC_CODE_ERROR
 from keys.models import Credential
-from tests.flows import last_code, submit
+from tests.flows import last_code, submit, wrong_code
 
 pytestmark = pytest.mark.django_db
 START = datetime.datetime(2026, 11, 23, 9, 0, 0, tzinfo=datetime.timezone.utc)
@@ -34,10 +36,6 @@ def at(time_machine, minutes=0, seconds=0):
 
 def enter(client, verification, code):
     return client.post(f"/s/{verification.public_id}/", {"code": code})
-
-
-def wrong_code(right: str) -> str:
-    return f"{(int(right) + 1) % 10**6:06d}"
 
 
 def resend(client, verification):
@@ -78,13 +76,20 @@ def test_the_code_is_refused_at_5_01_with_the_generic_message(client, pending, t
     assert Credential.objects.get().status == Credential.Status.PENDING
 
 
-def test_a_new_code_voids_the_previous_one(client, pending):
+@pytest.fixture
+def distinct_codes(monkeypatch):
+    """Codes that differ from one another, so a voided code can't pass for its successor by luck."""
+    numbers = itertools.count(123_456)
+    monkeypatch.setattr(secrets, "randbelow", lambda upper: next(numbers) % upper)
+
+
+def test_a_new_code_voids_the_previous_one(client, distinct_codes, pending):
     first = last_code()
     resend(client, pending)
     second = last_code()
     assert len(mail.outbox) == 2
-    if first != second:
-        assert enter(client, pending, first).status_code == 400
+    assert first != second
+    assert enter(client, pending, first).status_code == 400
     assert enter(client, pending, second).status_code == 302
 
 
@@ -145,7 +150,7 @@ def test_it_locks_after_the_fifth_wrong_code_and_destroys_the_secret(client, pen
 
 def test_wrong_attempts_count_across_codes(client, pending):
     for _ in range(3):
-        enter(client, pending, "000000" if last_code() != "000000" else "111111")
+        enter(client, pending, wrong_code(last_code()))
     resend(client, pending)
     right = last_code()
     for _ in range(2):

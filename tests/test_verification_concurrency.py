@@ -12,7 +12,7 @@ from django.db import connection
 from django.test import Client
 
 from keys.models import Credential
-from tests.flows import last_code, submit
+from tests.flows import last_code, submit, wrong_code
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,8 +44,7 @@ def post_code(verification, code):
 
 
 def test_twenty_concurrent_wrong_codes_count_exactly_five(pending):
-    right = last_code()
-    wrong = f"{(int(right) + 1) % 10**6:06d}"
+    wrong = wrong_code(last_code())
     statuses = race(20, lambda i: post_code(pending, wrong))
     assert statuses == [400] * 20
     pending.refresh_from_db()

@@ -9,6 +9,8 @@ import shutil
 
 import pytest
 
+from tests.ci import missing
+
 CHROMIUM = os.getenv("KEYDROP_CHROMIUM", "/usr/bin/chromium")
 # Playwright's sync API keeps an event loop running in the test thread; the ORM calls the
 # tests make there (reading the mail outbox, checking rows) are plain synchronous code.
@@ -18,10 +20,7 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 @pytest.fixture(scope="session")
 def browser():
     if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
-        message = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-        if os.getenv("CI", "").lower() == "true":
-            pytest.fail(message + ": browser tests are required in CI")
-        pytest.skip(message)
+        missing(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -4,7 +4,7 @@ import pytest
 from django.core import mail
 
 from keys.models import Credential
-from tests.flows import VALID_DAP_CLIENT_ID, last_code
+from tests.flows import VALID_DAP_CLIENT_ID, last_code, wrong_code
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SECRET = "browser-Secret-value-0123456789"
@@ -46,7 +46,7 @@ def test_choosing_a_partner_key_hides_the_secret_field(page, live_server, instit
 
 def test_five_wrong_codes_lock_the_submission(page, live_server, institution):
     fill_and_submit(page, live_server, institution)
-    wrong = f"{(int(last_code()) + 1) % 10**6:06d}"
+    wrong = wrong_code(last_code())
     for _ in range(5):
         page.get_by_label("Six-digit code").fill(wrong)
         page.get_by_role("button", name="Confirm").click()

@@ -3,7 +3,6 @@
 import datetime
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from keys import dashboard
@@ -13,16 +12,6 @@ from tests.factories import CredentialFactory
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SECRET = "browser-Reveal_secret-0123456789"
 REASON = "Nightly sync returns 401; comparing the stored key"
-
-
-@pytest.fixture
-def dana(django_user_model):
-    user = django_user_model.objects.create_user("dana", "dana@partner.example", "dana-password-123", is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(content_type__app_label="keys", codename__startswith="view_")
-        | Permission.objects.filter(codename="reveal_credential_secret")
-    )
-    return user
 
 
 def sign_in(page, live_server, username, password):
