@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.mail import get_connection
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from keys import audit, kinds
@@ -254,19 +254,25 @@ def deliver(claimed: list[CampaignMessage], report: SweepReport, deadline: float
 def cancel_reason(message: CampaignMessage, now: datetime.datetime) -> str:
     """Why this email must not go now, or "". Asked right before sending: chasing stops the moment
     a key is verified, and nothing goes to an address no longer on file."""
-    if message.contact_id is None or not AdminContact.objects.filter(pk=message.contact_id).exists():
-        return "The address is no longer on file."
-    stages = (
-        CampaignInvitation.objects.with_stages(now)
-        .filter(pk=message.invitation_id)
-        .values("is_open", "close_reason", "submitted", "verified")
+    invitation = message.invitation
+    current = (
+        CampaignInvitation.objects.filter(pk=invitation.pk)
+        .annotate(on_file=Exists(AdminContact.objects.filter(pk=message.contact_id or 0)))
+        .values("is_open", "close_reason", "on_file")
         .get()
     )
-    if not stages["is_open"]:
-        return f"The institution's invitation closed: {stages['close_reason'] or 'closed'}"
-    if stages["verified"]:
+    if not current["on_file"]:
+        return "The address is no longer on file."
+    if not current["is_open"]:
+        return f"The institution's invitation closed: {current['close_reason'] or 'closed'}"
+    # The same reading as CampaignInvitationQuerySet.with_stages, for one institution.
+    since = Credential.objects.filter(
+        institution_id=invitation.institution_id, kind=invitation.kind, submitted_at__gte=invitation.campaign.created_at
+    ).exclude(status=Credential.Status.LOCKED)
+    handed_over = since.aggregate(submitted=Count("pk"), verified=Count("pk", filter=Q(verified_at__isnull=False)))
+    if handed_over["verified"]:
         return "A key was verified."
-    if stages["submitted"]:
+    if handed_over["submitted"]:
         return "A key was handed over and awaits its code."
     return ""
 
