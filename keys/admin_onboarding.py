@@ -73,10 +73,15 @@ class CampaignForm(forms.Form):
     name = forms.CharField(max_length=200, help_text="For your own records, e.g. “Canvas Data 2 autumn onboarding”.")
     kind = forms.ChoiceField(choices=kinds.CHOICES, label="Key to ask for")
     chase_after_days = forms.IntegerField(
-        min_value=1, max_value=90, label="Chase after (days)", help_text="Days after the previous email before a chaser goes out."
+        min_value=1,
+        max_value=90,
+        label="Chase after (days)",
+        help_text="Days after the previous email before a chaser goes out.",
     )
     max_chasers = forms.IntegerField(
-        min_value=0, max_value=Campaign.MAX_CHASERS_LIMIT, label="Chasers at most",
+        min_value=0,
+        max_value=Campaign.MAX_CHASERS_LIMIT,
+        label="Chasers at most",
         help_text="Chasing stops the moment a key is verified.",
     )
 
@@ -125,10 +130,15 @@ class InstitutionOnboarding:
             else:
                 if plan.ok:
                     staged = InstitutionImport.objects.create(
-                        filename=upload.name[:255], content=text, uploaded_by=audit.staff_actor(request), summary=plan.summary()
+                        filename=upload.name[:255],
+                        content=text,
+                        uploaded_by=audit.staff_actor(request),
+                        summary=plan.summary(),
                     )
                     return redirect("admin:keys_institution_import_preview", staged.pk)
-                context = self._page(request, "Nothing imported: fix these rows", form=ImportForm(), plan=plan, filename=upload.name)
+                context = self._page(
+                    request, "Nothing imported: fix these rows", form=ImportForm(), plan=plan, filename=upload.name
+                )
                 return TemplateResponse(request, "admin/keys/institution/import.html", context, status=400)
         elif form.is_bound:
             status = 400
@@ -157,11 +167,18 @@ class InstitutionOnboarding:
                     applied = institution_csv.apply(plan, now)
                     InstitutionImport.objects.filter(pk=pk).update(summary=str(applied)[:300])
                     audit.record(
-                        audit.Action.IMPORT, actor=audit.staff_actor(request), ip=client_ip(request), at=now,
+                        audit.Action.IMPORT,
+                        actor=audit.staff_actor(request),
+                        ip=client_ip(request),
+                        at=now,
                         detail=f"{staged.filename}: {applied}",
                     )
             except (IntegrityError, ValueError):
-                self.message_user(request, "The institutions changed while importing; nothing was imported. Try again.", messages.ERROR)
+                self.message_user(
+                    request,
+                    "The institutions changed while importing; nothing was imported. Try again.",
+                    messages.ERROR,
+                )
                 return redirect("admin:keys_institution_import_preview", pk)
             self.message_user(request, f"Imported {staged.filename}: {applied}.", messages.SUCCESS)
             return redirect("admin:keys_institution_changelist")
@@ -174,7 +191,9 @@ class InstitutionOnboarding:
             changed_rows=plan.changed[:PREVIEW_ROWS],
             preview_rows=PREVIEW_ROWS,
         )
-        return TemplateResponse(request, "admin/keys/institution/import_preview.html", context, status=200 if plan.ok else 400)
+        return TemplateResponse(
+            request, "admin/keys/institution/import_preview.html", context, status=200 if plan.ok else 400
+        )
 
     def export_view(self, request):
         if not self.has_view_permission(request):
@@ -182,11 +201,16 @@ class InstitutionOnboarding:
         now = timezone.now()
         text = institution_csv.export_text()
         audit.record(
-            audit.Action.EXPORT_LIST, actor=audit.staff_actor(request), ip=client_ip(request), at=now,
+            audit.Action.EXPORT_LIST,
+            actor=audit.staff_actor(request),
+            ip=client_ip(request),
+            at=now,
             detail=f"institutions CSV: {text.count(chr(10)) - 1} row(s)",
         )
         response = HttpResponse(text, content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="institutions-{timezone.localtime(now):%Y%m%d-%H%M}.csv"'
+        response["Content-Disposition"] = (
+            f'attachment; filename="institutions-{timezone.localtime(now):%Y%m%d-%H%M}.csv"'
+        )
         response["Cache-Control"] = "no-store"
         return response
 
@@ -194,15 +218,23 @@ class InstitutionOnboarding:
         if not self.has_view_permission(request):
             raise PermissionDenied
         sample = settings.BASE_DIR / "samples" / "institutions.csv"
-        return FileResponse(open(sample, "rb"), as_attachment=True, filename="institutions-sample.csv", content_type="text/csv")
+        return FileResponse(
+            open(sample, "rb"), as_attachment=True, filename="institutions-sample.csv", content_type="text/csv"
+        )
 
     # Campaigns -------------------------------------------------------------------------------
 
-    @admin.action(description="Invite the selected institutions (start a campaign with chasers)", permissions=["campaign"])
+    @admin.action(
+        description="Invite the selected institutions (start a campaign with chasers)", permissions=["campaign"]
+    )
     def start_campaign(self, request, queryset):
         selected = Institution.objects.filter(pk__in=queryset.values("pk"))
         working_filter = request.GET.get(WorkingKeyFilter.parameter_name, "")
-        kind = working_filter.removeprefix("none-") if working_filter.removeprefix("none-") in kinds.KINDS else kinds.DAP.slug
+        kind = (
+            working_filter.removeprefix("none-")
+            if working_filter.removeprefix("none-") in kinds.KINDS
+            else kinds.DAP.slug
+        )
         confirmed = request.POST.get("confirm") == "yes"
         form = CampaignForm(
             request.POST if confirmed else None,
@@ -253,7 +285,9 @@ class InstitutionOnboarding:
             action_name="start_campaign",
             action_checkbox_name=admin.helpers.ACTION_CHECKBOX_NAME,
         )
-        return TemplateResponse(request, "admin/keys/institution/campaign_start.html", context, status=400 if form.is_bound else 200)
+        return TemplateResponse(
+            request, "admin/keys/institution/campaign_start.html", context, status=400 if form.is_bound else 200
+        )
 
     # The institution's page -----------------------------------------------------------------------
 
@@ -336,7 +370,9 @@ class CampaignAdmin(admin.ModelAdmin):
     def get_urls(self):
         wrap = self.admin_site.admin_view
         return [
-            path("<path:object_id>/not-responded.csv", wrap(self.not_responded_view), name="keys_campaign_not_responded"),
+            path(
+                "<path:object_id>/not-responded.csv", wrap(self.not_responded_view), name="keys_campaign_not_responded"
+            ),
             path("<path:object_id>/close/", wrap(self.close_view), name="keys_campaign_close"),
             *super().get_urls(),
         ]
@@ -352,8 +388,10 @@ class CampaignAdmin(admin.ModelAdmin):
         if campaign is not None:
             now = timezone.now()
             only_waiting = request.GET.get("stage") == "not_responded"
-            invitations = campaign.invitations.with_stages(now).select_related("institution").annotate(
-                sent=Count("messages", filter=Q(messages__state=CampaignMessage.State.SENT))
+            invitations = (
+                campaign.invitations.with_stages(now)
+                .select_related("institution")
+                .annotate(sent=Count("messages", filter=Q(messages__state=CampaignMessage.State.SENT)))
             )
             if only_waiting:
                 invitations = invitations.filter(submitted=False)
@@ -385,7 +423,9 @@ class CampaignAdmin(admin.ModelAdmin):
         campaign = self._campaign(request, object_id)
         now = timezone.now()
         waiting = (
-            campaign.invitations.not_responded(now).select_related("institution").prefetch_related("institution__contacts")
+            campaign.invitations.not_responded(now)
+            .select_related("institution")
+            .prefetch_related("institution__contacts")
             .annotate(sent=Count("messages", filter=Q(messages__state=CampaignMessage.State.SENT)))
             .order_by("institution__name")
         )
@@ -404,7 +444,10 @@ class CampaignAdmin(admin.ModelAdmin):
                 ]
             )
         audit.record(
-            audit.Action.EXPORT_LIST, actor=audit.staff_actor(request), ip=client_ip(request), at=now,
+            audit.Action.EXPORT_LIST,
+            actor=audit.staff_actor(request),
+            ip=client_ip(request),
+            at=now,
             detail=f"campaign {campaign.pk} not responded: {len(rows) - 1} row(s)",
         )
         return csv_response(rows, f"campaign-{campaign.pk}-not-responded.csv")
@@ -420,7 +463,10 @@ class CampaignAdmin(admin.ModelAdmin):
                 for invitation in campaign.invitations.filter(is_open=True):
                     campaigns.close(invitation, now, "The campaign was closed by staff.")
                 audit.record(
-                    audit.Action.CAMPAIGN, actor=audit.staff_actor(request), ip=client_ip(request), at=now,
+                    audit.Action.CAMPAIGN,
+                    actor=audit.staff_actor(request),
+                    ip=client_ip(request),
+                    at=now,
                     detail=f"{campaign.name}: closed; no more emails",
                 )
         self.message_user(request, "The campaign is closed: no more invitations or chasers go out.", messages.SUCCESS)

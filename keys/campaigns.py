@@ -142,7 +142,11 @@ def start(
         )
     log.info("campaign %s started: %d institution(s), %d contact(s)", campaign.pk, len(ours), len(messages))
     return Started(
-        campaign, institutions=len(ours), contacts=len(messages), taken=reachable - len(ours), without_contacts=without_contacts
+        campaign,
+        institutions=len(ours),
+        contacts=len(messages),
+        taken=reachable - len(ours),
+        without_contacts=without_contacts,
     )
 
 
@@ -328,7 +332,9 @@ def record_sent(message: CampaignMessage, now: datetime.datetime) -> None:
     if message.round == 0:
         # The first invitation to reach any contact starts the institution's chase clock.
         chase = now + datetime.timedelta(days=message.invitation.campaign.chase_after_days)
-        CampaignInvitation.objects.filter(pk=message.invitation_id, invited_at__isnull=True).update(invited_at=now, next_chase_at=chase)
+        CampaignInvitation.objects.filter(pk=message.invitation_id, invited_at__isnull=True).update(
+            invited_at=now, next_chase_at=chase
+        )
 
 
 def record_failure(message: CampaignMessage, exc: Exception) -> None:
@@ -388,7 +394,9 @@ def plan_chasers(now: datetime.datetime, limit: int = 1000) -> int:
             close(invitation, now, "A key was verified.")
         elif invitation.submitted:
             # Awaiting its code; if it locks, the institution is chased again next time.
-            CampaignInvitation.objects.filter(pk=invitation.pk, next_chase_at=invitation.next_chase_at).update(next_chase_at=later)
+            CampaignInvitation.objects.filter(pk=invitation.pk, next_chase_at=invitation.next_chase_at).update(
+                next_chase_at=later
+            )
         elif invitation.chasers_planned >= campaign.max_chasers:
             close(invitation, now, f"No key after {campaign.max_chasers} chaser(s).")
         else:
@@ -407,14 +415,18 @@ def plan_round(invitation: CampaignInvitation, now: datetime.datetime, later: da
             return 0
         rows = [
             CampaignMessage(invitation=invitation, contact_id=pk, email=email, round=round_number, not_before=now)
-            for pk, email in AdminContact.objects.filter(institution_id=invitation.institution_id).values_list("pk", "email")
+            for pk, email in AdminContact.objects.filter(institution_id=invitation.institution_id).values_list(
+                "pk", "email"
+            )
         ]
         CampaignMessage.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
 
 
 def close(invitation: CampaignInvitation, now: datetime.datetime, reason: str) -> None:
-    CampaignInvitation.objects.filter(pk=invitation.pk, is_open=True).update(is_open=False, closed_at=now, close_reason=reason)
+    CampaignInvitation.objects.filter(pk=invitation.pk, is_open=True).update(
+        is_open=False, closed_at=now, close_reason=reason
+    )
     CampaignMessage.objects.filter(invitation=invitation, state=CampaignMessage.State.SCHEDULED, claimed_by="").update(
         state=CampaignMessage.State.CANCELLED, state_reason=reason
     )

@@ -69,13 +69,18 @@ def next_step(credential: Credential, now: datetime.datetime, partner_name: str)
     days = credential.days_left(now)
     check = credential.last_check()
     if credential.awaits_partner_secret:
-        return NextStep("wait", f"Nothing to do: Instructure sends {partner_name} the secret, and {partner_name} completes the setup.")
+        return NextStep(
+            "wait",
+            f"Nothing to do: Instructure sends {partner_name} the secret, and {partner_name} completes the setup.",
+        )
     if check is not None and check.outcome == "rejected":
         return NextStep("renew", f"Canvas refused this key ({check.reason}). Create a new key and submit it below.")
     if days is not None and days <= 0:
         return NextStep("renew", f"{kind.lapsed_sentence(credential.expires_on())} {kind.renew_instruction}")
     if credential.awaits_authorization:
-        return NextStep("authorize", f"Authorize {partner_name} in Canvas to finish the setup.", credential.authorization_url())
+        return NextStep(
+            "authorize", f"Authorize {partner_name} in Canvas to finish the setup.", credential.authorization_url()
+        )
     if credential.status == Status.SUPERSEDED:
         return NextStep("none", "Nothing to do: a newer key has taken over; this one keeps working until its date.")
     if days is not None and days <= Credential.SOON_DAYS:
@@ -102,7 +107,10 @@ def summarise(credential: Credential, now: datetime.datetime, partner_name: str)
 def current_keys(institution: Institution, now: datetime.datetime, partner_name: str) -> list[KindSummary]:
     """For each kind, the keys that count now; or, if none does, the newest that lapsed."""
     verified = list(
-        institution.credentials.tracked().filter(verified_at__isnull=False).defer("secret").order_by("-verified_at", "-pk")
+        institution.credentials.tracked()
+        .filter(verified_at__isnull=False)
+        .defer("secret")
+        .order_by("-verified_at", "-pk")
     )
     summaries = []
     for kind in kinds.KINDS.values():

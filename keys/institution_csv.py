@@ -95,7 +95,9 @@ def decode(data: bytes) -> str:
     if len(data) > MAX_BYTES:
         raise FileRefused(f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB.")
     if b"\x00" in data:
-        raise FileRefused("That is not a CSV file (it contains binary data). Save it from your spreadsheet as CSV UTF-8.")
+        raise FileRefused(
+            "That is not a CSV file (it contains binary data). Save it from your spreadsheet as CSV UTF-8."
+        )
     try:
         return data.decode("utf-8-sig")  # spreadsheets often start a UTF-8 file with a byte-order mark
     except UnicodeDecodeError as error:
@@ -297,7 +299,9 @@ def apply(plan: Plan, now: datetime.datetime) -> Applied:
             raise ValueError("; ".join(map(str, fresh.errors)))
         Institution.objects.bulk_create(
             [
-                Institution(name=row.name, slug=row.slug, canvas_url=row.canvas_url, time_zone=row.time_zone, created_at=now)
+                Institution(
+                    name=row.name, slug=row.slug, canvas_url=row.canvas_url, time_zone=row.time_zone, created_at=now
+                )
                 for row in fresh.new
             ],
             batch_size=500,
@@ -334,8 +338,10 @@ def export_rows(institutions=None):
     institutions = (institutions if institutions is not None else Institution.objects.all()).order_by("slug")
     yield HEADER
     contacts: dict[int, list[str]] = {}
-    for institution_id, email in AdminContact.objects.filter(institution__in=institutions).order_by("email").values_list(
-        "institution_id", "email"
+    for institution_id, email in (
+        AdminContact.objects.filter(institution__in=institutions)
+        .order_by("email")
+        .values_list("institution_id", "email")
     ):
         contacts.setdefault(institution_id, []).append(email)
     for institution in institutions.only("pk", "name", "slug", "canvas_url", "time_zone").iterator(chunk_size=2000):

@@ -20,7 +20,9 @@ LIST = "/admin/keys/institution/"
 @pytest.fixture
 def base():
     """Three institutions without a Canvas Data 2 key, one with."""
-    institutions = [InstitutionFactory(slug=f"inst-{n}", name=f"Inst {n}", contacts=[f"a@inst-{n}.edu"]) for n in range(3)]
+    institutions = [
+        InstitutionFactory(slug=f"inst-{n}", name=f"Inst {n}", contacts=[f"a@inst-{n}.edu"]) for n in range(3)
+    ]
     CredentialFactory(institution=InstitutionFactory(slug="has-key", contacts=["a@has-key.edu"]))
     return institutions
 
@@ -54,7 +56,9 @@ def test_staff_start_a_campaign_for_every_filtered_institution_and_land_on_its_p
 
 def test_a_bad_campaign_form_is_shown_again_and_starts_nothing(alice, base):
     action = {"action": "start_campaign", ACTION_CHECKBOX_NAME: [str(base[0].pk)], "confirm": "yes"}
-    response = signed_in(alice).post(LIST, {**action, "name": "", "kind": "x", "chase_after_days": "0", "max_chasers": "9"})
+    response = signed_in(alice).post(
+        LIST, {**action, "name": "", "kind": "x", "chase_after_days": "0", "max_chasers": "9"}
+    )
     assert response.status_code == 400
     assert set(response.context["form"].errors) == {"name", "kind", "chase_after_days", "max_chasers"}
     assert not Campaign.objects.exists()
@@ -62,16 +66,28 @@ def test_a_bad_campaign_form_is_shown_again_and_starts_nothing(alice, base):
 
 def test_view_only_staff_can_follow_but_not_start_or_close_a_campaign(bob, base):
     client = signed_in(bob)
-    action = {"action": "start_campaign", ACTION_CHECKBOX_NAME: [str(base[0].pk)], "confirm": "yes", "name": "x", "kind": "dap", "chase_after_days": "7", "max_chasers": "1"}
+    action = {
+        "action": "start_campaign",
+        ACTION_CHECKBOX_NAME: [str(base[0].pk)],
+        "confirm": "yes",
+        "name": "x",
+        "kind": "dap",
+        "chase_after_days": "7",
+        "max_chasers": "1",
+    }
     client.post(LIST, action)
     assert not Campaign.objects.exists()
-    campaign = campaigns.start(Institution.objects.all(), kind="dap", name="x", actor="alice", now=timezone.now()).campaign
+    campaign = campaigns.start(
+        Institution.objects.all(), kind="dap", name="x", actor="alice", now=timezone.now()
+    ).campaign
     assert client.get(f"/admin/keys/campaign/{campaign.pk}/change/").status_code == 200
     assert client.post(f"/admin/keys/campaign/{campaign.pk}/close/").status_code == 403
 
 
 def test_the_campaign_page_shows_the_funnel_and_each_institutions_stage(bob, base):
-    campaign = campaigns.start(campaigns.without_working_key("dap"), kind="dap", name="Autumn", actor="alice", now=timezone.now()).campaign
+    campaign = campaigns.start(
+        campaigns.without_working_key("dap"), kind="dap", name="Autumn", actor="alice", now=timezone.now()
+    ).campaign
     campaigns.sweep()
     opened = CampaignInvitation.objects.get(institution=base[0])
     CampaignInvitation.record_open(opened.token, base[0], timezone.now())
@@ -86,19 +102,26 @@ def test_the_campaign_page_shows_the_funnel_and_each_institutions_stage(bob, bas
 
 
 def test_who_has_not_responded_is_exported_with_their_contacts_and_audited(bob, base):
-    campaign = campaigns.start(campaigns.without_working_key("dap"), kind="dap", name="Autumn", actor="alice", now=timezone.now()).campaign
+    campaign = campaigns.start(
+        campaigns.without_working_key("dap"), kind="dap", name="Autumn", actor="alice", now=timezone.now()
+    ).campaign
     campaigns.sweep()
     CredentialFactory(institution=base[1], submitted_at=timezone.now())
     response = signed_in(bob).get(f"/admin/keys/campaign/{campaign.pk}/not-responded.csv")
     assert response.status_code == 200 and "no-store" in response["Cache-Control"]
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert rows[0] == ["Institution", "Institution slug", "Contacts", "Stage", "Invited at", "Opened at", "Emails sent"]
-    assert [(row[1], row[2], row[3], row[6]) for row in rows[1:]] == [("inst-0", "a@inst-0.edu", "Invited", "1"), ("inst-2", "a@inst-2.edu", "Invited", "1")]
+    assert [(row[1], row[2], row[3], row[6]) for row in rows[1:]] == [
+        ("inst-0", "a@inst-0.edu", "Invited", "1"),
+        ("inst-2", "a@inst-2.edu", "Invited", "1"),
+    ]
     assert AuditEvent.objects.filter(action=AuditEvent.Action.EXPORT_LIST, actor="bob").exists()
 
 
 def test_closing_a_campaign_stops_its_emails(alice, base):
-    campaign = campaigns.start(campaigns.without_working_key("dap"), kind="dap", name="Autumn", actor="alice", now=timezone.now()).campaign
+    campaign = campaigns.start(
+        campaigns.without_working_key("dap"), kind="dap", name="Autumn", actor="alice", now=timezone.now()
+    ).campaign
     response = signed_in(alice).post(f"/admin/keys/campaign/{campaign.pk}/close/")
     assert response.status_code == 302
     assert campaigns.sweep().sent == 0 and mail.outbox == []
@@ -111,7 +134,13 @@ def test_the_institution_page_lists_its_keys_and_its_campaigns(bob, base):
     CredentialFactory(institution=institution, status=Credential.Status.EXPIRED, secret=None)
     current = CredentialFactory(institution=institution)
     CredentialFactory(institution=institution, status=Credential.Status.PENDING, verified_at=None)  # never shown
-    campaigns.start(Institution.objects.filter(pk=institution.pk), kind="developer_key", name="Dev keys", actor="alice", now=timezone.now())
+    campaigns.start(
+        Institution.objects.filter(pk=institution.pk),
+        kind="developer_key",
+        name="Dev keys",
+        actor="alice",
+        now=timezone.now(),
+    )
     campaigns.sweep()
     response = signed_in(bob).get(f"/admin/keys/institution/{institution.pk}/change/")
     keys = response.context["institution_keys"]

@@ -20,12 +20,16 @@ def test_an_upload_is_previewed_then_imported_once_confirmed(alice):
     InstitutionFactory(slug="known", name="Known", contacts=["k@example.edu"])
     client = signed_in(alice)
     # The empty Canvas address leaves the one on file.
-    response = upload(client, HEADER + "New One,new-one,,,n@example.edu\nKnown Renamed,known,,,k@example.edu;k2@example.edu\n")
+    response = upload(
+        client, HEADER + "New One,new-one,,,n@example.edu\nKnown Renamed,known,,,k@example.edu;k2@example.edu\n"
+    )
     assert response.status_code == 302
     preview_url = response.url
     preview = client.get(preview_url)
     html = preview.content.decode()
-    assert "1</strong> new institution" in html and "1</strong> updated" in html and "2</strong> contacts to add" in html
+    assert (
+        "1</strong> new institution" in html and "1</strong> updated" in html and "2</strong> contacts to add" in html
+    )
     assert "new-one" in html and "<td>name, contacts</td>" in html
     assert not Institution.objects.filter(slug="new-one").exists(), "nothing is written before confirmation"
 
@@ -70,7 +74,10 @@ def test_view_only_staff_cannot_import_but_can_export(bob):
     InstitutionFactory(slug="a", contacts=["a@example.edu"])
     export = client.get("/admin/keys/institution/export.csv")
     assert export.status_code == 200 and export["Content-Type"].startswith("text/csv")
-    assert export.content.decode().splitlines() == ["name,slug,canvas_url,time_zone,contacts", f"{Institution.objects.get().name},a,https://a.instructure.com,,a@example.edu"]
+    assert export.content.decode().splitlines() == [
+        "name,slug,canvas_url,time_zone,contacts",
+        f"{Institution.objects.get().name},a,https://a.instructure.com,,a@example.edu",
+    ]
     assert AuditEvent.objects.filter(action=AuditEvent.Action.EXPORT_LIST, actor="bob").exists()
 
 

@@ -63,7 +63,7 @@ def test_without_a_logo_no_outside_image_is_allowed(client, institution):
 
 def test_every_email_carries_the_brand(brand, client, institution, time_machine):
     # The code, the receipt, the staff notice; a campaign invitation; a reminder, the staff copy, the lapse notice.
-    response, verification = submit(client, institution, expiry="1d")
+    _, verification = submit(client, institution, expiry="1d")
     client.post(f"/s/{verification.public_id}/", {"code": last_code()})
     campaigns.start(Institution.objects.all(), kind="developer_key", name="x", actor="alice", now=timezone.now())
     campaigns.sweep()
@@ -76,7 +76,7 @@ def test_every_email_carries_the_brand(brand, client, institution, time_machine)
     assert len(mail.outbox) >= 8, subjects
     for message in mail.outbox:
         html = message.alternatives[0][0]
-        assert 'background: #0b6e4f' in html and f'<img src="{LOGO}" alt="EdPotential"' in html, message.subject
+        assert "background: #0b6e4f" in html and f'<img src="{LOGO}" alt="EdPotential"' in html, message.subject
         assert "Keydrop" not in message.subject + message.body + html, message.subject
         assert "EdPotential" in message.body
     staff = [subject for subject in subjects if subject.startswith("[")]

@@ -34,8 +34,12 @@ def test_sweeps_that_read_the_same_rows_send_each_email_once_and_keep_the_daily_
     with SMTPSink() as sink:
         sweeps = [
             paused_manage(
-                "keys.campaigns:due_candidates", "send_campaign_emails", "--batch-size", "30",
-                sink=sink, PORTAL_CAMPAIGN_EMAILS_PER_CONTACT_PER_DAY="2",
+                "keys.campaigns:due_candidates",
+                "send_campaign_emails",
+                "--batch-size",
+                "30",
+                sink=sink,
+                PORTAL_CAMPAIGN_EMAILS_PER_CONTACT_PER_DAY="2",
             )
             for _ in range(SWEEPS)
         ]
@@ -51,14 +55,20 @@ def test_sweeps_that_read_the_same_rows_send_each_email_once_and_keep_the_daily_
     per_address = recipients(sink)
     assert per_address["consortium@example.edu"] == 2 and max(per_address.values()) == 2
     assert CampaignMessage.objects.filter(state=CampaignMessage.State.SENT).count() == 62
-    assert CampaignMessage.objects.filter(state=CampaignMessage.State.SCHEDULED, email="consortium@example.edu").count() == 3
+    assert (
+        CampaignMessage.objects.filter(state=CampaignMessage.State.SCHEDULED, email="consortium@example.edu").count()
+        == 3
+    )
 
 
 def test_two_invite_commands_at_once_invite_each_contact_once():
     for n in range(40):
         InstitutionFactory(slug=f"inst-{n}", contacts=[f"a@inst-{n}.edu", f"b@inst-{n}.edu"])
     with SMTPSink() as sink:
-        commands = [paused_manage("keys.campaigns:select_candidates", "invite", "--without-key", "dap", sink=sink) for _ in range(2)]
+        commands = [
+            paused_manage("keys.campaigns:select_candidates", "invite", "--without-key", "dap", sink=sink)
+            for _ in range(2)
+        ]
         digests = line_up(commands)
         outputs = [command.communicate(timeout=300) for command in commands]
     assert len(set(digests)) == 1, "both commands were meant to choose the same institutions"
@@ -69,4 +79,7 @@ def test_two_invite_commands_at_once_invite_each_contact_once():
     assert "40 institution(s) already in an open campaign for this kind" in "".join(out for out, _ in outputs)
     per_address = recipients(sink)
     assert len(per_address) == 80 and set(per_address.values()) == {1}
-    assert CampaignInvitation.objects.count() == 40 and CampaignInvitation.objects.values("campaign").distinct().count() == 1
+    assert (
+        CampaignInvitation.objects.count() == 40
+        and CampaignInvitation.objects.values("campaign").distinct().count() == 1
+    )

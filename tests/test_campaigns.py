@@ -42,7 +42,11 @@ def submission(institution, status=Credential.Status.PENDING, **fields):
     """A submission made now: pending its code, verified (active), or locked."""
     verified = status not in (Credential.Status.PENDING, Credential.Status.LOCKED)
     return CredentialFactory(
-        institution=institution, status=status, submitted_at=timezone.now(), verified_at=timezone.now() if verified else None, **fields
+        institution=institution,
+        status=status,
+        submitted_at=timezone.now(),
+        verified_at=timezone.now() if verified else None,
+        **fields,
     )
 
 
@@ -106,7 +110,10 @@ def test_another_institutions_link_with_this_token_records_nothing():
 
 
 def test_chasers_go_to_those_who_have_not_submitted_at_most_m_times(time_machine):
-    verified, silent, fumbled, waiting = (InstitutionFactory(slug=slug, contacts=[f"admin@{slug}.edu"]) for slug in ("verified", "silent", "fumbled", "waiting"))
+    verified, silent, fumbled, waiting = (
+        InstitutionFactory(slug=slug, contacts=[f"admin@{slug}.edu"])
+        for slug in ("verified", "silent", "fumbled", "waiting")
+    )
     start(chase_after_days=7, max_chasers=2)
     campaigns.sweep()
     assert len(mail.outbox) == 4
@@ -148,7 +155,9 @@ def test_a_chaser_already_planned_is_not_sent_once_a_key_is_verified(time_machin
     mail.outbox.clear()
     report = campaigns.sweep()
     assert report.sent == 0 and report.cancelled == 2 and mail.outbox == []
-    assert set(CampaignMessage.objects.filter(round=1).values_list("state_reason", flat=True)) == {"A key was verified."}
+    assert set(CampaignMessage.objects.filter(round=1).values_list("state_reason", flat=True)) == {
+        "A key was verified."
+    }
 
 
 def test_the_invitation_itself_is_not_sent_to_an_institution_that_handed_over_meanwhile():
@@ -221,15 +230,29 @@ def test_the_funnel_counts_every_stage_reached(time_machine):
     start(Institution.objects.filter(slug="unsent"), name="later")  # another campaign: not counted here
     time_machine.move_to(timezone.now() + DAY)
     for name in ("opened", "pending", "verified", "partner", "works"):
-        CampaignInvitation.record_open(invitation_of(institutions[name]).token, institutions[name], timezone.now()) if name == "opened" else None
+        CampaignInvitation.record_open(
+            invitation_of(institutions[name]).token, institutions[name], timezone.now()
+        ) if name == "opened" else None
     submission(institutions["pending"])
-    submission(institutions["verified"], Credential.Status.ACTIVE, expires_at=timezone.now() - datetime.timedelta(hours=1))  # verified, lapsed
+    submission(
+        institutions["verified"], Credential.Status.ACTIVE, expires_at=timezone.now() - datetime.timedelta(hours=1)
+    )  # verified, lapsed
     submission(institutions["partner"], Credential.Status.AWAITING_SECRET, secret=None)  # verified, not working yet
     submission(institutions["works"], Credential.Status.ACTIVE)
     funnel = {stage.key: stage.count for stage in campaigns.funnel(campaign)}
     assert funnel == {"invited": 6, "opened": 5, "submitted": 4, "verified": 3, "works": 1}
-    stages = {i.institution.slug: campaigns.stage_of(i) for i in campaign.invitations.with_stages().select_related("institution")}
-    assert stages == {"silent": "invited", "opened": "opened", "pending": "submitted", "verified": "verified", "partner": "verified", "works": "works"}
+    stages = {
+        i.institution.slug: campaigns.stage_of(i)
+        for i in campaign.invitations.with_stages().select_related("institution")
+    }
+    assert stages == {
+        "silent": "invited",
+        "opened": "opened",
+        "pending": "submitted",
+        "verified": "verified",
+        "partner": "verified",
+        "works": "works",
+    }
     waiting = {i.institution.slug for i in campaign.invitations.not_responded().select_related("institution")}
     assert waiting == {"silent", "opened"}
 
@@ -247,5 +270,7 @@ def test_the_schedule_sends_campaign_emails():
 
 def test_the_actor_of_a_command_campaign_is_the_os_user():
     InstitutionFactory(contacts=["a@example.edu"])
-    started = campaigns.start(Institution.objects.all(), kind="dap", name="x", actor=audit.cli_actor(), now=timezone.now())
+    started = campaigns.start(
+        Institution.objects.all(), kind="dap", name="x", actor=audit.cli_actor(), now=timezone.now()
+    )
     assert started.campaign.created_by.startswith("cli:")

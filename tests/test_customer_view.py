@@ -45,13 +45,19 @@ def test_the_intake_page_shows_the_current_key_with_its_expiry(client, instituti
 
 def test_a_developer_key_shows_its_canvas_and_review_date(client, institution):
     CredentialFactory(
-        institution=institution, kind="developer_key", client_id="170000000000123", canvas_url="https://example.instructure.com",
+        institution=institution,
+        kind="developer_key",
+        client_id="170000000000123",
+        canvas_url="https://example.instructure.com",
         expires_at=timezone.now() + 10 * DAY,
     )
     summary = page(client, institution, "developer_key")
     assert "<dt>Canvas</dt><dd>example.instructure.com</dd>" in summary
     assert "<dt>Review date</dt>" in summary
-    assert "It is due for review in" in summary and "expires" not in summary[summary.index("current-keys-heading") : summary.index("Create the key")]
+    assert (
+        "It is due for review in" in summary
+        and "expires" not in summary[summary.index("current-keys-heading") : summary.index("Create the key")]
+    )
 
 
 def test_what_to_do_next_follows_the_keys_state(institution):
@@ -64,11 +70,15 @@ def test_what_to_do_next_follows_the_keys_state(institution):
     assert [k.next_step.action for k in dap] == ["renew", "none"]  # newest first; the older one still works
     assert dap[0].credential == soon and "It expires in 10 days. Create a new key" in dap[0].next_step.text
 
-    Credential.objects.filter(institution=institution).update(status=Credential.Status.EXPIRED, expires_at=now - 2 * DAY)
+    Credential.objects.filter(institution=institution).update(
+        status=Credential.Status.EXPIRED, expires_at=now - 2 * DAY
+    )
     lapsed = steps_of(institution)["dap"]
     assert len(lapsed) == 1 and lapsed[0].next_step.action == "renew" and lapsed[0].days_text == "2 days ago"
 
-    CredentialFactory(institution=institution, status=Credential.Status.AWAITING_SECRET, key_type="partner", secret=None)
+    CredentialFactory(
+        institution=institution, status=Credential.Status.AWAITING_SECRET, key_type="partner", secret=None
+    )
     assert steps_of(institution)["dap"][0].next_step.action == "wait"
 
 

@@ -51,7 +51,11 @@ def test_a_file_adds_institutions_with_their_contacts():
     )
     assert (applied.created, applied.updated, applied.contacts_added) == (2, 0, 3)
     example = Institution.objects.get(slug="example-u")
-    assert (example.name, example.canvas_url, example.time_zone) == ("Example University", "https://example.instructure.com", "America/Chicago")
+    assert (example.name, example.canvas_url, example.time_zone) == (
+        "Example University",
+        "https://example.instructure.com",
+        "America/Chicago",
+    )
     assert sorted(example.contacts.values_list("email", flat=True)) == ["admin@example.edu", "it@example.edu"]
     northfield = Institution.objects.get(name="Northfield College, Main Campus")
     assert northfield.slug == "northfield-college-main-campus"  # made from the name, as add_institution does
@@ -86,7 +90,9 @@ def test_line_numbers_are_the_spreadsheets_even_with_line_breaks_in_cells_and_em
     text = HEADER + '"Two\nLines",two,,,a@example.edu\n\n,,,,\nBad,bad slug,,,a@example.edu\n'
     plan = plan_of(text)
     # Row 2 spans two physical lines; rows 3 and 4 are empty; the bad one is row 5 in a spreadsheet.
-    assert [str(error) for error in plan.errors] == ["line 5: the slug 'bad slug' may use only letters, digits, hyphens and underscores"]
+    assert [str(error) for error in plan.errors] == [
+        "line 5: the slug 'bad slug' may use only letters, digits, hyphens and underscores"
+    ]
 
 
 def test_a_slug_twice_in_one_file_is_a_bad_row():
@@ -123,7 +129,10 @@ def test_importing_again_updates_by_slug_and_duplicates_nothing(tmp_path):
     tokens = dict(Institution.objects.values_list("slug", "intake_token"))
     out, _ = run_command(tmp_path, first)
     assert "0 new, 0 updated, 2 unchanged institution(s); 0 contact(s) added" in out
-    changed = HEADER + "Example University,example-u,https://example.instructure.com,Europe/London,b@example.edu;a@example.edu\n"
+    changed = (
+        HEADER
+        + "Example University,example-u,https://example.instructure.com,Europe/London,b@example.edu;a@example.edu\n"
+    )
     out, _ = run_command(tmp_path, changed)
     assert "0 new, 1 updated, 0 unchanged institution(s); 1 contact(s) added" in out
     example = Institution.objects.get(slug="example-u")
@@ -185,7 +194,9 @@ def test_the_sample_file_imports_cleanly(tmp_path):
 
 
 def test_an_export_imports_back_unchanged(tmp_path):
-    InstitutionFactory(name="=HYPERLINK(evil)", slug="formula", contacts=["b@example.edu", "a@example.edu"], time_zone="Asia/Tokyo")
+    InstitutionFactory(
+        name="=HYPERLINK(evil)", slug="formula", contacts=["b@example.edu", "a@example.edu"], time_zone="Asia/Tokyo"
+    )
     InstitutionFactory(name="Plain, with comma", slug="plain", canvas_url="", contacts=["p@example.edu"])
     out = io.StringIO()
     call_command("export_institutions", stdout=out)
@@ -193,7 +204,9 @@ def test_an_export_imports_back_unchanged(tmp_path):
     lines = exported.splitlines()
     assert lines[0] == "name,slug,canvas_url,time_zone,contacts"
     # A name a spreadsheet would run as a formula is written quoted, and read back as it was.
-    assert lines[1] == "'=HYPERLINK(evil),formula,https://formula.instructure.com,Asia/Tokyo,a@example.edu;b@example.edu"
+    assert (
+        lines[1] == "'=HYPERLINK(evil),formula,https://formula.instructure.com,Asia/Tokyo,a@example.edu;b@example.edu"
+    )
     assert lines[2] == '"Plain, with comma",plain,,,p@example.edu'
     plan = plan_of(exported)
     assert plan.ok and plan.unchanged == 2 and not plan.new and not plan.changed

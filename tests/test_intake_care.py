@@ -26,7 +26,9 @@ def test_the_partner_key_steps_match_instructures(client, institution, settings)
     settings.PORTAL_PARTNER_KEY_EMAIL = "keys@edpotential.example"
     html = client.get(institution.intake_path() + "?key_type=partner").content.decode()
     partner = steps(html, "steps-partner")
-    assert "Key Type: Instructure Partner" in partner[3] and "choose EdPotential in the Select Partner menu" in partner[3]
+    assert (
+        "Key Type: Instructure Partner" in partner[3] and "choose EdPotential in the Select Partner menu" in partner[3]
+    )
     assert "Enter keys@edpotential.example in the email field" in partner[3]
     assert "There is no secret for you to copy" in partner[5] and "Copy the Client ID" in partner[5]
     assert "Institutional Use" not in " ".join(partner)
@@ -81,7 +83,9 @@ def test_a_wrong_code_is_announced_without_a_list_that_plays_alert(client, insti
     from tests.flows import submit
 
     _, verification = submit(client, institution)
-    html = client.post(f"/s/{verification.public_id}/", {"code": "000000" if "000000" not in mail.outbox[-1].body else "111111"}).content.decode()
+    html = client.post(
+        f"/s/{verification.public_id}/", {"code": "000000" if "000000" not in mail.outbox[-1].body else "111111"}
+    ).content.decode()
     assert 'id="error-summary"' in html and "That code didn" in html
     assert '<ul class="errorlist nonfield" role="alert">' not in html
     assert 'aria-invalid="true" aria-describedby="error-summary"' in html
@@ -90,7 +94,11 @@ def test_a_wrong_code_is_announced_without_a_list_that_plays_alert(client, insti
 def test_a_developer_keys_review_date_is_worded_as_a_review(settings):
     now = timezone.now()
     credential = tracked_credential(
-        lifetime_days=14, now=now, kind="developer_key", client_id="170000000000123", canvas_url="https://example.instructure.com"
+        lifetime_days=14,
+        now=now,
+        kind="developer_key",
+        client_id="170000000000123",
+        canvas_url="https://example.instructure.com",
     )
     notice = credential.reminders.get(offset_days=14)
     customer, _ = build_messages(notice, now)
@@ -103,7 +111,9 @@ def test_a_developer_keys_review_date_is_worded_as_a_review(settings):
 
 
 def test_a_developer_keys_page_speaks_of_its_review_date(client, institution):
-    credential = tracked_credential(institution=institution, lifetime_days=20, kind="developer_key", client_id="170000000000123")
+    credential = tracked_credential(
+        institution=institution, lifetime_days=20, kind="developer_key", client_id="170000000000123"
+    )
     html = client.get(institution.intake_path("developer_key")).content.decode()
     summary = html[html.index("current-keys-heading") : html.index("Create the key")]
     assert "<dt>Review date</dt>" in summary and credential.masked_client_id in summary

@@ -34,7 +34,10 @@ def test_it_invites_every_contact_of_each_institution_without_a_working_key_and_
 def test_run_again_it_invites_nobody_twice():
     InstitutionFactory(contacts=["1@a.edu"])
     invite("--without-key", "dap")
-    assert invite("--without-key", "dap") == "Invited 0 contact(s). Not invited: 1 institution(s) already in an open campaign for this kind."
+    assert (
+        invite("--without-key", "dap")
+        == "Invited 0 contact(s). Not invited: 1 institution(s) already in an open campaign for this kind."
+    )
     assert len(mail.outbox) == 1 and CampaignInvitation.objects.count() == 1
 
 

@@ -17,7 +17,11 @@ from tests.flows import last_code, submit
 
 pytestmark = pytest.mark.django_db
 ROWS = 500
-BAD_LINES = {7: "Bad Zone,bad-zone,,Mars/Olympus,a@bad-zone.edu", 250: "No Contact,no-contact,,,", 499: "Bad Mail,bad-mail,,,not-an-address"}
+BAD_LINES = {
+    7: "Bad Zone,bad-zone,,Mars/Olympus,a@bad-zone.edu",
+    250: "No Contact,no-contact,,,",
+    499: "Bad Mail,bad-mail,,,not-an-address",
+}
 
 
 def csv_file(tmp_path, fixed: bool) -> str:

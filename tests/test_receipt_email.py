@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 
 def verify(client, institution, **overrides):
-    response, verification = submit(client, institution, **overrides)
+    _, verification = submit(client, institution, **overrides)
     assert client.post(f"/s/{verification.public_id}/", {"code": last_code()}).status_code == 302
     verification.refresh_from_db()
     return verification
@@ -45,7 +45,7 @@ def test_the_receipt_page_says_it_was_emailed(client, institution):
 
 
 def test_a_refused_receipt_email_does_not_spoil_the_verification(client, institution, monkeypatch):
-    response, verification = submit(client, institution)
+    _, verification = submit(client, institution)
     code = last_code()
 
     def refuse(*args, **kwargs):

@@ -5,12 +5,11 @@ on file, a locked submission), not only empty."""
 import datetime
 
 import pytest
-from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
 from keys import campaigns
-from keys.models import Credential, Institution, InstitutionImport
+from keys.models import Credential, InstitutionImport
 from tests.e2e import axe
 from tests.factories import CredentialFactory, InstitutionFactory
 from tests.flows import VALID_DAP_CLIENT_ID, last_code, submit
@@ -49,10 +48,18 @@ def test_no_customer_page_has_a_serious_violation(checked_page, live_server, ins
     page, base, problems = checked_page, live_server.url, []
     CredentialFactory(institution=institution, expires_at=timezone.now() + datetime.timedelta(days=12))
     CredentialFactory(
-        institution=institution, kind="developer_key", client_id="170000000000123", canvas_url="https://example.instructure.com",
+        institution=institution,
+        kind="developer_key",
+        client_id="170000000000123",
+        canvas_url="https://example.instructure.com",
         expires_at=None,
     )
-    for path in ("/", institution.intake_path(), institution.intake_path() + "?key_type=partner", institution.intake_path("developer_key")):
+    for path in (
+        "/",
+        institution.intake_path(),
+        institution.intake_path() + "?key_type=partner",
+        institution.intake_path("developer_key"),
+    ):
         visit(page, base, path, problems)
 
     # A refused form: the error summary has focus, each field its message.
@@ -101,13 +108,19 @@ def test_no_keydrop_admin_page_has_a_serious_violation(checked_page, live_server
     page, base, problems = checked_page, live_server.url, []
     visit(page, base, "/admin/login/", problems)
     active = CredentialFactory(institution=institution, expires_at=timezone.now() + datetime.timedelta(days=40))
-    waiting = CredentialFactory(institution=InstitutionFactory(), status=Credential.Status.AWAITING_SECRET, key_type="partner", secret=None)
+    waiting = CredentialFactory(
+        institution=InstitutionFactory(), status=Credential.Status.AWAITING_SECRET, key_type="partner", secret=None
+    )
     CredentialFactory(expires_at=timezone.now() + datetime.timedelta(days=400))
     InstitutionFactory(slug="never", contacts=["never@example.edu"])
-    campaign = campaigns.start(campaigns.without_working_key("dap"), kind="dap", name="Autumn", actor="alice", now=timezone.now()).campaign
+    campaign = campaigns.start(
+        campaigns.without_working_key("dap"), kind="dap", name="Autumn", actor="alice", now=timezone.now()
+    ).campaign
     campaigns.sweep()
     staged = InstitutionImport.objects.create(
-        filename="institutions.csv", uploaded_by="alice", content="name,slug,canvas_url,time_zone,contacts\nNew,new,,,n@example.edu\n"
+        filename="institutions.csv",
+        uploaded_by="alice",
+        content="name,slug,canvas_url,time_zone,contacts\nNew,new,,,n@example.edu\n",
     )
     sign_in(page, base, alice, "alice-password-123")
     check(page, "/admin/ (dashboard)", problems)
@@ -130,7 +143,16 @@ def test_no_keydrop_admin_page_has_a_serious_violation(checked_page, live_server
 
     # The import's list of bad rows, and the campaign form.
     page.goto(base + "/admin/keys/institution/import/")
-    page.set_input_files("input[type=file]", files=[{"name": "bad.csv", "mimeType": "text/csv", "buffer": b"name,slug,canvas_url,time_zone,contacts\nBad,,,Nowhere/City,\n"}])
+    page.set_input_files(
+        "input[type=file]",
+        files=[
+            {
+                "name": "bad.csv",
+                "mimeType": "text/csv",
+                "buffer": b"name,slug,canvas_url,time_zone,contacts\nBad,,,Nowhere/City,\n",
+            }
+        ],
+    )
     page.get_by_role("button", name="Check the file").click()
     page.wait_for_load_state()
     check(page, "the import's bad rows", problems)

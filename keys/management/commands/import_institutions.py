@@ -14,7 +14,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="the CSV file, UTF-8, as a spreadsheet saves it")
-        parser.add_argument("--dry-run", action="store_true", help="check the file and say what would change; write nothing")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="check the file and say what would change; write nothing"
+        )
 
     def handle(self, *args, file, dry_run, **options):
         try:
@@ -38,5 +40,7 @@ class Command(BaseCommand):
             applied = institution_csv.apply(plan, now)
         except (IntegrityError, ValueError) as error:
             raise CommandError("Nothing imported: the institutions changed while importing. Run it again.") from error
-        audit.record(audit.Action.IMPORT, actor=audit.cli_actor(), at=now, detail=f"{file.rsplit('/', 1)[-1]}: {applied}")
+        audit.record(
+            audit.Action.IMPORT, actor=audit.cli_actor(), at=now, detail=f"{file.rsplit('/', 1)[-1]}: {applied}"
+        )
         self.stdout.write(f"Imported {len(plan.rows)} row(s): {applied}.")

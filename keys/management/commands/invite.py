@@ -28,11 +28,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--without-key", required=True, metavar="KIND", help=f"one of: {', '.join(kinds.KINDS)}")
         parser.add_argument("--name", default="", help="the campaign's name (default: the kind and today's date)")
-        parser.add_argument("--chase-after-days", type=positive, default=None, help="days before a chaser (default: the setting)")
         parser.add_argument(
-            "--max-chasers", type=at_most_limit, default=None, help=f"chasers at most, 0 to {Campaign.MAX_CHASERS_LIMIT}"
+            "--chase-after-days", type=positive, default=None, help="days before a chaser (default: the setting)"
         )
-        parser.add_argument("--time-budget", type=float, default=600.0, help="seconds of sending before the schedule takes over")
+        parser.add_argument(
+            "--max-chasers",
+            type=at_most_limit,
+            default=None,
+            help=f"chasers at most, 0 to {Campaign.MAX_CHASERS_LIMIT}",
+        )
+        parser.add_argument(
+            "--time-budget", type=float, default=600.0, help="seconds of sending before the schedule takes over"
+        )
 
     def handle(self, *args, without_key, name, chase_after_days, max_chasers, time_budget, **options):
         if without_key not in kinds.KINDS:
@@ -58,7 +65,9 @@ class Command(BaseCommand):
             return
         report = campaigns.sweep(campaign=started.campaign, time_budget=time_budget)
         if report.deferred:
-            notes.append(f"{report.deferred} email(s) wait for tomorrow (at most a few campaign emails per contact a day)")
+            notes.append(
+                f"{report.deferred} email(s) wait for tomorrow (at most a few campaign emails per contact a day)"
+            )
         if report.failed:
             notes.append(f"{report.failed} refused by the mail server, retried by the schedule")
         self.stdout.write(
