@@ -281,7 +281,9 @@ class InstitutionOnboarding:
             count=selected.count(),
             reachable=selected.filter(Exists(AdminContact.objects.filter(institution=OuterRef("pk")))).count(),
             select_across=select_across,
-            selected_pks=[] if select_across else request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            # The rows ticked on the page (at most a page's worth) go back even with "select all":
+            # the admin runs no action without one, and select_across then widens it to the filtered list.
+            selected_pks=request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
             action_name="start_campaign",
             action_checkbox_name=admin.helpers.ACTION_CHECKBOX_NAME,
         )

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -36,22 +37,41 @@ def test_the_working_key_filter_lists_who_to_invite(bob, base):
     assert client.get(LIST + "?working_key=none-canvas").status_code == 302  # unknown value: the admin's ?e=1
 
 
+def hidden_inputs(html: str) -> dict:
+    """What the page's form sends back unseen, as a browser would."""
+    fields = {}
+    for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html):
+        fields.setdefault(name, []).append(value)
+    return fields
+
+
 def test_staff_start_a_campaign_for_every_filtered_institution_and_land_on_its_page(alice, base):
     client = signed_in(alice)
     url = LIST + "?working_key=none-dap"
-    action = {"action": "start_campaign", "select_across": "1", "index": "0", ACTION_CHECKBOX_NAME: [str(base[0].pk)]}
-    form = client.post(url, action)
+    # "Select all" across pages: the admin sends the rows of the page shown and select_across.
+    page_rows = [str(base[0].pk)]
+    form = client.post(url, {"action": "start_campaign", "select_across": "1", "index": "0", ACTION_CHECKBOX_NAME: page_rows})
     assert form.status_code == 200
     html = form.content.decode()
     assert "Invite <strong>3</strong> institutions" in html and 'value="Canvas Data 2 key, ' in html
-    started = client.post(
-        url, {**action, "confirm": "yes", "name": "Autumn", "kind": "dap", "chase_after_days": "7", "max_chasers": "2"}
-    )
+    answer = {**hidden_inputs(html), "name": "Autumn", "kind": "dap", "chase_after_days": "7", "max_chasers": "2"}
+    assert answer["select_across"] == ["1"] and answer[ACTION_CHECKBOX_NAME] == page_rows
+    started = client.post(url, answer)
     campaign = Campaign.objects.get()
     assert started.status_code == 302 and started.url == f"/admin/keys/campaign/{campaign.pk}/change/"
     assert {i.institution.slug for i in campaign.invitations.all()} == {"inst-0", "inst-1", "inst-2"}
     assert AuditEvent.objects.get(action=AuditEvent.Action.CAMPAIGN).actor == "alice"
     assert mail.outbox == [], "the schedule sends them, within a minute"
+
+
+def test_staff_start_a_campaign_for_the_rows_they_ticked(alice, base):
+    client = signed_in(alice)
+    form = client.post(LIST, {"action": "start_campaign", "index": "0", ACTION_CHECKBOX_NAME: [str(base[0].pk), str(base[2].pk)]})
+    answer = {**hidden_inputs(form.content.decode()), "name": "Two", "kind": "developer_key", "chase_after_days": "3", "max_chasers": "0"}
+    assert client.post(LIST, answer).status_code == 302
+    campaign = Campaign.objects.get()
+    assert campaign.kind == "developer_key" and (campaign.chase_after_days, campaign.max_chasers) == (3, 0)
+    assert {i.institution.slug for i in campaign.invitations.all()} == {"inst-0", "inst-2"}
 
 
 def test_a_bad_campaign_form_is_shown_again_and_starts_nothing(alice, base):
