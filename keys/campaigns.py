@@ -83,7 +83,7 @@ class Started:
     campaign: Campaign | None
     institutions: int = 0
     contacts: int = 0
-    taken: int = 0  # in another open campaign of the kind meanwhile
+    taken: int = 0  # already in an open campaign of this kind (perhaps one started at the same moment)
     without_contacts: int = 0
 
 
@@ -127,7 +127,9 @@ def start(
         if not ours:
             transaction.set_rollback(True)
             return Started(None, taken=reachable, without_contacts=without_contacts)
-        contacts = AdminContact.objects.filter(institution_id__in=ours).values_list("pk", "institution_id", "email")
+        contacts = AdminContact.objects.filter(institution_id__in=list(ours)).values_list(
+            "pk", "institution_id", "email"
+        )
         messages = [
             CampaignMessage(invitation_id=ours[institution_id], contact_id=pk, email=email, round=0, not_before=now)
             for pk, institution_id, email in contacts

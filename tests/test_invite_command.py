@@ -52,3 +52,13 @@ def test_bad_numbers_are_refused(args):
     with pytest.raises(CommandError):
         invite("--without-key", "dap", *args)
     assert not Campaign.objects.exists()
+
+
+def test_an_address_over_its_daily_limit_is_invited_the_next_day(settings):
+    settings.PORTAL_CAMPAIGN_EMAILS_PER_CONTACT_PER_DAY = 1
+    InstitutionFactory(slug="north", contacts=["consortium@example.edu"])
+    InstitutionFactory(slug="south", contacts=["consortium@example.edu"])
+    output = invite("--without-key", "dap")
+    assert output.startswith("Invited 1 contact(s) at 2 institution(s)")
+    assert output.endswith("Later: 1 email(s) wait for tomorrow (the per-contact daily limit).")
+    assert len(mail.outbox) == 1

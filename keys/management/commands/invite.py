@@ -55,23 +55,24 @@ class Command(BaseCommand):
             chase_after_days=chase_after_days,
             max_chasers=max_chasers,
         )
-        notes = []
+        skipped = []
         if started.taken:
-            notes.append(f"{started.taken} institution(s) already in an open campaign for this kind")
+            skipped.append(f"{started.taken} institution(s) already in an open campaign for this kind")
         if started.without_contacts:
-            notes.append(f"{started.without_contacts} without a contact on file")
+            skipped.append(f"{started.without_contacts} without a contact on file")
+        not_invited = f" Not invited: {'; '.join(skipped)}." if skipped else ""
         if started.campaign is None:
-            self.stdout.write("Invited 0 contact(s)." + (f" Not invited: {'; '.join(notes)}." if notes else ""))
+            self.stdout.write("Invited 0 contact(s)." + not_invited)
             return
         report = campaigns.sweep(campaign=started.campaign, time_budget=time_budget)
+        later = []
         if report.deferred:
-            notes.append(
-                f"{report.deferred} email(s) wait for tomorrow (at most a few campaign emails per contact a day)"
-            )
+            later.append(f"{report.deferred} email(s) wait for tomorrow (the per-contact daily limit)")
         if report.failed:
-            notes.append(f"{report.failed} refused by the mail server, retried by the schedule")
+            later.append(f"{report.failed} refused by the mail server, retried by the schedule")
         self.stdout.write(
             f"Invited {report.sent} contact(s) at {started.institutions} institution(s) "
             f'in campaign {started.campaign.pk} "{started.campaign.name}".'
-            + (f" Not invited: {'; '.join(notes)}." if notes else "")
+            + not_invited
+            + (f" Later: {'; '.join(later)}." if later else "")
         )
