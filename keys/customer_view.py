@@ -4,6 +4,7 @@ Nothing secret: a masked id, the region, dates, the last check's outcome and wha
 The intake link is the capability that shows it, as it is the one that accepts a new key.
 """
 
+import dataclasses
 import datetime
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -19,6 +20,9 @@ class NextStep:
     action: str  # renew, authorize, wait or none
     text: str
     url: str = ""
+
+
+REPLACED = NextStep("none", "Nothing to do: a newer key was handed over; this one keeps working until its date.")
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,7 @@ def next_step(credential: Credential, now: datetime.datetime, partner_name: str)
             "authorize", f"Authorize {partner_name} in Canvas to finish the setup.", credential.authorization_url()
         )
     if credential.status == Status.SUPERSEDED:
-        return NextStep("none", "Nothing to do: a newer key has taken over; this one keeps working until its date.")
+        return REPLACED
     if days is not None and days <= Credential.SOON_DAYS:
         return NextStep("renew", f"{kind.due_sentence(days)} {kind.renew_instruction}")
     if days is None:
@@ -121,7 +125,10 @@ def current_keys(institution: Institution, now: datetime.datetime, partner_name:
             c for c in of_kind if c.status in Credential.LIVE_STATUSES and (c.expires_at is None or c.expires_at > now)
         ]
         chosen = current or of_kind[:1]
-        summaries.append(KindSummary(kind, [summarise(c, now, partner_name) for c in chosen]))
+        keys = [summarise(c, now, partner_name) for c in chosen]
+        # An older key that still works needs nothing: the newest one is what the customer renews.
+        keys[1:] = [dataclasses.replace(key, next_step=REPLACED) for key in keys[1:]]
+        summaries.append(KindSummary(kind, keys))
     return summaries
 
 

@@ -70,6 +70,13 @@ def test_what_to_do_next_follows_the_keys_state(institution):
     assert [k.next_step.action for k in dap] == ["renew", "none"]  # newest first; the older one still works
     assert dap[0].credential == soon and "It expires in 10 days. Create a new key" in dap[0].next_step.text
 
+    # Renewed: the new key takes the lead, and the old one, expiring soon, asks for nothing.
+    CredentialFactory(institution=institution, expires_at=now + 365 * DAY, verified_at=now + DAY)
+    dap = steps_of(institution)["dap"]
+    assert [k.next_step.action for k in dap] == ["none", "none", "none"]
+    assert "a newer key was handed over" in dap[1].next_step.text
+    Credential.objects.filter(verified_at__gt=now + DAY / 2).delete()
+
     Credential.objects.filter(institution=institution).update(
         status=Credential.Status.EXPIRED, expires_at=now - 2 * DAY
     )
