@@ -48,7 +48,11 @@ def start(request, token: str, kind: str = kinds.DEFAULT.slug):
         CampaignInvitation.record_open(via, institution, now)
     key_type = request.POST.get("key_type") or request.GET.get("key_type") or ""
     form = SubmissionForm(
-        request.POST if request.method == "POST" else None, institution=institution, kind=spec, now=now, key_type=key_type
+        request.POST if request.method == "POST" else None,
+        institution=institution,
+        kind=spec,
+        now=now,
+        key_type=key_type,
     )
     status = 200
     if request.method == "POST" and form.is_valid():
@@ -110,7 +114,12 @@ def verify(request, public_id: str):
             code_error = GENERIC_CODE_ERROR
         elif not verification.is_waiting:
             code_error = GENERIC_CODE_ERROR
-    context = {"verification": verification, "form": form, "code_error": code_error, "code_error_list": [code_error] if code_error else []}
+    context = {
+        "verification": verification,
+        "form": form,
+        "code_error": code_error,
+        "code_error_list": [code_error] if code_error else [],
+    }
     return render(request, "intake/verify.html", context, status=status)
 
 

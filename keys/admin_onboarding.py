@@ -64,7 +64,9 @@ class WorkingKeyFilter(StrictListFilter):
 class ImportForm(forms.Form):
     file = forms.FileField(
         label="Institutions file (CSV)",
-        help_text="UTF-8 CSV with the header name,slug,canvas_url,time_zone,contacts; separate several contacts with ;.",
+        help_text=(
+            "UTF-8 CSV with the header name,slug,canvas_url,time_zone,contacts; separate several contacts with ;."
+        ),
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
     )
 

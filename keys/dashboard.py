@@ -24,7 +24,8 @@ Status = Credential.Status
 
 def timeline_months() -> int:
     """Enough months for the longest lifetime any kind offers, counting this month."""
-    longest = max((lifetime.months + lifetime.days // 28 for kind in kinds.KINDS.values() for lifetime in kind.lifetimes), default=12)
+    lifetimes = [lifetime for kind in kinds.KINDS.values() for lifetime in kind.lifetimes]
+    longest = max((lifetime.months + lifetime.days // 28 for lifetime in lifetimes), default=12)
     return max(MIN_TIMELINE_MONTHS, longest + 1)
 
 
@@ -112,7 +113,8 @@ def tiles(now: datetime.datetime) -> list[Tile]:
         Tile(
             "Never handed over", counts["never"],
             reverse("admin:keys_institution_changelist") + "?" + urlencode({"working_key": "never"}),
-            "warn" if counts["never"] else "muted", "Institutions that have never verified a key of any kind: invite them.",
+            "warn" if counts["never"] else "muted",
+            "Institutions that have never verified a key of any kind: invite them.",
         ),
     ]
 

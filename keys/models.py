@@ -635,9 +635,12 @@ class Campaign(models.Model):
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=32, choices=kinds.CHOICES)
     chase_after_days = models.PositiveSmallIntegerField(
-        default=campaign_chase_after_days, help_text="Days after the previous email before a chaser goes to those who have not handed over."
+        default=campaign_chase_after_days,
+        help_text="Days after the previous email before a chaser goes to those who have not handed over.",
     )
-    max_chasers = models.PositiveSmallIntegerField(default=campaign_max_chasers, help_text="Chasers at most, after the invitation.")
+    max_chasers = models.PositiveSmallIntegerField(
+        default=campaign_max_chasers, help_text="Chasers at most, after the invitation."
+    )
     created_by = models.CharField(max_length=200, help_text="A staff username, or cli:<user> for the invite command.")
     created_at = models.DateTimeField(default=timezone.now)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -670,11 +673,12 @@ class CampaignInvitationQuerySet(models.QuerySet):
             "institution": models.OuterRef("institution"),
             "kind": models.OuterRef("kind"),
         }
-        ours = Credential.objects.filter(**since, submitted_at__gte=models.OuterRef("campaign__created_at"))
+        since["submitted_at__gte"] = models.OuterRef("campaign__created_at")
+        ours = Credential.objects.filter(**since)
         return self.annotate(
             submitted=models.Exists(ours.exclude(status=Credential.Status.LOCKED)),
             verified=models.Exists(ours.filter(verified_at__isnull=False)),
-            works=models.Exists(Credential.objects.working(now).filter(**since, submitted_at__gte=models.OuterRef("campaign__created_at"))),
+            works=models.Exists(Credential.objects.working(now).filter(**since)),
         )
 
     def not_responded(self, now: datetime.datetime | None = None):
@@ -686,14 +690,23 @@ class CampaignInvitation(models.Model):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="invitations")
     institution = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="campaign_invitations")
-    kind = models.CharField(max_length=32, choices=kinds.CHOICES, help_text="The campaign's kind, kept here for the constraint.")
-    is_open = models.BooleanField(default=True, help_text="Still being chased; closed once a key is verified or the chasers ran out.")
+    kind = models.CharField(
+        max_length=32, choices=kinds.CHOICES, help_text="The campaign's kind, kept here for the constraint."
+    )
+    is_open = models.BooleanField(
+        default=True, help_text="Still being chased; closed once a key is verified or the chasers ran out."
+    )
     token = models.CharField(
         max_length=32, unique=True, default=new_invitation_token, editable=False,
-        help_text="Added to the intake link in the emails, so a visit from them counts as opened. Not a key: the intake link is.",
+        help_text=(
+            "Added to the intake link in the emails, so a visit from them counts as opened. "
+            "Not a key: the intake link is."
+        ),
     )
     invited_at = models.DateTimeField(null=True, blank=True, help_text="When the first invitation email went out.")
-    opened_at = models.DateTimeField(null=True, blank=True, help_text="When the intake page was first loaded from an email's link.")
+    opened_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the intake page was first loaded from an email's link."
+    )
     chasers_planned = models.PositiveSmallIntegerField(default=0)
     next_chase_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -707,9 +720,13 @@ class CampaignInvitation(models.Model):
             models.UniqueConstraint(fields=["campaign", "institution"], name="one_invitation_per_campaign"),
             # Two campaigns started at once (two `invite` commands, two staff members) cannot both
             # take an institution: the second insert of the pair is refused by the database.
-            models.UniqueConstraint(fields=["institution", "kind"], condition=models.Q(is_open=True), name="one_open_invitation_per_kind"),
+            models.UniqueConstraint(
+                fields=["institution", "kind"], condition=models.Q(is_open=True), name="one_open_invitation_per_kind"
+            ),
         ]
-        indexes = [models.Index(fields=["next_chase_at"], condition=models.Q(is_open=True), name="invitation_chase_due")]
+        indexes = [
+            models.Index(fields=["next_chase_at"], condition=models.Q(is_open=True), name="invitation_chase_due"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.institution} in {self.campaign}"
@@ -720,7 +737,8 @@ class CampaignInvitation(models.Model):
     @classmethod
     def record_open(cls, token: str, institution: Institution, now: datetime.datetime) -> bool:
         """The intake page was loaded from an email's link. Only the first visit is recorded."""
-        return bool(cls.objects.filter(token=token, institution=institution, opened_at__isnull=True).update(opened_at=now))
+        first_visit = cls.objects.filter(token=token, institution=institution, opened_at__isnull=True)
+        return bool(first_visit.update(opened_at=now))
 
 
 class CampaignMessageQuerySet(models.QuerySet):
@@ -745,7 +763,9 @@ class CampaignMessage(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     invitation = models.ForeignKey(CampaignInvitation, on_delete=models.CASCADE, related_name="messages")
-    contact = models.ForeignKey(AdminContact, null=True, blank=True, on_delete=models.SET_NULL, related_name="campaign_messages")
+    contact = models.ForeignKey(
+        AdminContact, null=True, blank=True, on_delete=models.SET_NULL, related_name="campaign_messages"
+    )
     email = models.EmailField()
     round = models.PositiveSmallIntegerField(help_text="0 is the invitation, 1 and up the chasers.")
     state = models.CharField(max_length=16, choices=State.choices, default=State.SCHEDULED)
@@ -767,7 +787,9 @@ class CampaignMessage(models.Model):
             models.UniqueConstraint(fields=["invitation", "email", "round"], name="one_message_per_round"),
             models.UniqueConstraint(fields=["email", "send_day", "send_slot"], name="campaign_daily_slot"),
         ]
-        indexes = [models.Index(fields=["not_before"], condition=models.Q(state="scheduled"), name="campaign_message_due")]
+        indexes = [
+            models.Index(fields=["not_before"], condition=models.Q(state="scheduled"), name="campaign_message_due"),
+        ]
 
     def __str__(self) -> str:
         return "invitation" if self.round == 0 else f"chaser {self.round}"

@@ -43,7 +43,8 @@ def submit(client, institution, kind="dap", **overrides):
 
 def last_code(outbox=None) -> str:
     """The code in the newest code email (a receipt email may have followed it)."""
-    codes = [re.search(r"confirmation code: ([0-9]{6})", m.body) for m in (outbox if outbox is not None else mail.outbox)]
+    messages = outbox if outbox is not None else mail.outbox
+    codes = [re.search(r"confirmation code: ([0-9]{6})", message.body) for message in messages]
     return [code for code in codes if code][-1].group(1)
 
 

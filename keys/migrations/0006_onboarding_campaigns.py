@@ -7,113 +7,223 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('keys', '0005_lapse_indexes'),
+        ("keys", "0005_lapse_indexes"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Campaign',
+            name="Campaign",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('kind', models.CharField(choices=[('dap', 'Canvas Data 2 key'), ('developer_key', 'Canvas API developer key')], max_length=32)),
-                ('chase_after_days', models.PositiveSmallIntegerField(default=keys.models.campaign_chase_after_days, help_text='Days after the previous email before a chaser goes to those who have not handed over.')),
-                ('max_chasers', models.PositiveSmallIntegerField(default=keys.models.campaign_max_chasers, help_text='Chasers at most, after the invitation.')),
-                ('created_by', models.CharField(help_text='A staff username, or cli:<user> for the invite command.', max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("dap", "Canvas Data 2 key"), ("developer_key", "Canvas API developer key")],
+                        max_length=32,
+                    ),
+                ),
+                (
+                    "chase_after_days",
+                    models.PositiveSmallIntegerField(
+                        default=keys.models.campaign_chase_after_days,
+                        help_text="Days after the previous email before a chaser goes to those who have not handed over.",
+                    ),
+                ),
+                (
+                    "max_chasers",
+                    models.PositiveSmallIntegerField(
+                        default=keys.models.campaign_max_chasers, help_text="Chasers at most, after the invitation."
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.CharField(
+                        help_text="A staff username, or cli:<user> for the invite command.", max_length=200
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='InstitutionImport',
+            name="InstitutionImport",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('filename', models.CharField(blank=True, max_length=255)),
-                ('content', models.TextField()),
-                ('uploaded_by', models.CharField(max_length=200)),
-                ('uploaded_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('applied_at', models.DateTimeField(blank=True, null=True)),
-                ('summary', models.CharField(blank=True, max_length=300)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("filename", models.CharField(blank=True, max_length=255)),
+                ("content", models.TextField()),
+                ("uploaded_by", models.CharField(max_length=200)),
+                ("uploaded_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("applied_at", models.DateTimeField(blank=True, null=True)),
+                ("summary", models.CharField(blank=True, max_length=300)),
             ],
             options={
-                'ordering': ['-uploaded_at'],
+                "ordering": ["-uploaded_at"],
             },
         ),
         migrations.AlterField(
-            model_name='auditevent',
-            name='action',
-            field=models.CharField(choices=[('reveal', 'Secret revealed'), ('export', 'Credential exported'), ('revoke', 'Credential revoked'), ('complete', 'Partner secret entered'), ('rotate_link', 'Intake link rotated'), ('invite', 'Intake link emailed'), ('verified', 'Submission verified'), ('locked', 'Submission locked'), ('csv_export', 'Credential list exported'), ('import', 'Institutions imported'), ('campaign', 'Invitation campaign started'), ('export_list', 'List exported')], max_length=32),
+            model_name="auditevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("reveal", "Secret revealed"),
+                    ("export", "Credential exported"),
+                    ("revoke", "Credential revoked"),
+                    ("complete", "Partner secret entered"),
+                    ("rotate_link", "Intake link rotated"),
+                    ("invite", "Intake link emailed"),
+                    ("verified", "Submission verified"),
+                    ("locked", "Submission locked"),
+                    ("csv_export", "Credential list exported"),
+                    ("import", "Institutions imported"),
+                    ("campaign", "Invitation campaign started"),
+                    ("export_list", "List exported"),
+                ],
+                max_length=32,
+            ),
         ),
         migrations.CreateModel(
-            name='CampaignInvitation',
+            name="CampaignInvitation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('dap', 'Canvas Data 2 key'), ('developer_key', 'Canvas API developer key')], help_text="The campaign's kind, kept here for the constraint.", max_length=32)),
-                ('is_open', models.BooleanField(default=True, help_text='Still being chased; closed once a key is verified or the chasers ran out.')),
-                ('token', models.CharField(default=keys.models.new_invitation_token, editable=False, help_text='Added to the intake link in the emails, so a visit from them counts as opened. Not a key: the intake link is.', max_length=32, unique=True)),
-                ('invited_at', models.DateTimeField(blank=True, help_text='When the first invitation email went out.', null=True)),
-                ('opened_at', models.DateTimeField(blank=True, help_text="When the intake page was first loaded from an email's link.", null=True)),
-                ('chasers_planned', models.PositiveSmallIntegerField(default=0)),
-                ('next_chase_at', models.DateTimeField(blank=True, null=True)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('close_reason', models.CharField(blank=True, max_length=200)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='invitations', to='keys.campaign')),
-                ('institution', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='campaign_invitations', to='keys.institution')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("dap", "Canvas Data 2 key"), ("developer_key", "Canvas API developer key")],
+                        help_text="The campaign's kind, kept here for the constraint.",
+                        max_length=32,
+                    ),
+                ),
+                (
+                    "is_open",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Still being chased; closed once a key is verified or the chasers ran out.",
+                    ),
+                ),
+                (
+                    "token",
+                    models.CharField(
+                        default=keys.models.new_invitation_token,
+                        editable=False,
+                        help_text="Added to the intake link in the emails, so a visit from them counts as opened. Not a key: the intake link is.",
+                        max_length=32,
+                        unique=True,
+                    ),
+                ),
+                (
+                    "invited_at",
+                    models.DateTimeField(blank=True, help_text="When the first invitation email went out.", null=True),
+                ),
+                (
+                    "opened_at",
+                    models.DateTimeField(
+                        blank=True, help_text="When the intake page was first loaded from an email's link.", null=True
+                    ),
+                ),
+                ("chasers_planned", models.PositiveSmallIntegerField(default=0)),
+                ("next_chase_at", models.DateTimeField(blank=True, null=True)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                ("close_reason", models.CharField(blank=True, max_length=200)),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="invitations", to="keys.campaign"
+                    ),
+                ),
+                (
+                    "institution",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="campaign_invitations",
+                        to="keys.institution",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['institution__name'],
+                "ordering": ["institution__name"],
             },
         ),
         migrations.CreateModel(
-            name='CampaignMessage',
+            name="CampaignMessage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('email', models.EmailField(max_length=254)),
-                ('round', models.PositiveSmallIntegerField(help_text='0 is the invitation, 1 and up the chasers.')),
-                ('state', models.CharField(choices=[('scheduled', 'Scheduled'), ('sent', 'Sent'), ('cancelled', 'Cancelled')], default='scheduled', max_length=16)),
-                ('state_reason', models.CharField(blank=True, max_length=200)),
-                ('not_before', models.DateTimeField(default=django.utils.timezone.now)),
-                ('claimed_by', models.CharField(blank=True, max_length=32)),
-                ('claimed_until', models.DateTimeField(blank=True, null=True)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('last_error', models.CharField(blank=True, max_length=300)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('send_day', models.DateField(blank=True, null=True)),
-                ('send_slot', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('contact', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='campaign_messages', to='keys.admincontact')),
-                ('invitation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='keys.campaigninvitation')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("email", models.EmailField(max_length=254)),
+                ("round", models.PositiveSmallIntegerField(help_text="0 is the invitation, 1 and up the chasers.")),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("scheduled", "Scheduled"), ("sent", "Sent"), ("cancelled", "Cancelled")],
+                        default="scheduled",
+                        max_length=16,
+                    ),
+                ),
+                ("state_reason", models.CharField(blank=True, max_length=200)),
+                ("not_before", models.DateTimeField(default=django.utils.timezone.now)),
+                ("claimed_by", models.CharField(blank=True, max_length=32)),
+                ("claimed_until", models.DateTimeField(blank=True, null=True)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("last_error", models.CharField(blank=True, max_length=300)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("send_day", models.DateField(blank=True, null=True)),
+                ("send_slot", models.PositiveSmallIntegerField(blank=True, null=True)),
+                (
+                    "contact",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="campaign_messages",
+                        to="keys.admincontact",
+                    ),
+                ),
+                (
+                    "invitation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="messages",
+                        to="keys.campaigninvitation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['not_before'],
+                "ordering": ["not_before"],
             },
         ),
         migrations.AddIndex(
-            model_name='campaigninvitation',
-            index=models.Index(condition=models.Q(('is_open', True)), fields=['next_chase_at'], name='invitation_chase_due'),
+            model_name="campaigninvitation",
+            index=models.Index(
+                condition=models.Q(("is_open", True)), fields=["next_chase_at"], name="invitation_chase_due"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='campaigninvitation',
-            constraint=models.UniqueConstraint(fields=('campaign', 'institution'), name='one_invitation_per_campaign'),
+            model_name="campaigninvitation",
+            constraint=models.UniqueConstraint(fields=("campaign", "institution"), name="one_invitation_per_campaign"),
         ),
         migrations.AddConstraint(
-            model_name='campaigninvitation',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_open', True)), fields=('institution', 'kind'), name='one_open_invitation_per_kind'),
+            model_name="campaigninvitation",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_open", True)),
+                fields=("institution", "kind"),
+                name="one_open_invitation_per_kind",
+            ),
         ),
         migrations.AddIndex(
-            model_name='campaignmessage',
-            index=models.Index(condition=models.Q(('state', 'scheduled')), fields=['not_before'], name='campaign_message_due'),
+            model_name="campaignmessage",
+            index=models.Index(
+                condition=models.Q(("state", "scheduled")), fields=["not_before"], name="campaign_message_due"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='campaignmessage',
-            constraint=models.UniqueConstraint(fields=('invitation', 'email', 'round'), name='one_message_per_round'),
+            model_name="campaignmessage",
+            constraint=models.UniqueConstraint(fields=("invitation", "email", "round"), name="one_message_per_round"),
         ),
         migrations.AddConstraint(
-            model_name='campaignmessage',
-            constraint=models.UniqueConstraint(fields=('email', 'send_day', 'send_slot'), name='campaign_daily_slot'),
+            model_name="campaignmessage",
+            constraint=models.UniqueConstraint(fields=("email", "send_day", "send_slot"), name="campaign_daily_slot"),
         ),
     ]

@@ -25,7 +25,9 @@ def violations(page, exclude: tuple[str, ...] = ()) -> list[dict]:
             const result = await axe.run(context, {runOnly: {type: "tag", values: tags}, resultTypes: ["violations"]});
             return result.violations.map(v => ({
                 id: v.id, impact: v.impact, help: v.help,
-                nodes: v.nodes.slice(0, 5).map(n => n.target.join(" ") + ": " + n.failureSummary.split("\\n").slice(1, 2).join(""))
+                nodes: v.nodes.slice(0, 5).map(
+                    n => n.target.join(" ") + ": " + n.failureSummary.split("\\n").slice(1, 2).join("")
+                )
             }));
         }""",
         [TAGS, list(exclude)],

@@ -54,7 +54,8 @@
     }
     // "Show the steps for a partner key": choose that key type in the form, without a reload.
     var switcher = event.target.closest("a[data-key-type]");
-    var radio = switcher && document.querySelector("input[name=key_type][value=" + switcher.getAttribute("data-key-type") + "]");
+    var wanted = switcher && switcher.getAttribute("data-key-type");
+    var radio = wanted && document.querySelector("input[name=key_type][value=" + wanted + "]");
     if (radio) {
       event.preventDefault();
       radio.checked = true;
