@@ -24,9 +24,9 @@ from django.views.decorators.http import require_POST
 
 from keys import kinds, staff
 from keys.admin_filters import ExpiresWithinFilter, ExpiryMonthFilter, RenewalFilter, StatusFilter
-from keys.admin_onboarding import InstitutionOnboarding, WorkingKeyFilter
+from keys.admin_onboarding import CampaignPages, InstitutionOnboarding, WorkingKeyFilter
 from keys.admin_views import COMPLETE_PERMISSION, REVEAL_PERMISSION, REVOKE_PERMISSION, CredentialPages
-from keys.models import AdminContact, AuditEvent, Credential, Institution, ReminderNotice
+from keys.models import AdminContact, AuditEvent, Campaign, Credential, Institution, ReminderNotice
 from keys.templatetags.keydrop_admin import days_left, status_badge
 
 # The list columns' HTML; the badge and days left are shared with the change form's templates.
@@ -330,3 +330,8 @@ class AuditEventAdmin(RefusesUnusableQueries, ReadOnlyAdmin):
     @admin.display(description="Reason")
     def reason_short(self, event):
         return event.reason if len(event.reason) <= 80 else event.reason[:79] + "…"
+
+
+@admin.register(Campaign)
+class CampaignAdmin(RefusesUnusableQueries, CampaignPages):
+    """Invitation campaigns: their pages live in keys/admin_onboarding.py."""

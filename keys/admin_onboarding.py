@@ -328,9 +328,9 @@ def institution_history(institution) -> dict:
     return {"institution_keys": keys, "campaign_history": history}
 
 
-@admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
-    """A campaign's page: the funnel, every institution's stage, who has not responded."""
+class CampaignPages(admin.ModelAdmin):
+    """A campaign's pages: the funnel, every institution's stage, who has not responded.
+    Registered in keys/admin.py, with the lists' guard against queries the database cannot run."""
 
     list_display = ["name", "kind_label", "created_at", "created_by", "institution_count", "open_count", "closed_at"]
     list_filter = ["kind"]
