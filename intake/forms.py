@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from intake import rules
 from intake.models import normalise_code
-from keys import kinds
+from keys import kinds, outbound
 from keys.models import AdminContact, Institution
 
 NONCE_SALT = "keydrop.intake.form-nonce"
@@ -106,9 +106,23 @@ class SubmissionForm(forms.Form):
         if not value:
             raise ValidationError("Enter your Canvas address, such as https://example.instructure.com.", code="required")
         parts = urlsplit(value)
-        if parts.scheme != "https" or parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
             raise ValidationError("Enter just the https address of your Canvas, such as https://example.instructure.com.", code="format")
-        return f"https://{parts.netloc.lower()}"
+        address = f"{parts.scheme}://{parts.netloc.lower()}"
+        # The same rules the checks obey: https, and a public address (plain http to loopback only
+        # where PORTAL_OUTBOUND_ALLOW_PRIVATE allows it, for local fakes).
+        problem = outbound.Policy.from_settings().url_problem(address)
+        if problem == "it is not an https address":
+            raise ValidationError(
+                "Enter just the https address of your Canvas, such as https://example.instructure.com.", code="format"
+            )
+        if problem:
+            raise ValidationError(
+                "Enter the public address of your Canvas, such as https://example.instructure.com: we can only reach "
+                "Canvas at a public https address.",
+                code="private",
+            )
+        return address
 
     def clean_form_nonce(self):
         try:

@@ -9,7 +9,7 @@ from django.db.models import Sum
 from django.urls import reverse
 
 from intake.models import Verification
-from keys import customer_view, kinds
+from keys import customer_view, kinds, live_checks
 from keys.models import Credential, Institution
 from portal import emails
 
@@ -115,6 +115,25 @@ def send_code(verification: Verification, now: datetime.datetime) -> bool:
     return True
 
 
+def hand_over(verification: Verification) -> None:
+    """Right after verification: ask Canvas whether the key works (the receipt shows the answer),
+    then tell partner staff, unless Canvas refused it: a rejected key never becomes active."""
+    credential = verification.credential
+    checked = live_checks.at_handover(credential)
+    if checked is None or checked.change != "rejected":
+        tell_staff(verification)
+
+
+def handover_state(credential: Credential) -> str:
+    """What the receipt says about Canvas's answer: works, rejected, checking (inconclusive so
+    far), or "" (nothing to check yet: an Instructure Partner key waits for its secret)."""
+    if credential.status == Credential.Status.REJECTED:
+        return "rejected"
+    if credential.last_worked_at:
+        return "works"
+    return "checking" if credential.handover_check_pending else ""
+
+
 def tell_staff(verification: Verification) -> None:
     """Partner staff hear of a credential once it is verified, never before; a partner key needs
     them to enter the secret Instructure sends. Best effort: the admin shows it either way."""
@@ -127,6 +146,8 @@ def tell_staff(verification: Verification) -> None:
         "masked_client_id": credential.masked_client_id,
         "expires_on": credential.expires_on(),
         "partner_key": credential.is_partner_key,
+        "check_outcome": credential.last_check_outcome,
+        "check_reason": credential.last_check_reason,
         "admin_url": settings.PORTAL_BASE_URL + reverse("admin:keys_credential_change", args=[credential.pk]),
     }
     try:

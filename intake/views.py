@@ -107,8 +107,9 @@ def verify(request, public_id: str):
         if verification.is_waiting and form.is_valid():
             outcome = verification.check_code(form.cleaned_data["code"], now)
             if outcome.verified:
-                services.tell_staff(verification)
-                services.send_receipt(verification, now)
+                # Only now, with the code verified, is Canvas asked whether the key works.
+                services.hand_over(verification)
+                services.send_receipt(verification, now)  # with what Canvas answered
             if outcome.verified or verification.verified_at:
                 return redirect("intake:receipt", verification.public_id)
             code_error = GENERIC_CODE_ERROR
@@ -160,5 +161,7 @@ def receipt(request, public_id: str):
         "partner_key": credential.is_partner_key,
         "summary": customer_view.summarise(credential, timezone.now(), settings.PORTAL_PARTNER_NAME),
         "support_email": settings.PORTAL_SUPPORT_EMAIL,
+        "check": services.handover_state(credential),
+        "submit_again_url": credential.institution.intake_path(credential.kind),
     }
     return render(request, "intake/receipt.html", context)

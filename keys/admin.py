@@ -23,11 +23,11 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from keys import kinds, staff
-from keys.admin_filters import ExpiresWithinFilter, ExpiryMonthFilter, RenewalFilter, StatusFilter
+from keys.admin_filters import CheckFilter, ExpiresWithinFilter, ExpiryMonthFilter, RenewalFilter, StatusFilter
 from keys.admin_onboarding import CampaignPages, InstitutionOnboarding, WorkingKeyFilter
 from keys.admin_views import COMPLETE_PERMISSION, REVEAL_PERMISSION, REVOKE_PERMISSION, CredentialPages
 from keys.models import AdminContact, AuditEvent, Campaign, Credential, Institution, ReminderNotice
-from keys.templatetags.keydrop_admin import days_left, status_badge
+from keys.templatetags.keydrop_admin import check_badge, days_left, status_badge
 
 # The list columns' HTML; the badge and days left are shared with the change form's templates.
 
@@ -211,9 +211,12 @@ class InstitutionAdmin(InstitutionOnboarding, RefusesUnusableQueries, admin.Mode
 
 @admin.register(Credential)
 class CredentialAdmin(CredentialPages, RefusesUnusableQueries, ReadOnlyAdmin):
-    list_display = ["institution", "kind_label", "client_id_masked", "status_badge", "expires_on_display", "days_left_display", "last_reminder"]
+    list_display = [
+        "institution", "kind_label", "client_id_masked", "status_badge", "last_check", "expires_on_display",
+        "days_left_display", "last_reminder",
+    ]
     list_display_links = ["client_id_masked"]
-    list_filter = [StatusFilter, "kind", ExpiresWithinFilter, ExpiryMonthFilter, RenewalFilter]
+    list_filter = [StatusFilter, CheckFilter, "kind", ExpiresWithinFilter, ExpiryMonthFilter, RenewalFilter]
     search_fields = ["institution__name", "institution__slug", "client_id"]
     search_help_text = "Institution name or slug, or any part of a Client ID (such as its last four characters)."
     list_select_related = ["institution"]
@@ -227,8 +230,9 @@ class CredentialAdmin(CredentialPages, RefusesUnusableQueries, ReadOnlyAdmin):
         (None, {"fields": ["institution", "kind_label", "client_id_masked", "status_badge", "key_type", "canvas_url"]}),
         ("Expiry", {"fields": ["lifetime", "key_created_on", "expires_on_display", "days_left_display", "last_reminder"]}),
         ("Verification", {"fields": ["submitted_at", "verified_at", "verified_email"]}),
+        ("Live checks", {"fields": ["last_check", "check_summary"]}),
         ("Secret", {"fields": ["secret_state", "superseded_by", "superseded_at", "revoked_at"]}),
-        # The key history and the audit trail follow, from templates (change_form.html).
+        # The check history, the key history and the audit trail follow, from templates (change_form.html).
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
 
@@ -259,7 +263,17 @@ class CredentialAdmin(CredentialPages, RefusesUnusableQueries, ReadOnlyAdmin):
 
     @admin.display(description="Client ID")
     def client_id_masked(self, credential):
-        return credential.masked_client_id
+        masked = credential.masked_client_id
+        # The region Canvas reported, where the Client ID does not already say it.
+        return f"{masked} · {credential.region}" if credential.region and credential.region not in masked else masked
+
+    @admin.display(description="Last check", ordering="last_check_at")
+    def last_check(self, credential):
+        return check_badge(credential)
+
+    @admin.display(description="What Canvas said")
+    def check_summary(self, credential):
+        return credential.check_summary()
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, credential):
@@ -298,6 +312,7 @@ class CredentialAdmin(CredentialPages, RefusesUnusableQueries, ReadOnlyAdmin):
                 can_complete=user.has_perm(COMPLETE_PERMISSION) and obj.awaits_partner_secret,
                 can_revoke=user.has_perm(REVOKE_PERMISSION) and obj.can_be_revoked,
                 key_history=obj.key_history(),
+                checks=obj.checks.all()[:30],
                 audit_events=obj.audit_events.order_by("-at")[:20],
                 now=now,
             )

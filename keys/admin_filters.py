@@ -85,3 +85,25 @@ class RenewalFilter(StrictListFilter):
 
     def filter(self, queryset, value):
         return queryset.lapsed_without_renewal(timezone.now())
+
+
+class CheckFilter(StrictListFilter):
+    """What the live checks last found, for keys that can still work."""
+
+    title = "live check"
+    parameter_name = "check"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("failing", "Failing: worked, now refused"),
+            ("works", "Works"),
+            ("inconclusive", "Last answer inconclusive"),
+            ("unchecked", "Not checked yet"),
+        ]
+
+    def filter(self, queryset, value):
+        now = timezone.now()
+        if value == "failing":
+            return queryset.failing(now)
+        last = "" if value == "unchecked" else value
+        return queryset.usable(now).filter(failing_since__isnull=True, last_check_outcome=last)

@@ -124,7 +124,13 @@ class CredentialPages:
         status = 200
         if form.is_bound and form.is_valid():
             actor, now = staff.Actor.from_request(request), timezone.now()
-            if staff.complete_partner_secret(credential, form.cleaned_data["secret"], actor=actor, now=now):
+            try:
+                done = staff.complete_partner_secret(credential, form.cleaned_data["secret"], actor=actor, now=now)
+            except staff.SecretRejected as rejected:
+                form.add_error("secret", f"Canvas rejected this secret, so it was not stored. {rejected}")
+                context = {**self._page_context(request, credential, "Enter the partner secret"), "form": form}
+                return no_store(TemplateResponse(request, "admin/keys/credential/complete.html", context, status=400))
+            if done:
                 message = "The partner secret is stored, encrypted. The key is now active and its expiry is tracked."
                 self.message_user(request, message, messages.SUCCESS)
             else:

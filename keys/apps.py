@@ -7,6 +7,7 @@ class KeysConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from keys import outbound  # noqa: F401  (registers its system checks)
         from keys.tasks import SCHEDULES
         from portal import schedules
 

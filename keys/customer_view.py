@@ -61,11 +61,12 @@ class KindSummary:
 
 
 def region_of(credential: Credential) -> str:
-    """A Canvas Data 2 key's region is the Client ID's prefix; a developer key lives at its Canvas."""
+    """A Canvas Data 2 key's region as Canvas reported it at the last check, else its Client ID's
+    prefix; a developer key lives at its Canvas."""
     if credential.kind_spec.asks_canvas_url:
         return urlsplit(credential.canvas_url).hostname or "—"
     prefix, _, _ = credential.client_id.rpartition("#")
-    return prefix or "not stated"
+    return credential.region or prefix or "not stated"
 
 
 def next_step(credential: Credential, now: datetime.datetime, partner_name: str) -> NextStep:

@@ -74,7 +74,7 @@ class Tile:
 
 
 def tiles(now: datetime.datetime) -> list[Tile]:
-    """The counts staff look at first, in three queries (and one per capability tile)."""
+    """The counts staff look at first, in three queries (and one more once authorization exists)."""
     start_of_today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     within_30 = now + datetime.timedelta(days=30)
     counts = Credential.objects.aggregate(
@@ -84,6 +84,11 @@ def tiles(now: datetime.datetime) -> list[Tile]:
         pending=Count("pk", filter=Q(status=Status.PENDING)),
         locked_today=Count("pk", filter=Q(status=Status.LOCKED, locked_at__gte=start_of_today)),
         awaiting_secret=Count("pk", filter=Q(status=Status.AWAITING_SECRET)),
+        failing=Count(
+            "pk",
+            filter=Q(status__in=Credential.USABLE_STATUSES, secret__isnull=False, failing_since__isnull=False)
+            & (Q(expires_at__isnull=True) | Q(expires_at__gt=now)),
+        ),
     )
     # On its own: as a WHERE clause PostgreSQL runs "no newer renewal" as one anti-join; inside
     # the aggregate above it would be a subquery per row.
@@ -98,6 +103,11 @@ def tiles(now: datetime.datetime) -> list[Tile]:
         Tile(
             "Lapsed, no renewal", counts["lapsed"], changelist_url(renewal="lapsed"),
             "bad" if counts["lapsed"] else "muted", "Past expiry with nothing newer from the customer: data has stopped.",
+        ),
+        Tile(
+            "Failing", counts["failing"], changelist_url(check="failing"),
+            "bad" if counts["failing"] else "muted",
+            "Keys that worked and that Canvas now refuses: their contacts were told once.",
         ),
         Tile("Pending verification", counts["pending"], None, "muted", "Submissions waiting for the customer's emailed code. Not shown until verified."),
         Tile(
@@ -120,17 +130,9 @@ def tiles(now: datetime.datetime) -> list[Tile]:
 
 
 def capability_tiles() -> list[Tile]:
-    """Tiles for states that live checks and the OAuth grant add, shown once those exist."""
+    """Tiles for states a capability that arrives separately adds (the OAuth grant's "awaiting
+    authorization"), shown once it exists: a 0 for a state that cannot happen would mislead."""
     shown = []
-    failing = Credential.objects.failing()
-    if failing is not None:
-        count = failing.count()
-        shown.append(
-            Tile(
-                "Failing checks", count, changelist_url(check="failing"), "bad" if count else "muted",
-                "Keys that worked and that Canvas now refuses: their contacts were told.",
-            )
-        )
     awaiting = Credential.objects.awaiting_authorization()
     if awaiting is not None:
         count = awaiting.count()

@@ -1,20 +1,25 @@
 """The kinds of credential Keydrop collects, each described as data in one place.
 
 A kind says what its fields are called, how to check them, which expiry choices Canvas offers,
-how a customer creates the key (the numbered steps on the intake page and in renewal emails)
-and which variable names a pipeline reads. Code elsewhere asks the kind; it never tests
-``if kind == ...``.
+how a customer creates the key (the numbered steps on the intake page and in renewal emails),
+which variable names a pipeline reads, and how to ask Canvas whether a key works and how to read
+each answer (its live check: the answer tables below, and one ``check`` method). Code elsewhere
+asks the kind; it never tests ``if kind == ...``.
 """
 
 import calendar
 import datetime
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.html import escape, format_html
+
+from keys import canvas, outbound
+from keys.outcomes import Verdict
 
 MAX_SECRET_LENGTH = 4096  # bytes of ASCII; anything longer is a paste gone wrong, never truncated
 
@@ -96,6 +101,8 @@ class Kind:
     expires_verb: str = "expires"
     expired_phrase: str = "has expired"
     renew_instruction: str = "Create a new key and submit it below."
+    # The likely causes when a key that worked is refused, for the alert to the institution.
+    failure_causes: tuple[str, ...] = ()
 
     # Format checks -------------------------------------------------------------------
 
@@ -157,6 +164,17 @@ class Kind:
             return None
         return self.lifetime(lifetime).added_to(created_on)
 
+    # Live check ------------------------------------------------------------------------------
+
+    def check_host(self, credential) -> str:
+        """The Canvas host a check calls: the unit of Keydrop's per-host rate limit."""
+        raise NotImplementedError
+
+    def check(self, credential, secret: str, http: outbound.Session) -> Verdict:
+        """Ask Canvas whether the credential works, and read the answer. Never raises for
+        anything the network or Canvas does: every answer is works, rejected or inconclusive."""
+        raise NotImplementedError
+
     def mask(self, client_id: str) -> str:
         """Enough to recognise a Client ID, not enough to use it: region and last four."""
         prefix, _, rest = client_id.rpartition("#")
@@ -190,6 +208,81 @@ class DataAccessPlatformKind(Kind):
             )
         return value.lower(), warnings
 
+    def check_host(self, credential) -> str:
+        return urlsplit(settings.PORTAL_DAP_API_URL).hostname or ""
+
+    def check(self, credential, secret: str, http: outbound.Session) -> Verdict:
+        try:
+            answer = canvas.dap_login(http, settings.PORTAL_DAP_API_URL, credential.client_id, secret)
+        except outbound.OutboundError as exc:
+            # The gateway's address is the partner's setting, never the customer's: not their fault.
+            return Verdict.inconclusive(f"Instructure's login service could not be reached: {exc}.")
+        return read_dap_login(answer)
+
+
+# How Keydrop reads each answer of the DAP login (reference § 1). ---------------------------------
+
+DAP_REJECTED = (
+    "Instructure did not accept this Client ID and Secret: the secret may be mistyped, or the key was "
+    "deleted, regenerated or has expired. Create a new key in Identity Services and submit it."
+)
+DAP_MALFORMED = (
+    "Instructure could not read this Client ID and Secret (HTTP 400). Copy both again with the Copy Text "
+    "buttons and submit them."
+)
+# 403 answers name an account-level problem: the key may be fine, the account is not.
+DAP_ACCOUNT_PROBLEMS = {
+    "AccountDisabled": Verdict.rejected(
+        "Instructure reports that Canvas Data 2 is disabled for your institution's account "
+        "(AccountDisabled). Ask your Canvas Customer Success Manager to enable it again.",
+        http_status=403,
+    ),
+    "AccountNotOnboarded": Verdict.rejected(
+        "Instructure reports that your institution's account is not set up for Canvas Data 2 yet "
+        "(AccountNotOnboarded). Ask your Canvas Customer Success Manager to enable Canvas Data 2.",
+        http_status=403,
+    ),
+    # Maintenance passes by itself: never an alarm, and never a reason to discard a key.
+    "AccountUnderMaintenance": Verdict.inconclusive(
+        "Instructure reports maintenance on your institution's account (AccountUnderMaintenance); "
+        "we will check again later.",
+        http_status=403,
+    ),
+}
+
+
+def read_dap_login(answer: canvas.DapLogin) -> Verdict:
+    status = answer.status
+    if status == 200 and answer.has_token:
+        facts = {key: answer.scope[key] for key in ("region", "principal") if key in answer.scope}
+        where = f" (region {facts['region']})" if "region" in facts else ""
+        return Verdict.works(f"Instructure accepted the Client ID and Secret{where}.", facts=facts, http_status=200)
+    if status == 401:
+        return Verdict.rejected(DAP_REJECTED, http_status=401)
+    if status == 400:
+        return Verdict.rejected(DAP_MALFORMED, http_status=400)
+    if status == 403 and answer.error_type in DAP_ACCOUNT_PROBLEMS:
+        return DAP_ACCOUNT_PROBLEMS[answer.error_type]
+    if status == 403 and answer.error_type:
+        return Verdict.rejected(
+            f"Instructure refused access for your institution's account ({answer.error_type}). "
+            "Ask your Canvas Customer Success Manager what it means for Canvas Data 2.",
+            http_status=403,
+        )
+    if status == 429:
+        return Verdict.inconclusive(
+            "Instructure asked us to slow down (HTTP 429); we will check again later.", http_status=429
+        )
+    if status >= 500:
+        return Verdict.inconclusive(
+            f"Instructure's login service had an error (HTTP {status}); we will check again later.", http_status=status
+        )
+    # 200 without a token, a 403 from a proxy, an HTML page: nothing we can act on.
+    return Verdict.inconclusive(
+        f"Instructure's login service gave an answer we could not read (HTTP {status}); we will check again later.",
+        http_status=status,
+    )
+
 
 _DEVELOPER_KEY_ID = re.compile(r"^[0-9]{14,16}$")
 _DEVELOPER_KEY_SECRET = re.compile(r"^[A-Za-z0-9]{64}$")
@@ -221,6 +314,142 @@ class DeveloperKeyKind(Kind):
     def mask(self, client_id: str) -> str:
         return f"…{client_id[-4:]}"
 
+    def check_host(self, credential) -> str:
+        return urlsplit(credential.canvas_url).hostname or ""
+
+    def check(self, credential, secret: str, http: outbound.Session) -> Verdict:
+        """Probe A (authorization endpoint: key known and On, redirect URI, scopes) and probe B
+        (token endpoint with a random code: the secret), both without any user signing in."""
+        setup = developer_key_setup(credential.institution.slug)
+        key = DeveloperKeyProbe(
+            canvas_url=credential.canvas_url,
+            client_id=credential.client_id,
+            scopes=[scope for scope, _ in setup["scopes"]],
+            redirect_uris=[uri for _, uri in setup["redirect_uris"]],
+        )
+        try:
+            return key.verdict(http, secret)
+        except outbound.Refused as exc:
+            return Verdict.rejected(f"Keydrop can reach Canvas only at a public https address: {exc}.")
+        except outbound.NoSuchHost:
+            return Verdict.rejected(DEVELOPER_KEY_FIXES["no_such_host"].format(host=self.check_host(credential)))
+        except outbound.OutboundError as exc:
+            return Verdict.inconclusive(f"Your Canvas could not be reached: {exc}; we will check again later.")
+
+
+# How Keydrop reads the developer-key probes (reference § 2.1). Each fix names where to click. ------
+
+DEVELOPER_KEY_FIXES = {
+    "unknown_key": (
+        "Canvas does not know key ID {key}, or the key was deleted or deactivated: check the ID in the Details "
+        "column of Admin → Developer Keys, or create a new key and submit it."
+    ),
+    "redirect_uri": (
+        "The key does not list our redirect URI: add the one for your hosting region (shown on the intake "
+        "page) under Redirect URIs on the key in Admin → Developer Keys."
+    ),
+    "scopes": "Add {count} missing scope{plural} to the key in Admin → Developer Keys: {scopes}.",
+    "off": "The key is Off for your account: switch it On in Admin → Developer Keys.",
+    "secret": "The secret does not match key ID {key}: copy it again with Show Key on the Developer Keys page.",
+    "no_such_host": "No Canvas answers at {host}: that name does not exist. Check your Canvas address.",
+    "scopes_not_enforced": (
+        " Enforce Scopes is off on this key, so its tokens carry all of the authorizing admin's rights; "
+        "{partner} asks for it On."
+    ),
+}
+
+
+@dataclass
+class DeveloperKeyProbe:
+    """The probes of one developer key, read into one verdict. Reusable by anything that needs
+    to know, without a user, whether a key is known, On, registered, scoped and its secret right."""
+
+    canvas_url: str
+    client_id: str
+    scopes: list[str]
+    redirect_uris: list[str]
+    matched_uri: str = ""  # the partner's redirect URI that the key registers, once probe A′ found it
+
+    def verdict(self, http: outbound.Session, secret: str) -> Verdict:
+        key = f"…{self.client_id[-4:]}"
+        findings = Findings()
+        if self.redirect_uris:
+            authorize = self.authorize_with_canary(http)
+            if authorize.status == 401 and authorize.error == "invalid_client":
+                return Verdict.rejected(DEVELOPER_KEY_FIXES["unknown_key"].format(key=key), http_status=401)
+            self.read_authorize(http, authorize, findings)
+        token = canvas.token_with_random_code(http, self.canvas_url, self.client_id, secret)
+        if token.status == 401 and token.error == "invalid_client":
+            fix = "secret" if token.description == "invalid client" else "unknown_key"
+            findings.problem(DEVELOPER_KEY_FIXES[fix].format(key=key), token.status)
+        elif not token.secret_matches:
+            findings.unsure(describe_unreadable("token", token.status), token.status)
+        if findings.problems:
+            return Verdict.rejected(" ".join(findings.problems), http_status=findings.status)
+        if findings.doubts:
+            doubts = " ".join(findings.doubts) + " We will check again later."
+            return Verdict.inconclusive(doubts, http_status=findings.status)
+        works = "Canvas knows the key, it is On, and the secret matches." + findings.note
+        return Verdict.works(works, http_status=token.status)
+
+    def authorize_with_canary(self, http: outbound.Session) -> canvas.Authorize:
+        """Probe A′: the required scopes plus one that cannot exist. A key registers one redirect
+        URI of the partner's (one per hosting region): try each until Canvas stops saying no."""
+        for uri in self.redirect_uris:
+            self.matched_uri = uri
+            answer = canvas.authorize(http, self.canvas_url, self.client_id, uri, [*self.scopes, canvas.CANARY_SCOPE])
+            if not (answer.status == 400 and answer.error == "invalid_request"):
+                break
+        return answer
+
+    def read_authorize(self, http: outbound.Session, authorize: canvas.Authorize, findings: "Findings") -> None:
+        if authorize.status == 400 and authorize.error == "invalid_request":
+            findings.problem(DEVELOPER_KEY_FIXES["redirect_uri"], authorize.status)
+            return
+        if authorize.error == "invalid_scope":
+            missing = [scope for scope in authorize.missing_scopes if scope != canvas.CANARY_SCOPE]
+            if missing:
+                plural = "s" if len(missing) > 1 else ""
+                fix = DEVELOPER_KEY_FIXES["scopes"].format(count=len(missing), plural=plural, scopes=", ".join(missing))
+                findings.problem(fix, authorize.status)
+                return
+            # Scopes enforced and complete: ask again without the canary to learn On or Off.
+            authorize = canvas.authorize(http, self.canvas_url, self.client_id, self.matched_uri, self.scopes)
+        elif authorize.lands:  # Canvas let the scope that cannot exist through: scopes are not enforced
+            findings.note = DEVELOPER_KEY_FIXES["scopes_not_enforced"].format(partner=settings.PORTAL_PARTNER_NAME)
+        if authorize.error == "unauthorized_client":
+            findings.problem(DEVELOPER_KEY_FIXES["off"], authorize.status)
+        elif not authorize.passed:
+            findings.unsure(describe_unreadable("authorization", authorize.status), authorize.status)
+
+
+@dataclass
+class Findings:
+    """What the probes found, gathered so that one answer can name every fix at once."""
+
+    problems: list[str] = field(default_factory=list)
+    doubts: list[str] = field(default_factory=list)
+    note: str = ""
+    status: int | None = None  # the HTTP status behind the first problem, else the first doubt
+
+    def problem(self, text: str, status: int) -> None:
+        if not self.problems:
+            self.status = status
+        self.problems.append(text)
+
+    def unsure(self, text: str, status: int) -> None:
+        if not self.problems and not self.doubts:
+            self.status = status
+        self.doubts.append(text)
+
+
+def describe_unreadable(endpoint: str, status: int) -> str:
+    if status == 403:
+        return f"Canvas is limiting our requests (HTTP 403 at its {endpoint} endpoint)."
+    if status >= 500:
+        return f"Canvas had an error (HTTP {status} at its {endpoint} endpoint)."
+    return f"Canvas gave an answer we could not read (HTTP {status} at its {endpoint} endpoint)."
+
 
 ONE_DAY = Lifetime("1d", "1 day", days=1)
 ONE_WEEK = Lifetime("1w", "1 week", days=7)
@@ -241,6 +470,12 @@ DAP = DataAccessPlatformKind(
     default_lifetime="1y",
     key_types=(KeyType.INSTITUTIONAL, KeyType.PARTNER),
     env_names=("DAP_CLIENT_ID", "DAP_CLIENT_SECRET"),
+    failure_causes=(
+        "the key was deleted in Identity Services",
+        "a new secret was generated for it, so the old one no longer works",
+        "it reached the expiry chosen when it was created",
+        "Canvas Data 2 was turned off for your institution's account",
+    ),
     steps=(
         Step(
             "Find your institution",
@@ -325,6 +560,12 @@ DEVELOPER_KEY = DeveloperKeyKind(
     asks_canvas_url=True,
     shows_scopes=True,
     env_names=("CANVAS_DEVELOPER_KEY_ID", "CANVAS_DEVELOPER_KEY_SECRET"),
+    failure_causes=(
+        "the key was deleted in Admin → Developer Keys",
+        "its secret was regenerated, so the old one no longer works",
+        "it was switched Off in Admin → Developer Keys",
+        "scopes it needs were removed from it",
+    ),
     lapse_consequence="we stop reviewing the key and the integration may stop when it is turned off",
     expires_verb="is due for review",
     expired_phrase="is due for review",

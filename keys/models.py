@@ -3,15 +3,17 @@
 import datetime
 import secrets
 import zoneinfo
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models.functions import Coalesce, RowNumber
 from django.urls import reverse
 from django.utils import timezone
 
 from keys import kinds
+from keys.outcomes import Outcome, Verdict
 from keys.sealing import Sealed, SealedSecretField
 
 
@@ -104,20 +106,39 @@ class CredentialQuerySet(models.QuerySet):
             status__in=Credential.USABLE_STATUSES, secret__isnull=False
         ).filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
 
+    def failing(self, now: datetime.datetime | None = None):
+        """Usable keys that worked and that Canvas now refuses: data has stopped, or will."""
+        return self.usable(now).filter(failing_since__isnull=False)
+
+    def due_for_check(self, now: datetime.datetime):
+        """Usable keys whose check time has come and that no sweep is checking right now."""
+        return (
+            self.usable(now)
+            .filter(next_check_at__lte=now)
+            .filter(models.Q(check_claimed_until__isnull=True) | models.Q(check_claimed_until__lt=now))
+        )
+
+    def for_pipeline(self, now: datetime.datetime | None = None):
+        """Usable keys, the one a pipeline should take first: a key Canvas refuses comes last, then
+        one whose hand-over check has not yet confirmed it, then the newest verified."""
+        return self.usable(now).order_by(
+            models.F("failing_since").asc(nulls_first=True), "handover_check_pending", "-verified_at", "-pk"
+        )
+
     def tracked(self):
         return self.filter(status__in=Credential.TRACKED_STATUSES)
 
     def working(self, now: datetime.datetime | None = None):
-        """Keys that work: usable now. Live checks narrow this to keys whose latest check has not
-        failed; campaigns ("no working key"), their funnel and the dashboard ask only this."""
-        return self.usable(now)
+        """Keys that work as far as Keydrop knows: usable now and not failing their live checks.
+        Campaigns ("no working key of this kind") ask this; a key still being checked counts."""
+        return self.usable(now).filter(failing_since__isnull=True)
 
-    # Capabilities that arrive separately (live checks, the OAuth grant) answer these. None means
-    # the capability does not exist here, so the dashboard leaves its tile out rather than show 0.
+    def confirmed_working(self, now: datetime.datetime | None = None):
+        """Working keys that Canvas has accepted at least once: the campaign funnel's "works"."""
+        return self.working(now).filter(last_worked_at__isnull=False)
 
-    def failing(self):
-        """Keys whose latest live check failed after they had worked."""
-        return None
+    # A capability that arrives separately (the OAuth grant) answers this. None means it does not
+    # exist here, so the dashboard leaves its tile out rather than show a 0 that cannot change.
 
     def awaiting_authorization(self):
         """Developer keys still waiting for the customer admin's OAuth grant."""
@@ -169,6 +190,13 @@ def lapsed_without_renewal_q(now: datetime.datetime) -> models.Q:
     return models.Q(status__in=Credential.TRACKED_STATUSES, expires_at__lte=now) & ~models.Q(models.Exists(renewal))
 
 
+@dataclass(frozen=True)
+class LastCheck:
+    outcome: str  # works, rejected or inconclusive
+    reason: str
+    checked_at: datetime.datetime
+
+
 class Credential(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending verification"
@@ -178,6 +206,7 @@ class Credential(models.Model):
         EXPIRED = "expired", "Expired"
         REVOKED = "revoked", "Revoked"
         LOCKED = "locked", "Locked"
+        REJECTED = "rejected", "Rejected by Canvas"  # refused when handed over: never active
 
     # The credential's life in named groups: every query, check, list and task uses these.
     # Usable: the secret may be handed out; a superseded key works until its own expiry, for the switch-over.
@@ -186,10 +215,13 @@ class Credential(models.Model):
     LIVE_STATUSES = (Status.AWAITING_SECRET, Status.ACTIVE, Status.SUPERSEDED)
     # Tracked: the customer's verified keys, live or lapsed: a newer one is a renewal, each may be revoked.
     TRACKED_STATUSES = (*LIVE_STATUSES, Status.EXPIRED)
-    # Dead: over for good, so their secrets are destroyed; the records stay.
-    DEAD_STATUSES = (Status.EXPIRED, Status.REVOKED, Status.LOCKED)
-    # Silenced: no reminder goes out: a newer key took over, staff revoked it, or it was locked unverified.
-    SILENCED_STATUSES = (Status.SUPERSEDED, Status.REVOKED, Status.LOCKED)
+    # Dead: over for good, so their secrets are destroyed; the records stay. A key Canvas rejected
+    # at hand-over never lived.
+    DEAD_STATUSES = (Status.EXPIRED, Status.REVOKED, Status.LOCKED, Status.REJECTED)
+    # Silenced: no reminder goes out: staff revoked it, it was locked unverified, or Canvas rejected
+    # it at hand-over. A superseded key is not silenced: its reminders stop only when the key that
+    # replaced it outlives it (supersede_older cancels them then), so its lapse is still announced.
+    SILENCED_STATUSES = (Status.REVOKED, Status.LOCKED, Status.REJECTED)
     # Days left at or below which the admin colours an expiry as urgent, or soon.
     URGENT_DAYS, SOON_DAYS = 7, 30
 
@@ -216,6 +248,29 @@ class Credential(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
     secret_purged_at = models.DateTimeField(null=True, blank=True, editable=False)
 
+    # Live checks: what Canvas said last, and when the next check is due. History: CredentialCheck.
+    region = models.CharField(max_length=64, blank=True, editable=False, help_text="As Canvas reported it.")
+    principal = models.CharField(
+        max_length=64, blank=True, editable=False, help_text="Canvas Data 2: the institution id."
+    )
+    handover_check_pending = models.BooleanField(
+        default=False, editable=False, help_text="Verified, but Canvas has not yet said whether it works."
+    )
+    rejected_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_check_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_check_outcome = models.CharField(max_length=16, blank=True, choices=Outcome.choices, editable=False)
+    last_check_reason = models.CharField(max_length=500, blank=True, editable=False)
+    last_worked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    failing_since = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="It worked, and Canvas has refused it since then."
+    )
+    inconclusive_since = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Start of a run of nothing but inconclusive answers."
+    )
+    next_check_at = models.DateTimeField(null=True, blank=True, editable=False)
+    check_claimed_by = models.CharField(max_length=32, blank=True, editable=False)
+    check_claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
+
     objects = CredentialQuerySet.as_manager()
 
     class Meta:
@@ -229,6 +284,20 @@ class Credential(models.Model):
             # "is there a newer key?" test read these indexes alone, never the rows.
             models.Index(fields=["status", "expires_at", "institution", "kind", "verified_at"], name="credential_lapse"),
             models.Index(fields=["institution", "kind", "verified_at", "status"], name="credential_chain"),
+            # The check sweep, every minute, reads only keys that hold a secret: those with a check
+            # time, in that order, and those still without one. A key that is over has its secret
+            # purged and drops out of both, so the sweep's cost follows what is due, not what is kept.
+            # (Conditions without parameters: SQLite uses a partial index only for literal terms.)
+            models.Index(
+                fields=["next_check_at"],
+                condition=models.Q(next_check_at__isnull=False, secret__isnull=False),
+                name="credential_check_due",
+            ),
+            models.Index(
+                fields=["id"],
+                condition=models.Q(next_check_at__isnull=True, secret__isnull=False),
+                name="credential_check_unslotted",
+            ),
         ]
         permissions = [
             ("reveal_credential_secret", "Can reveal a credential's secret (audited)"),
@@ -309,13 +378,14 @@ class Credential(models.Model):
             .order_by("-verified_at", "-submitted_at", "-pk")
         )
 
-    # Answered by capabilities that arrive separately: live checks record an outcome (works,
-    # rejected or inconclusive, with a reason and a time), the OAuth grant makes a developer key
-    # wait for authorization. Until then there is no check and nothing to authorize.
+    # The customer's view asks these. The OAuth grant, which arrives separately, makes a developer
+    # key wait for authorization; until then nothing is to be authorized.
 
-    def last_check(self):
-        """The newest live check of this key (``.outcome``, ``.reason``, ``.checked_at``), or None."""
-        return None
+    def last_check(self) -> "LastCheck | None":
+        """What Canvas said when Keydrop last asked (works, rejected or inconclusive), or None."""
+        if not self.last_check_at:
+            return None
+        return LastCheck(self.last_check_outcome, self.last_check_reason, self.last_check_at)
 
     @property
     def awaits_authorization(self) -> bool:
@@ -347,28 +417,146 @@ class Credential(models.Model):
             self.start_tracking(now)
 
     def start_tracking(self, now: datetime.datetime) -> None:
-        """The credential is now the working one: older ones step aside and its reminders are planned."""
-        self.supersede_older(now)
+        """The key is verified and holds its secret: its reminders are planned and Canvas is asked
+        whether it works. It takes over from older keys only once Canvas says it does."""
+        first_check = now + self.HANDOVER_RETRY_DELAYS[0]  # if the hand-over check never runs
+        Credential.objects.filter(pk=self.pk).update(handover_check_pending=True, next_check_at=first_check)
+        self.handover_check_pending, self.next_check_at = True, first_check
         ReminderNotice.objects.plan_for(self, now)
 
     def supersede_older(self, now: datetime.datetime) -> int:
-        """Older credentials of the same institution and kind step aside but keep working until
-        their own expiry, so the pipeline can switch over; their remaining reminders stop now."""
-        older = list(
-            Credential.objects.filter(
-                institution_id=self.institution_id, kind=self.kind, status=self.Status.ACTIVE, verified_at__lt=self.verified_at
-            )
-            .exclude(pk=self.pk)
-            .values_list("pk", flat=True)
+        """Older usable keys of the same institution and kind step aside but keep working until
+        their own expiry, so the pipeline can switch over. Their reminders stop only where this
+        key outlives them: a shorter-lived renewal must not silence the lapse of a key that works."""
+        older = Credential.objects.filter(
+            institution_id=self.institution_id,
+            kind=self.kind,
+            status__in=self.USABLE_STATUSES,
+            verified_at__lt=self.verified_at,
+        ).exclude(pk=self.pk)
+        outlived = older if self.expires_at is None else older.filter(expires_at__lte=self.expires_at)
+        ReminderNotice.objects.filter(credential__in=outlived, state=ReminderNotice.State.SCHEDULED).update(
+            state=ReminderNotice.State.CANCELLED, state_reason="A newer key that outlives it works."
         )
-        if not older:
-            return 0
-        ReminderNotice.objects.filter(credential_id__in=older, state=ReminderNotice.State.SCHEDULED).update(
-            state=ReminderNotice.State.CANCELLED, state_reason="A newer key was verified."
-        )
-        return Credential.objects.filter(pk__in=older, status=self.Status.ACTIVE).update(
+        return older.filter(status=self.Status.ACTIVE).update(
             status=self.Status.SUPERSEDED, superseded_by=self, superseded_at=now
         )
+
+    def older_keys_still_working(self, now: datetime.datetime) -> list["Credential"]:
+        """Older keys of this institution and kind that are usable, not refused by Canvas, and
+        outlive this one: while one exists, this key's lapse does not stop the data."""
+        older = (
+            Credential.objects.usable(now)
+            .filter(institution_id=self.institution_id, kind=self.kind, verified_at__lt=self.verified_at)
+            .filter(failing_since__isnull=True)
+            .exclude(pk=self.pk)
+            .defer("secret")
+        )
+        if self.expires_at:
+            older = older.filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=self.expires_at))
+        return list(older.select_related("institution").order_by("-verified_at"))
+
+    def newer_keys(self) -> list["Credential"]:
+        """Keys of this institution and kind verified after this one (that count as a renewal)."""
+        return list(
+            Credential.objects.filter(institution_id=self.institution_id, kind=self.kind)
+            .filter(verified_at__gt=self.verified_at, status__in=self.TRACKED_STATUSES)
+            .defer("secret")
+            .select_related("institution")
+            .order_by("-verified_at")
+        )
+
+    # Live checks ---------------------------------------------------------------------------
+
+    # A hand-over check that was inconclusive is tried again after these delays, then daily.
+    HANDOVER_RETRY_DELAYS = tuple(datetime.timedelta(seconds=s) for s in (60, 5 * 60, 15 * 60, 60 * 60, 3 * 60 * 60))
+
+    @property
+    def check_state(self) -> str:
+        """failing, works, inconclusive, unchecked or "" (a key that is over): for staff lists."""
+        if self.status not in self.USABLE_STATUSES:
+            return ""
+        if self.failing_since:
+            return "failing"
+        return self.last_check_outcome or "unchecked"
+
+    def check_summary(self) -> str:
+        """What Canvas said last, and what that means, in a line for staff."""
+        if self.status == self.Status.REJECTED:
+            when = f"{timezone.localtime(self.rejected_at):%Y-%m-%d %H:%M}"
+            return f"Rejected when handed over ({when}): {self.last_check_reason}"
+        if not self.last_check_at:
+            return "Not checked yet."
+        parts = [self.last_check_reason]
+        if self.failing_since:
+            parts.append(f"Failing since {timezone.localtime(self.failing_since):%Y-%m-%d %H:%M}.")
+        if self.last_worked_at:
+            parts.append(f"Last worked {timezone.localtime(self.last_worked_at):%Y-%m-%d %H:%M}.")
+        if self.next_check_at and self.status in self.USABLE_STATUSES:
+            parts.append(f"Next check {timezone.localtime(self.next_check_at):%Y-%m-%d %H:%M}.")
+        return " ".join(parts)
+
+    @transaction.atomic
+    def apply_check(self, verdict: Verdict, now: datetime.datetime, *, at_handover: bool = False) -> str:
+        """Bring the credential in line with what Canvas said, and plan any alert that follows.
+
+        Returns what changed: "confirmed" (first works: it takes over from older keys),
+        "rejected" (refused before it ever worked: never active, secret purged), "failing"
+        (worked, now refused), "recovered", "stuck" (nothing but inconclusive for too long), or "".
+        Two checks finishing at once apply one after the other: the row is locked (SQLite takes
+        its write lock at BEGIN), and each alert is a unique row, so it exists once per episode.
+        """
+        row = Credential.objects.select_for_update().get(pk=self.pk)
+        updates = {
+            "last_check_at": now,
+            "last_check_outcome": verdict.outcome,
+            "last_check_reason": verdict.reason[:500],
+        }
+        change = ""
+        usable = row.status in self.USABLE_STATUSES
+        if verdict.is_works:
+            updates.update(last_worked_at=now, inconclusive_since=None, failing_since=None)
+            facts = {fact: value[:64] for fact, value in verdict.facts.items() if fact in ("region", "principal")}
+            updates.update(facts)
+            if row.handover_check_pending:
+                updates["handover_check_pending"], change = False, "confirmed"
+            elif row.failing_since:
+                change = "recovered"
+                episode = row.failing_since
+                if CheckAlert.objects.filter(credential=row, topic=CheckAlert.Topic.FAILING, episode=episode).exists():
+                    CheckAlert.plan(row, CheckAlert.Topic.RECOVERED, episode=episode, reason=verdict.reason, now=now)
+        elif verdict.is_rejected:
+            updates["inconclusive_since"] = None
+            if row.handover_check_pending and usable:
+                # Refused before it ever worked: it never becomes the working key.
+                updates.update(
+                    status=self.Status.REJECTED, secret=None, rejected_at=now, secret_purged_at=now,
+                    handover_check_pending=False, next_check_at=None,
+                )
+                change = "rejected"
+                ReminderNotice.objects.filter(credential=row, state=ReminderNotice.State.SCHEDULED).update(
+                    state=ReminderNotice.State.CANCELLED, state_reason="Canvas rejected it when it was handed over."
+                )
+                if not at_handover:  # the receipt said it at hand-over; later, only an email can
+                    CheckAlert.plan(row, CheckAlert.Topic.REJECTED, episode=now, reason=verdict.reason, now=now)
+            elif usable and row.failing_since is None:
+                updates["failing_since"], change = now, "failing"
+                # A superseded key was replaced by one that works: its end is no news to anyone.
+                if row.status == self.Status.ACTIVE:
+                    CheckAlert.plan(row, CheckAlert.Topic.FAILING, episode=now, reason=verdict.reason, now=now)
+        else:
+            since = row.inconclusive_since or now
+            updates["inconclusive_since"] = since
+            patience = datetime.timedelta(days=settings.PORTAL_CHECK_INCONCLUSIVE_ALERT_DAYS)
+            if usable and now - since >= patience and row.status == self.Status.ACTIVE:
+                if CheckAlert.plan(row, CheckAlert.Topic.STUCK, episode=since, reason=verdict.reason, now=now):
+                    change = "stuck"
+        Credential.objects.filter(pk=self.pk).update(**updates)
+        for field, value in updates.items():
+            setattr(self, field, value)
+        if change == "confirmed":
+            self.supersede_older(now)
+        return change
 
     # Reminders -----------------------------------------------------------------------------
 
@@ -511,6 +699,130 @@ class ReminderNotice(models.Model):
     @property
     def is_lapse_notice(self) -> bool:
         return self.offset_days == self.LAPSE
+
+
+class CredentialCheck(models.Model):
+    """One live check of one credential: when, what Canvas's answer meant, and how long it took.
+
+    Never a secret, a token or a response body: only the outcome, a reason Keydrop wrote, and
+    the HTTP status. Kept for PORTAL_CHECK_HISTORY_DAYS.
+    """
+
+    class Trigger(models.TextChoices):
+        HANDOVER = "handover", "Hand-over"
+        RETRY = "retry", "Hand-over retry"
+        SCHEDULE = "schedule", "Daily check"
+        COMMAND = "command", "check_credentials"
+        PARTNER_SECRET = "partner_secret", "Partner secret entered"
+
+    credential = models.ForeignKey(Credential, on_delete=models.CASCADE, related_name="checks")
+    at = models.DateTimeField(default=timezone.now)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    reason = models.CharField(max_length=500)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [
+            models.Index(fields=["credential", "-at"], name="check_history"),
+            models.Index(fields=["at"], name="check_age"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class CheckAlert(models.Model):
+    """One alert about a credential's checks: the outbox row and, once sent, its record.
+
+    The unique (credential, topic, episode) makes a second alert about the same episode
+    impossible: a key that starts failing is announced once however many checks refuse it.
+    Delivered like reminders: claimed with a conditional UPDATE and a lease, retried with back-off.
+    """
+
+    class Topic(models.TextChoices):
+        FAILING = "failing", "Stopped working"  # the institution's contacts and staff
+        RECOVERED = "recovered", "Works again"  # staff
+        STUCK = "stuck", "No clear answer for days"  # staff
+        REJECTED = "rejected", "Rejected after hand-over"  # the institution's contacts and staff
+
+    class State(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        SENT = "sent", "Sent"
+        CANCELLED = "cancelled", "Cancelled"
+
+    credential = models.ForeignKey(Credential, on_delete=models.CASCADE, related_name="check_alerts")
+    topic = models.CharField(max_length=16, choices=Topic.choices)
+    episode = models.DateTimeField(help_text="When the episode began: the first refusal, or the first unclear answer.")
+    reason = models.CharField(max_length=500, help_text="What the check said, as Keydrop wrote it.")
+    created_at = models.DateTimeField(default=timezone.now)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.SCHEDULED)
+    not_before = models.DateTimeField(default=timezone.now)
+    claimed_by = models.CharField(max_length=32, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    recipients = models.TextField(blank=True)
+
+    CUSTOMER_TOPICS = (Topic.FAILING, Topic.REJECTED)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["credential", "topic", "episode"], name="one_alert_per_episode"),
+        ]
+        indexes = [models.Index(fields=["not_before"], condition=models.Q(state="scheduled"), name="check_alert_due")]
+
+    def __str__(self) -> str:
+        return f"{self.get_topic_display()} alert"
+
+    @classmethod
+    def plan(cls, credential: Credential, topic: str, *, episode, reason: str, now) -> bool:
+        """Plan the alert of an episode. True if this call planned it; an existing one stays."""
+        _, created = cls.objects.get_or_create(
+            credential=credential,
+            topic=topic,
+            episode=episode,
+            defaults={"reason": reason[:500], "created_at": now, "not_before": now},
+        )
+        return created
+
+    @property
+    def tells_customer(self) -> bool:
+        return self.topic in self.CUSTOMER_TOPICS
+
+
+class HostCheckBudget(models.Model):
+    """Checks started per Canvas host in one minute, across every worker and machine.
+
+    A check takes one unit with a conditional UPDATE (or the first insert of the minute), so no
+    host gets more than PORTAL_CHECK_RATE_PER_HOST_PER_MINUTE checks a minute from Keydrop.
+    """
+
+    host = models.CharField(max_length=255)
+    minute = models.DateTimeField()
+    used = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["host", "minute"], name="one_budget_per_host_minute")]
+
+    @classmethod
+    def take(cls, host: str, now: datetime.datetime, limit: int) -> bool:
+        """Take one check from this minute's budget for the host. False if it is spent."""
+        minute = now.replace(second=0, microsecond=0)
+        if cls.objects.filter(host=host, minute=minute, used__lt=limit).update(used=models.F("used") + 1):
+            return True
+        if limit < 1:
+            return False
+        try:
+            with transaction.atomic():
+                cls.objects.create(host=host, minute=minute, used=1)
+            return True
+        except IntegrityError:  # another worker opened the minute first: back to the conditional UPDATE
+            return bool(cls.objects.filter(host=host, minute=minute, used__lt=limit).update(used=models.F("used") + 1))
 
 
 class AuditEventQuerySet(models.QuerySet):
@@ -678,7 +990,7 @@ class CampaignInvitationQuerySet(models.QuerySet):
         return self.annotate(
             submitted=models.Exists(ours.exclude(status=Credential.Status.LOCKED)),
             verified=models.Exists(ours.filter(verified_at__isnull=False)),
-            works=models.Exists(Credential.objects.working(now).filter(**since)),
+            works=models.Exists(Credential.objects.confirmed_working(now).filter(**since)),
         )
 
     def not_responded(self, now: datetime.datetime | None = None):

@@ -157,6 +157,9 @@ def build_messages(notice: ReminderNotice, now) -> tuple:
         "renewal_url": institution.intake_url(credential.kind),
         "renewal_steps": kind.renewal_instructions(settings.PORTAL_PARTNER_NAME),
     }
+    if staff:  # staff decide how urgent a lapse is: does another key of this kind still work?
+        context["older_working"] = credential.older_keys_still_working(now)
+        context["newer_keys"] = credential.newer_keys()
     template = "lapse-notice" if context["lapsed"] else "renewal-reminder"
     customer = _with_id(emails.build(template, contacts, context), notice, "customer") if contacts else None
     staff_copy = _with_id(emails.build("staff-final-reminder", staff, context), notice, "staff") if staff else None

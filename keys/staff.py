@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
-from keys import audit, kinds
-from keys.models import Credential, Institution
+from keys import audit, kinds, live_checks
+from keys.models import Credential, CredentialCheck, Institution
 from portal import emails
 from portal.client import client_ip
 
@@ -78,13 +78,26 @@ def revoke(credentials, *, actor: Actor, reason: str, now: datetime.datetime) ->
     return revoked
 
 
+class SecretRejected(Exception):
+    """Canvas refused the secret: nothing was stored. The message is Canvas's answer, in words."""
+
+
 @sensitive_variables("plaintext")
 def complete_partner_secret(credential: Credential, plaintext: str, *, actor: Actor, now: datetime.datetime) -> bool:
-    """Store the secret Instructure sent for a partner key; the key becomes the working one."""
+    """Store the secret Instructure sent for a partner key; the key becomes the working one.
+
+    Canvas is asked first: a secret it refuses is not stored (SecretRejected), so a typo costs
+    nothing. An unclear answer stores it and the key is checked again shortly, as at hand-over.
+    """
+    verdict = live_checks.try_partner_secret(credential, plaintext)
+    if verdict.is_rejected:
+        live_checks.record(credential, verdict, trigger=CredentialCheck.Trigger.PARTNER_SECRET, now=now)
+        raise SecretRejected(verdict.reason)
     with transaction.atomic():
         if not credential.complete_partner_secret(plaintext, now):
             return False
         audit.record(audit.Action.COMPLETE, actor=actor.name, credential=credential, ip=actor.ip, at=now, detail="partner secret entered; now active")
+        live_checks.record(credential, verdict, trigger=CredentialCheck.Trigger.PARTNER_SECRET, now=now)
     return True
 
 

@@ -5,7 +5,7 @@ import logging
 
 from django.utils import timezone
 
-from keys import campaigns, reminders
+from keys import alerts, campaigns, live_checks, reminders
 from keys.models import Credential
 
 log = logging.getLogger(__name__)
@@ -13,6 +13,9 @@ log = logging.getLogger(__name__)
 SCHEDULES = [
     {"name": "keys.send_reminders", "func": "keys.tasks.send_reminders", "minutes": 1},
     {"name": "keys.purge_dead_secrets", "func": "keys.tasks.purge_dead_secrets", "minutes": 10},
+    # Every minute it checks the keys whose slot has come (each key once a day, spread over the
+    # day) and retries unclear hand-over checks, then sends any alert that follows.
+    {"name": "keys.run_live_checks", "func": "keys.tasks.run_live_checks", "minutes": 1},
     {"name": "keys.send_campaign_emails", "func": "keys.tasks.send_campaign_emails", "minutes": 1},
 ]
 
@@ -22,13 +25,20 @@ def send_reminders() -> dict:
     return reminders.sweep(time_budget=60).as_dict()
 
 
+def run_live_checks() -> dict:
+    # Checks stay well inside django-q2's task timeout; the alerts they plan go out at once.
+    report = live_checks.sweep(time_budget=50).as_dict()
+    report["alerts"] = alerts.sweep()["sent"]
+    return report
+
+
 def send_campaign_emails() -> dict:
     """Invitations and chasers of every campaign that are due; claimed before sent, like reminders."""
     return campaigns.sweep(time_budget=60).as_dict()
 
 
 def purge_dead_secrets() -> dict:
-    """Destroy the secrets of expired, revoked and locked credentials; their records stay."""
+    """Destroy the secrets of expired, revoked, locked and rejected credentials; their records stay."""
     now = timezone.now()
     lapsed = Credential.objects.expire_lapsed(now)
     dead = Credential.objects.purge_dead_secrets(now)

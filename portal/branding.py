@@ -69,7 +69,7 @@ class Brand:
 
 @lru_cache(maxsize=8)
 def _brand(name: str, colour: str, logo_url: str) -> Brand:
-    colour = colour.lower() if is_colour(colour) else DEFAULT_COLOUR  # keydrop.E030 reports a bad one
+    colour = colour.lower() if is_colour(colour) else DEFAULT_COLOUR  # keydrop.E040 reports a bad one
     ink = INK_LIGHT if contrast(colour, INK_LIGHT) >= contrast(colour, INK_DARK) else INK_DARK
     link = colour if contrast(colour, "#ffffff") >= 4.5 else DEFAULT_COLOUR
     return Brand(name=name, colour=colour, ink=ink, link=link, logo_url="" if logo_url_problem(logo_url) else logo_url)

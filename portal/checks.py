@@ -64,12 +64,12 @@ def check_branding(app_configs, **kwargs):
             checks.Error(
                 f"PORTAL_PARTNER_COLOUR {settings.PORTAL_PARTNER_COLOUR!r} is not a colour.",
                 hint="Use six hex digits after #, such as #1f5fbf.",
-                id="keydrop.E030",
+                id="keydrop.E040",
             )
         )
     problem = branding.logo_url_problem(settings.PORTAL_PARTNER_LOGO_URL)
     if problem:
-        errors.append(checks.Error(f"PORTAL_PARTNER_LOGO_URL cannot be used: {problem}.", id="keydrop.E031"))
+        errors.append(checks.Error(f"PORTAL_PARTNER_LOGO_URL cannot be used: {problem}.", id="keydrop.E041"))
     return errors
 
 

@@ -199,7 +199,7 @@ else:
 PORTAL_PARTNER_NAME = os.getenv("PORTAL_PARTNER_NAME", "Keydrop")
 PORTAL_SUPPORT_EMAIL = os.getenv("PORTAL_SUPPORT_EMAIL", "support@keydrop.invalid")
 # Partner branding on intake pages, the admin header and every email: an optional logo (an https
-# address, or a path on this site) and an accent colour (#rrggbb). Checked by keydrop.E030/E031.
+# address, or a path on this site) and an accent colour (#rrggbb). Checked by keydrop.E040/E041.
 PORTAL_PARTNER_LOGO_URL = os.getenv("PORTAL_PARTNER_LOGO_URL", "")
 PORTAL_PARTNER_COLOUR = os.getenv("PORTAL_PARTNER_COLOUR", "#1f5fbf")
 # The email address the partner is registered with at Instructure, which a customer choosing
@@ -269,6 +269,28 @@ LOGGING["loggers"]["axes.apps"] = {"level": "WARNING"}  # no start-up banner on 
 PORTAL_STAFF_SESSION_MAX_AGE = envseconds("PORTAL_STAFF_SESSION_MAX_AGE_SECONDS", timedelta(hours=12))
 PORTAL_STAFF_SESSION_IDLE = envseconds("PORTAL_STAFF_SESSION_IDLE_SECONDS", timedelta(minutes=30))
 SESSION_COOKIE_AGE = int(PORTAL_STAFF_SESSION_MAX_AGE.total_seconds())
+
+# Live checks: Keydrop asks Canvas whether each key works, at hand-over and every day after.
+# Every outbound request goes through keys.outbound: https only, no redirects, these limits, and
+# never to a private, loopback or link-local address. PORTAL_OUTBOUND_ALLOW_PRIVATE=1 allows plain
+# http to loopback, for tests and local fakes only (check keydrop.E031 refuses it in production).
+PORTAL_DAP_API_URL = os.getenv("PORTAL_DAP_API_URL", "https://api-gateway.instructure.com").rstrip("/")
+PORTAL_OUTBOUND_ALLOW_PRIVATE = envbool("PORTAL_OUTBOUND_ALLOW_PRIVATE", False)
+PORTAL_OUTBOUND_CONNECT_TIMEOUT = envint("PORTAL_OUTBOUND_CONNECT_TIMEOUT_SECONDS", 5)
+PORTAL_OUTBOUND_READ_TIMEOUT = envint("PORTAL_OUTBOUND_READ_TIMEOUT_SECONDS", 10)
+PORTAL_OUTBOUND_DEADLINE = envint("PORTAL_OUTBOUND_DEADLINE_SECONDS", 30)  # all requests of one check together
+PORTAL_OUTBOUND_MAX_RESPONSE_BYTES = envint("PORTAL_OUTBOUND_MAX_RESPONSE_BYTES", 64 * 1024)
+# The receipt waits at most this long for Canvas; an inconclusive answer is retried in the background.
+PORTAL_HANDOVER_CHECK_SECONDS = envint("PORTAL_HANDOVER_CHECK_SECONDS", 8)
+PORTAL_CHECK_INTERVAL = timedelta(hours=envint("PORTAL_CHECK_INTERVAL_HOURS", 24))
+# Checks started per Canvas host per minute, across every worker (Canvas Data 2 keys share one host).
+PORTAL_CHECK_RATE_PER_HOST_PER_MINUTE = envint("PORTAL_CHECK_RATE_PER_HOST_PER_MINUTE", 20)
+PORTAL_CHECK_HISTORY_DAYS = envint("PORTAL_CHECK_HISTORY_DAYS", 90)
+# Staff hear once when a key has had nothing but inconclusive answers for this long.
+PORTAL_CHECK_INCONCLUSIVE_ALERT_DAYS = envint("PORTAL_CHECK_INCONCLUSIVE_ALERT_DAYS", 10)
+PORTAL_CHECK_CLAIM_SECONDS = envint("PORTAL_CHECK_CLAIM_SECONDS", 300)
+# Outbound URLs carry key ids and state in their queries: httpx's request log stays off.
+LOGGING["loggers"].update({"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}})
 
 # Invitation campaigns: a chaser goes to institutions that have not handed over a key this many
 # days after the previous email, at most PORTAL_CAMPAIGN_MAX_CHASERS times; no contact address

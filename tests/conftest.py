@@ -1,12 +1,17 @@
 """Shared fixtures: the cast (alice, bob, charlie, dana) and an institution with its key; which
 tests run where (the real-cluster smoke tests only in CI or when asked); fast password hashing."""
 
+import ipaddress
+
+import httpcore
 import pytest
 from django.contrib.auth.models import Permission
 from django.test import override_settings
 
+from keys import outbound
 from tests import factories
 from tests.ci import IN_CI
+from tests.fakes import FakeCanvas, FakeDap
 from tests.staff_cast import REVEALER_CODENAMES, SECRET
 
 
@@ -72,3 +77,61 @@ def dana(db, django_user_model):
 def credential(institution):
     """Example University's active Canvas Data 2 key, with a known secret."""
     return factories.CredentialFactory(institution=institution, secret=SECRET)
+
+
+# Nothing leaves this machine -------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_dns():
+    """Names a test wants resolved (to loopback addresses only): {name: address}."""
+    return {}
+
+
+@pytest.fixture(autouse=True)
+def nothing_leaves_this_machine(monkeypatch, fake_dns):
+    """Canvas is never called from tests. Names resolve only through ``fake_dns``, and a
+    connection to anything but loopback fails the test instead of being attempted."""
+    real_resolve = outbound.resolve
+
+    def resolve(host, port):
+        if host in fake_dns:
+            return [ipaddress.ip_address(fake_dns[host])]
+        literal = outbound._ip_literal(host)
+        if literal is not None or host.lower() in outbound.LOOPBACK_NAMES:
+            return real_resolve(host, port)
+        raise outbound.Unreachable(f"{host} is not resolved in tests: nothing leaves this machine")
+
+    real_connect = httpcore.SyncBackend.connect_tcp
+
+    def connect_tcp(self, host, port, *args, **kwargs):
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:  # a name: only the guarded backend's own resolved addresses may pass
+            loopback = False
+        if not loopback:
+            pytest.fail(f"a test tried to connect to {host}:{port}: nothing leaves this machine")
+        return real_connect(self, host, port, *args, **kwargs)
+
+    resolve.real = real_resolve  # for the tests of resolve itself, with getaddrinfo faked
+    monkeypatch.setattr(outbound, "resolve", resolve)
+    monkeypatch.setattr(httpcore.SyncBackend, "connect_tcp", connect_tcp)
+
+
+@pytest.fixture
+def fake_dap(settings):
+    """Instructure's DAP login on loopback; Keydrop's checks call it (plain http to loopback)."""
+    fake = FakeDap().start()
+    settings.PORTAL_DAP_API_URL = fake.url
+    settings.PORTAL_OUTBOUND_ALLOW_PRIVATE = True
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_canvas(settings):
+    """An institution's Canvas on loopback: its OAuth endpoints, without a user."""
+    fake = FakeCanvas().start()
+    settings.PORTAL_OUTBOUND_ALLOW_PRIVATE = True
+    yield fake
+    fake.stop()

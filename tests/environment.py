@@ -14,4 +14,7 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-" + "s" * 40)
 os.environ.setdefault("PORTAL_ENCRYPTION_KEY", "test-encryption-key-" + "e" * 40)
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+# Canvas is never called from tests: a name that cannot resolve, for child processes too. In this
+# process, tests/conftest.py lets names resolve only to loopback fakes.
+os.environ.setdefault("PORTAL_DAP_API_URL", "https://dap-gateway.invalid")
 

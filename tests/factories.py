@@ -5,7 +5,8 @@ import factory
 from django.utils import timezone
 
 from keys import kinds
-from keys.models import AdminContact, Credential, Institution
+from keys.models import AdminContact, Credential, CredentialCheck, Institution
+from keys.outcomes import Verdict
 
 
 class InstitutionFactory(factory.django.DjangoModelFactory):
@@ -66,3 +67,15 @@ def tracked_credential(*, lifetime_days: int | None = 365, now=None, **kwargs) -
     )
     credential.start_tracking(now)
     return credential
+
+
+def canvas_says(credential: Credential, verdict: Verdict, now=None, trigger=CredentialCheck.Trigger.SCHEDULE):
+    """Record what Canvas answered, as a check would: for tests about what follows an answer."""
+    from keys import live_checks
+
+    return live_checks.record(credential, verdict, trigger=trigger, now=now)
+
+
+def works(credential: Credential, now=None):
+    """Canvas accepts the key: a newly verified key takes over from older ones."""
+    return canvas_says(credential, Verdict.works("Instructure accepted the Client ID and Secret."), now=now)

@@ -50,7 +50,9 @@ def test_staff_start_a_campaign_for_every_filtered_institution_and_land_on_its_p
     url = LIST + "?working_key=none-dap"
     # "Select all" across pages: the admin sends the rows of the page shown and select_across.
     page_rows = [str(base[0].pk)]
-    form = client.post(url, {"action": "start_campaign", "select_across": "1", "index": "0", ACTION_CHECKBOX_NAME: page_rows})
+    form = client.post(
+        url, {"action": "start_campaign", "select_across": "1", "index": "0", ACTION_CHECKBOX_NAME: page_rows}
+    )
     assert form.status_code == 200
     html = form.content.decode()
     assert "Invite <strong>3</strong> institutions" in html and 'value="Canvas Data 2 key, ' in html
@@ -66,8 +68,16 @@ def test_staff_start_a_campaign_for_every_filtered_institution_and_land_on_its_p
 
 def test_staff_start_a_campaign_for_the_rows_they_ticked(alice, base):
     client = signed_in(alice)
-    form = client.post(LIST, {"action": "start_campaign", "index": "0", ACTION_CHECKBOX_NAME: [str(base[0].pk), str(base[2].pk)]})
-    answer = {**hidden_inputs(form.content.decode()), "name": "Two", "kind": "developer_key", "chase_after_days": "3", "max_chasers": "0"}
+    form = client.post(
+        LIST, {"action": "start_campaign", "index": "0", ACTION_CHECKBOX_NAME: [str(base[0].pk), str(base[2].pk)]}
+    )
+    answer = {
+        **hidden_inputs(form.content.decode()),
+        "name": "Two",
+        "kind": "developer_key",
+        "chase_after_days": "3",
+        "max_chasers": "0",
+    }
     assert client.post(LIST, answer).status_code == 302
     campaign = Campaign.objects.get()
     assert campaign.kind == "developer_key" and (campaign.chase_after_days, campaign.max_chasers) == (3, 0)
@@ -111,7 +121,7 @@ def test_the_campaign_page_shows_the_funnel_and_each_institutions_stage(bob, bas
     campaigns.sweep()
     opened = CampaignInvitation.objects.get(institution=base[0])
     CampaignInvitation.record_open(opened.token, base[0], timezone.now())
-    CredentialFactory(institution=base[1], submitted_at=timezone.now())
+    CredentialFactory(institution=base[1], submitted_at=timezone.now(), last_worked_at=timezone.now())
     response = signed_in(bob).get(f"/admin/keys/campaign/{campaign.pk}/change/")
     funnel = {stage.key: stage.count for stage in response.context["funnel"]}
     assert funnel == {"invited": 3, "opened": 2, "submitted": 1, "verified": 1, "works": 1}

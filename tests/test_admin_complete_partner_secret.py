@@ -38,7 +38,8 @@ def test_the_form_is_a_password_field_that_never_echoes_the_secret(dana, awaitin
     assert b"has a space" not in refused.content
 
 
-def test_completing_stores_the_secret_encrypted_activates_and_tracks_the_key(dana, institution, awaiting):
+def test_completing_stores_the_secret_encrypted_activates_and_tracks_the_key(dana, institution, awaiting, fake_dap):
+    fake_dap.add_key(awaiting.client_id, PARTNER_SECRET)
     older = CredentialFactory(
         institution=institution,
         submitted_at=timezone.now() - datetime.timedelta(days=300),
@@ -101,3 +102,28 @@ def test_the_secret_is_hidden_from_the_error_page(dana, awaiting, monkeypatch, s
     response = client.post(complete_url(awaiting), {"secret": PARTNER_SECRET})
     assert response.status_code == 500
     assert PARTNER_SECRET.encode() not in response.content
+
+
+def test_a_secret_canvas_rejects_is_not_stored_and_staff_see_why(dana, institution, awaiting, fake_dap):
+    fake_dap.add_key(awaiting.client_id, "the-secret-instructure-really-sent")
+    older = CredentialFactory(institution=institution, submitted_at=timezone.now() - datetime.timedelta(days=300))
+    response = signed_in(dana).post(complete_url(awaiting), {"secret": PARTNER_SECRET})
+    assert response.status_code == 400
+    assert b"Canvas rejected this secret, so it was not stored" in response.content
+    assert PARTNER_SECRET.encode() not in response.content
+    awaiting.refresh_from_db()
+    assert awaiting.status == Credential.Status.AWAITING_SECRET and awaiting.secret is None
+    assert awaiting.checks.get().outcome == "rejected"
+    older.refresh_from_db()
+    assert older.status == Credential.Status.ACTIVE
+    assert not AuditEvent.objects.exists()
+
+
+def test_a_secret_canvas_is_unsure_about_is_stored_but_replaces_nothing_yet(dana, institution, awaiting, fake_dap):
+    fake_dap.mode = "503"
+    older = CredentialFactory(institution=institution, submitted_at=timezone.now() - datetime.timedelta(days=300))
+    assert signed_in(dana).post(complete_url(awaiting), {"secret": PARTNER_SECRET}).status_code == 302
+    awaiting.refresh_from_db()
+    assert awaiting.status == Credential.Status.ACTIVE and awaiting.handover_check_pending
+    older.refresh_from_db()
+    assert older.status == Credential.Status.ACTIVE  # it takes over only once Canvas says it works

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from keys import audit
 from keys.models import Credential
-from tests.factories import CredentialFactory
+from tests.factories import CredentialFactory, works
 from tests.staff_cast import SECRET, signed_in
 
 pytestmark = pytest.mark.django_db
@@ -25,6 +25,7 @@ def test_it_shows_the_superseded_chain_of_the_institution_newest_first(bob, inst
     middle = CredentialFactory(institution=institution, submitted_at=now - datetime.timedelta(days=350))
     newest = CredentialFactory(institution=institution, submitted_at=now)
     newest.start_tracking(now)
+    works(newest, now)
     middle.refresh_from_db()
     assert middle.status == Credential.Status.SUPERSEDED
     html = change_page(signed_in(bob), middle)

@@ -93,10 +93,10 @@ def test_a_logo_on_this_site_is_sent_as_a_whole_address(brand, client, instituti
 @pytest.mark.parametrize(
     "setting, value, check_id",
     [
-        ("PORTAL_PARTNER_COLOUR", "green", "keydrop.E030"),
-        ("PORTAL_PARTNER_COLOUR", "#12345", "keydrop.E030"),
-        ("PORTAL_PARTNER_LOGO_URL", "http://cdn.example/logo.png", "keydrop.E031"),
-        ("PORTAL_PARTNER_LOGO_URL", "javascript:alert(1)", "keydrop.E031"),
+        ("PORTAL_PARTNER_COLOUR", "green", "keydrop.E040"),
+        ("PORTAL_PARTNER_COLOUR", "#12345", "keydrop.E040"),
+        ("PORTAL_PARTNER_LOGO_URL", "http://cdn.example/logo.png", "keydrop.E041"),
+        ("PORTAL_PARTNER_LOGO_URL", "javascript:alert(1)", "keydrop.E041"),
     ],
 )
 def test_a_colour_or_logo_that_cannot_be_used_stops_the_start(settings, client, institution, setting, value, check_id):
@@ -104,3 +104,14 @@ def test_a_colour_or_logo_that_cannot_be_used_stops_the_start(settings, client, 
     assert check_id in [message.id for message in checks.run_checks(tags=["keydrop"])]
     html = client.get(institution.intake_path()).content.decode()  # and pages fall back instead of breaking
     assert value not in html and client.get("/brand.css").content.decode().startswith(":root { --brand: #1f5fbf;")
+
+
+def test_every_html_email_uses_the_branded_layout_and_none_names_keydrop(settings):
+    folder = settings.BASE_DIR / "templates" / "emails"
+    bodies = sorted(folder.glob("*-body.html"))
+    assert len(bodies) >= 10
+    for body in bodies:
+        assert body.read_text().startswith('{% extends "emails/base.html" %}'), body.name
+    for template in folder.iterdir():
+        text = template.read_text()
+        assert "via Keydrop" not in text and "[Keydrop]" not in text, template.name

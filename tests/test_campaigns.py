@@ -223,24 +223,24 @@ def test_a_closed_invitation_can_be_invited_again():
 
 
 def test_the_funnel_counts_every_stage_reached(time_machine):
-    names = ["silent", "opened", "pending", "verified", "partner", "works", "unsent"]
+    names = ["silent", "opened", "pending", "verified", "partner", "checking", "failing", "works", "unsent"]
     institutions = {name: InstitutionFactory(slug=name, contacts=[f"a@{name}.edu"]) for name in names}
     campaign = start(Institution.objects.exclude(slug="unsent")).campaign
     campaigns.sweep()
     start(Institution.objects.filter(slug="unsent"), name="later")  # another campaign: not counted here
     time_machine.move_to(timezone.now() + DAY)
-    for name in ("opened", "pending", "verified", "partner", "works"):
-        CampaignInvitation.record_open(
-            invitation_of(institutions[name]).token, institutions[name], timezone.now()
-        ) if name == "opened" else None
+    CampaignInvitation.record_open(invitation_of(institutions["opened"]).token, institutions["opened"], timezone.now())
     submission(institutions["pending"])
     submission(
         institutions["verified"], Credential.Status.ACTIVE, expires_at=timezone.now() - datetime.timedelta(hours=1)
     )  # verified, lapsed
     submission(institutions["partner"], Credential.Status.AWAITING_SECRET, secret=None)  # verified, not working yet
-    submission(institutions["works"], Credential.Status.ACTIVE)
+    submission(institutions["checking"], Credential.Status.ACTIVE)  # Canvas has not answered yet
+    now = timezone.now()
+    submission(institutions["failing"], Credential.Status.ACTIVE, last_worked_at=now, failing_since=now)
+    submission(institutions["works"], Credential.Status.ACTIVE, last_worked_at=timezone.now())
     funnel = {stage.key: stage.count for stage in campaigns.funnel(campaign)}
-    assert funnel == {"invited": 6, "opened": 5, "submitted": 4, "verified": 3, "works": 1}
+    assert funnel == {"invited": 8, "opened": 7, "submitted": 6, "verified": 5, "works": 1}
     stages = {
         i.institution.slug: campaigns.stage_of(i)
         for i in campaign.invitations.with_stages().select_related("institution")
@@ -251,6 +251,8 @@ def test_the_funnel_counts_every_stage_reached(time_machine):
         "pending": "submitted",
         "verified": "verified",
         "partner": "verified",
+        "checking": "verified",
+        "failing": "verified",
         "works": "works",
     }
     waiting = {i.institution.slug for i in campaign.invitations.not_responded().select_related("institution")}

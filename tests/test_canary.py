@@ -18,9 +18,10 @@ from django.utils import timezone
 
 from intake import services
 from keys import campaigns, institution_csv
-from keys.models import CalendarFeed, Institution, InstitutionImport
-from keys.tasks import purge_dead_secrets, send_reminders
-from tests.flows import form_data, submit, wrong_code
+from keys.models import CalendarFeed, Credential, Institution, InstitutionImport
+from keys.tasks import purge_dead_secrets, run_live_checks, send_reminders
+from tests.fakes import FakeDap
+from tests.flows import VALID_DAP_CLIENT_ID, form_data, submit, wrong_code
 
 CANARY = "CANARY-8d1f4e6b-do-not-leak-0042"
 INVITATION = b"needs a Canvas key from"
@@ -43,6 +44,8 @@ def assert_no_canary(text_or_bytes, where):
     data = text_or_bytes if isinstance(text_or_bytes, bytes) else str(text_or_bytes).encode()
     assert CANARY.encode() not in data, f"the secret leaked into {where}"
     assert CANARY.encode().hex().encode() not in data, f"the secret leaked (hex) into {where}"
+    # The access token Instructure's login hands back is dropped at once: never stored or logged.
+    assert FakeDap.TOKEN_MARK.encode() not in data, f"an access token leaked into {where}"
 
 
 @pytest.fixture
@@ -53,7 +56,9 @@ def mail_dir(settings, tmp_path):
     return settings.DATA_DIR / "mail"
 
 
-def test_the_canary_secret_is_nowhere_in_clear(institution, alice, mail_dir, monkeypatch, time_machine):
+def test_the_canary_secret_is_nowhere_in_clear(institution, alice, mail_dir, monkeypatch, time_machine, fake_dap):
+    # Instructure (the loopback fake) knows the key: the checks send the canary to it, and only to it.
+    fake_dap.add_key(VALID_DAP_CLIENT_ID, CANARY)
     customer = Client()
     # A one-day key: its reminder is due at once, and its lapse notice and purge follow tomorrow.
     response, verification = submit(customer, institution, client_secret=CANARY, expiry="1d")
@@ -134,6 +139,24 @@ def test_the_canary_secret_is_nowhere_in_clear(institution, alice, mail_dir, mon
     assert CANARY in out.getvalue()
     assert_no_canary(err.getvalue(), "the export command's stderr")
 
+    # The live checks: the hand-over check worked; the check command, then the key deleted at
+    # Instructure, the schedule's task and the alerts that follow, and the pages that show them.
+    assert credential.checks.get().outcome == "works"
+    out, err = io.StringIO(), io.StringIO()
+    call_command("check_credentials", stdout=out, stderr=err)
+    assert " works " in out.getvalue()
+    del fake_dap.secrets[VALID_DAP_CLIENT_ID]
+    call_command("check_credentials", stdout=out, stderr=err)
+    assert " rejected " in out.getvalue() and "1 alert(s) sent" in err.getvalue()
+    assert_no_canary(out.getvalue() + err.getvalue(), "the check command's output")
+    Credential.objects.filter(pk=credential.pk).update(next_check_at=timezone.now())
+    run_live_checks()
+    assert credential.checks.count() == 4
+    for page in (f"/admin/keys/credential/{credential.pk}/change/", "/admin/keys/credential/?check=failing", "/admin/"):
+        response = staff.get(page)
+        assert response.status_code == 200, page
+        assert_no_canary(response.content, page)
+
     # The reminders: the one-day reminder now (with the staff copy), the lapse notice and the
     # purge once the key has lapsed.
     assert credential.secret.reveal() == CANARY  # it is stored, just never in clear
@@ -151,7 +174,10 @@ def test_the_canary_secret_is_nowhere_in_clear(institution, alice, mail_dir, mon
             assert_no_canary(read_elsewhere(path), path.name)
     mail_files = list(mail_dir.iterdir())
     written = b"".join(path.read_bytes() for path in mail_files)
-    for subject in (b"is your code", b"handed over a new", b"expires tomorrow", b"has expired", b"has lapsed", INVITATION, b"Receipt: "):
+    for subject in (
+        b"is your code", b"handed over a new", b"expires tomorrow", b"has expired", b"has lapsed", INVITATION,
+        b"Canvas no longer accepts the", b"stopped working", b"Receipt: ",
+    ):
         assert subject in written, f"no {subject!r} email was written to be searched"
     for path in mail_files:
         assert_no_canary(path.read_bytes(), f"mail file {path.name}")

@@ -96,17 +96,26 @@ def test_a_revoked_or_locked_key_is_not_shown_as_current(institution):
     assert steps_of(institution)["dap"] == []
 
 
-def test_the_last_check_outcome_is_shown_once_checks_exist(client, institution, monkeypatch):
+def test_the_last_check_outcome_is_shown_with_its_reason(client, institution):
     key = CredentialFactory(institution=institution, expires_at=timezone.now() + 200 * DAY)
-    assert "Last check" not in page(client, institution)
+    assert "Last check" not in page(client, institution)  # not checked yet
+    checked = timezone.now() - DAY
+    Credential.objects.filter(pk=key.pk).update(
+        last_check_at=checked,
+        last_check_outcome="works",
+        last_check_reason="Canvas issued an access token.",
+        last_worked_at=checked,
+    )
+    html = page(client, institution)
+    assert '<span class="outcome outcome-works">works</span>: Canvas issued an access token.' in html
+    assert "Nothing to do until" in html
 
-    class Check:
-        outcome, reason, checked_at = "rejected", "the secret does not match", timezone.now()
-
-    monkeypatch.setattr(Credential, "last_check", lambda self: Check() if self.pk == key.pk else None)
+    Credential.objects.filter(pk=key.pk).update(
+        last_check_outcome="rejected", last_check_reason="the secret does not match", failing_since=timezone.now()
+    )
     html = page(client, institution)
     assert '<span class="outcome outcome-rejected">rejected</span>: the secret does not match' in html
-    assert "Canvas refused this key (the secret does not match)" in html
+    assert "Canvas refused this key (the secret does not match). Create a new key" in html
 
 
 def test_a_key_awaiting_authorization_offers_the_button_once_the_grant_exists(client, institution, monkeypatch):

@@ -179,6 +179,13 @@ BAD_DEV_KEY_INPUTS = [
     ({"canvas_url": "https://example.instructure.com/courses/1"}, "canvas_url", "https address"),
     ({"canvas_url": "javascript:alert(1)"}, "canvas_url", "Enter a valid URL"),
     ({"canvas_url": ""}, "canvas_url", "Enter your Canvas address"),
+    # Every check is a request from our server: an address a stranger types must be public.
+    ({"canvas_url": "https://10.0.0.1"}, "canvas_url", "public https address"),
+    ({"canvas_url": "https://127.0.0.1"}, "canvas_url", "public https address"),
+    ({"canvas_url": "https://169.254.169.254"}, "canvas_url", "public https address"),
+    ({"canvas_url": "https://[::1]"}, "canvas_url", "public https address"),
+    ({"canvas_url": "https://localhost"}, "canvas_url", "public https address"),
+    ({"canvas_url": "http://127.0.0.1:8000"}, "canvas_url", "https address"),
 ]
 
 
@@ -189,6 +196,15 @@ def test_bad_developer_key_input_gets_a_clear_error(client, institution, overrid
     assert Credential.objects.count() == 0
     errors = response.context["form"].errors
     assert any(message in error for error in errors[field]), errors
+
+
+def test_with_allow_private_a_loopback_canvas_over_http_is_accepted_for_local_fakes(client, institution, settings):
+    settings.PORTAL_OUTBOUND_ALLOW_PRIVATE = True
+    response, verification = submit(client, institution, "developer_key", canvas_url="http://127.0.0.1:8765/")
+    assert response.status_code == 302
+    assert verification.credential.canvas_url == "http://127.0.0.1:8765"
+    refused, _ = submit(client, institution, "developer_key", canvas_url="http://canvas.example.edu")
+    assert refused.status_code == 400, "plain http only to loopback, even then"
 
 
 def test_a_form_from_another_institution_is_refused(client, institution):

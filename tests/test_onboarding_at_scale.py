@@ -12,8 +12,9 @@ from django.test import Client
 from django.utils import timezone
 
 from keys import dashboard
+from keys.campaigns import funnel
 from keys.models import CampaignInvitation, Credential, Institution
-from tests.flows import last_code, submit
+from tests.flows import VALID_DAP_CLIENT_ID, VALID_DAP_SECRET, last_code, submit
 
 pytestmark = pytest.mark.django_db
 ROWS = 500
@@ -35,7 +36,7 @@ def csv_file(tmp_path, fixed: bool) -> str:
     return str(path)
 
 
-def test_five_hundred_institutions_from_import_to_chasers(tmp_path, time_machine, bob):
+def test_five_hundred_institutions_from_import_to_chasers(tmp_path, time_machine, bob, fake_dap):
     err = io.StringIO()
     with pytest.raises(CommandError, match="Nothing imported: 3 bad row"):
         call_command("import_institutions", csv_file(tmp_path, fixed=False), stdout=io.StringIO(), stderr=err)
@@ -60,6 +61,7 @@ def test_five_hundred_institutions_from_import_to_chasers(tmp_path, time_machine
     for invitation in invitations:
         assert visitor.get(invitation.intake_url().split("8000", 1)[1]).status_code == 200
     handed_over = [invitation.institution for invitation in invitations[:3]]
+    fake_dap.add_key(VALID_DAP_CLIENT_ID, VALID_DAP_SECRET)  # Canvas accepts the key they hand over
     for institution in handed_over:
         _, verification = submit(visitor, institution)
         assert visitor.post(f"/s/{verification.public_id}/", {"code": last_code()}).status_code == 302
@@ -72,9 +74,19 @@ def test_five_hundred_institutions_from_import_to_chasers(tmp_path, time_machine
     assert len(chased) == ROWS - 3 and all(message.subject.startswith("Reminder: ") for message in mail.outbox)
     assert not chased & {f"admin@{institution.slug}.edu" for institution in handed_over}
 
-    # The customer reopens the link: the key, its expiry and the days left; and the dashboard has it.
+    # The customer reopens the link: the key, its expiry, days left and what Canvas said; and the
+    # dashboard has it, and the funnel counts the three that work.
     key = Credential.objects.get(institution=handed_over[0])
     page = visitor.get(handed_over[0].intake_path()).content.decode()
     assert key.masked_client_id in page and f"{key.expires_on():%-d %B %Y}" in page and "days left" in page
+    assert '<span class="outcome outcome-works">works</span>' in page
+    campaign = CampaignInvitation.objects.first().campaign
+    assert {stage.key: stage.count for stage in funnel(campaign)} == {
+        "invited": ROWS,
+        "opened": 20,
+        "submitted": 3,
+        "verified": 3,
+        "works": 3,
+    }
     bars = dashboard.timeline(timezone.now()).bars
     assert sum(bar.count for bar in bars[:-1]) == 3, "the three one-year keys are on the timeline"

@@ -6,7 +6,7 @@ import pytest
 
 from keys import kinds
 from keys.models import Credential, Institution, ReminderNotice
-from tests.factories import tracked_credential
+from tests.factories import tracked_credential, works
 
 UTC = datetime.timezone.utc
 NOW = datetime.datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -91,9 +91,10 @@ def test_planning_is_idempotent():
 
 
 @pytest.mark.django_db
-def test_a_newer_key_cancels_the_older_keys_reminders_and_leaves_it_usable():
+def test_a_newer_key_that_works_and_outlives_the_older_one_cancels_its_reminders_and_leaves_it_usable():
     old = tracked_credential(now=NOW)
     new = tracked_credential(institution=old.institution, now=NOW + datetime.timedelta(days=300))
+    works(new, NOW + datetime.timedelta(days=300))
     old.refresh_from_db()
     assert old.status == Credential.Status.SUPERSEDED
     assert old.superseded_by == new

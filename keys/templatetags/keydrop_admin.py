@@ -18,6 +18,22 @@ def status_badge(credential: Credential):
     return format_html('<span class="kd-badge kd-status-{}">{}</span>', credential.status, label)
 
 
+@register.simple_tag
+def check_badge(credential: Credential):
+    """The last check's outcome (works, rejected, inconclusive) and when; "failing" beside it for a
+    key that worked and is now refused. A key that is over shows a dash: its status says it all."""
+    state = credential.check_state
+    if not state:
+        return mark_safe('<span class="kd-muted">—</span>')
+    if state == "unchecked":
+        return mark_safe('<span class="kd-check kd-check-unchecked">not checked yet</span>')
+    outcome = credential.last_check_outcome
+    when = f"{timezone.localtime(credential.last_check_at):%Y-%m-%d %H:%M}"
+    failing = mark_safe(' <span class="kd-badge kd-failing">failing</span>') if state == "failing" else ""
+    html = '<span class="kd-check kd-check-{}">{}</span>{} <span class="kd-muted">{}</span>'
+    return format_html(html, outcome, outcome, failing, when)
+
+
 def days_left_label(credential: Credential, now) -> str:
     days = credential.days_left(now)
     if days is None:

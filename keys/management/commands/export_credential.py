@@ -41,10 +41,9 @@ class Command(BaseCommand):
             raise CommandError(f"No institution with the slug {institution!r}. The admin lists every institution's slug.")
         now = timezone.now()
         credential = (
-            Credential.objects.usable(now)
+            Credential.objects.for_pipeline(now)
             .filter(institution=found, kind=spec.slug)
             .select_related("institution")
-            .order_by("-verified_at", "-pk")
             .first()
         )
         if credential is None:

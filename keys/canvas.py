@@ -1,0 +1,195 @@
+"""What Canvas says: the requests Keydrop makes to Instructure and the answers, parsed.
+
+Only the protocol lives here (reference: canvas-auth-endpoints.md, and Canvas's own
+``oauth2_provider_controller.rb`` and ``lib/canvas/oauth``). What an answer *means* for a
+credential (works, rejected, inconclusive, and the fix in words) is the kind's business, in
+``keys/kinds.py``. Every request goes through ``keys.outbound``.
+
+An answer object keeps only what a reading needs: status, error words, scope facts. Access
+tokens and bodies are dropped here and never leave this module.
+"""
+
+import re
+import secrets
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+from keys import outbound
+
+# A scope that no Canvas has: asking for it shows whether a key enforces scopes at all.
+CANARY_SCOPE = "url:GET|/api/v1/__keydrop_probe__"
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+_FACT = re.compile(r"[A-Za-z0-9_.#-]{1,64}")
+_SCOPE = re.compile(r"[A-Za-z0-9_:|/.*-]{1,200}")
+_MISSING_SCOPES = re.compile(r"The following scopes were requested, but not granted: (.+)$", re.S)
+
+
+def word(value) -> str:
+    """An error word from a remote answer, or "" if it is not a plain word (never echo a body)."""
+    return value if isinstance(value, str) and _WORD.fullmatch(value) else ""
+
+
+# Canvas Data 2: the DAP identity service ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DapLogin:
+    """The answer of ``POST {base}/ids/auth/login``. The access token itself is not kept."""
+
+    status: int
+    is_json: bool
+    has_token: bool
+    scope: dict[str, str]  # "principal", "region" and other key:value words of the token's scope
+    error_type: str  # {"error": {"type": "AccountDisabled", …}}
+    retry_after: str
+
+
+def dap_login(http: outbound.Session, base_url: str, client_id: str, secret: str) -> DapLogin:
+    """Log in with client credentials, as the official client does (Basic auth, form body)."""
+    answer = http.post(
+        base_url.rstrip("/") + "/ids/auth/login",
+        data={"grant_type": "client_credentials"},
+        auth=(client_id, secret),
+    )
+    payload = answer.json()
+    is_json = isinstance(payload, dict)
+    payload = payload if is_json else {}
+    error = payload.get("error")
+    return DapLogin(
+        status=answer.status,
+        is_json=is_json,
+        has_token=bool(payload.get("access_token")),
+        scope=parse_dap_scope(payload.get("scope")),
+        error_type=word(error.get("type")) if isinstance(error, dict) else "",
+        retry_after=answer.headers.get("retry-after", "")[:32],
+    )
+
+
+def parse_dap_scope(scope) -> dict[str, str]:
+    """ "canvas principal:123 partner:9 region:us-east-1" → {"principal": "123", …}."""
+    facts = {}
+    if isinstance(scope, str):
+        for item in scope.split()[:16]:
+            key, _, value = item.partition(":")
+            if value and _WORD.fullmatch(key) and _FACT.fullmatch(value):
+                facts[key] = value
+    return facts
+
+
+# Canvas API developer keys: OAuth2 on the institution's own Canvas ---------------------------
+
+
+@dataclass(frozen=True)
+class Authorize:
+    """The answer of ``GET {canvas}/login/oauth2/auth`` without a user, redirects not followed.
+
+    ``lands`` says where Canvas sent the browser: "login" (or its confirm page: every check
+    before login passed), "redirect_uri" (with ``error`` or a code), or "" (anything else).
+    """
+
+    status: int
+    error: str  # invalid_client, invalid_request, invalid_scope, unauthorized_client, …
+    description: str
+    missing_scopes: tuple[str, ...]
+    lands: str
+    has_code: bool = False
+
+    @property
+    def passed(self) -> bool:
+        """Key known and On, redirect URI registered, scopes granted: only the login is left."""
+        return self.lands == "login" or (self.lands == "redirect_uri" and self.has_code and not self.error)
+
+
+def authorize(
+    http: outbound.Session, canvas_url: str, client_id: str, redirect_uri: str, scopes: list[str]
+) -> Authorize:
+    """Ask Canvas to start an authorization, as a browser would, and read where it sends us."""
+    answer = http.get(
+        canvas_url.rstrip("/") + "/login/oauth2/auth",
+        params={
+            "client_id": client_id,
+            "response_type": "code",
+            "redirect_uri": redirect_uri,
+            "state": secrets.token_urlsafe(16),
+            "scope": " ".join(scopes),
+        },
+    )
+    if answer.is_redirect:
+        return read_authorize_redirect(answer.status, urljoin(canvas_url + "/", answer.location), redirect_uri)
+    payload = answer.json()
+    payload = payload if isinstance(payload, dict) else {}
+    description = payload.get("error_description")
+    return Authorize(
+        status=answer.status,
+        error=word(payload.get("error")),
+        description=description[:300] if isinstance(description, str) else "",
+        missing_scopes=(),
+        lands="",
+    )
+
+
+def read_authorize_redirect(status: int, location: str, redirect_uri: str) -> Authorize:
+    target, expected = urlsplit(location), urlsplit(redirect_uri)
+    if (target.scheme, target.netloc, target.path) == (expected.scheme, expected.netloc, expected.path):
+        # Rails' to_query: keys sorted, "+" for spaces; older versions leave out state on errors.
+        query = parse_qs(target.query)
+        error = word((query.get("error") or [""])[0])
+        description = (query.get("error_description") or [""])[0]
+        return Authorize(
+            status=status,
+            error=error,
+            description=description[:300],
+            missing_scopes=parse_missing_scopes(description) if error == "invalid_scope" else (),
+            lands="redirect_uri",
+            has_code=bool(query.get("code")),
+        )
+    path = target.path.rstrip("/")
+    lands = "login" if path == "/login" or path.startswith("/login/") else ""
+    return Authorize(status=status, error="", description="", missing_scopes=(), lands=lands)
+
+
+def parse_missing_scopes(description: str) -> tuple[str, ...]:
+    """Canvas lists them with Rails' to_sentence: "a", "a and b", "a, b, and c"."""
+    match = _MISSING_SCOPES.search(description or "")
+    if not match:
+        return ()
+    names = re.split(r", and |, | and ", match.group(1).strip())
+    return tuple(name for name in (n.strip() for n in names) if _SCOPE.fullmatch(name))
+
+
+@dataclass(frozen=True)
+class Token:
+    """The answer of ``POST {canvas}/login/oauth2/token``: only its error words are kept."""
+
+    status: int
+    error: str
+    description: str
+
+    @property
+    def secret_matches(self) -> bool:
+        """A random code is "not found" only after the id and secret were accepted."""
+        return self.status == 400 and self.error == "invalid_grant"
+
+
+def token_with_random_code(http: outbound.Session, canvas_url: str, client_id: str, secret: str) -> Token:
+    """Exchange a code that cannot exist: Canvas checks the id and secret before the code.
+
+    No redirect_uri: some Canvas versions then redirect instead of answering JSON.
+    """
+    answer = http.post(
+        canvas_url.rstrip("/") + "/login/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "client_id": client_id,
+            "client_secret": secret,
+            "code": secrets.token_urlsafe(24),
+        },
+    )
+    payload = answer.json()
+    payload = payload if isinstance(payload, dict) else {}
+    description = payload.get("error_description")
+    return Token(
+        status=answer.status,
+        error=word(payload.get("error")),
+        description=description[:300] if isinstance(description, str) else "",
+    )

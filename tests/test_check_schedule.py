@@ -1,0 +1,202 @@
+"""The daily checks, run in this process by the schedule's own task with the clock moved.
+
+| rule                                                        | test                                        |
+|-------------------------------------------------------------|---------------------------------------------|
+| a key that worked and is now refused alerts once            | contacts and staff told on the first day    |
+| a second refused day does not alert again                   | nothing more while the episode lasts        |
+| when it works again, staff are told it recovered            | staff only; a new episode alerts again      |
+| inconclusive answers never alert (a 429 storm)              | nine days of 429: no email at all           |
+| ten days of nothing but inconclusive tells staff once       | one staff email, never the customer         |
+| each key once per interval, spread over the interval        | 48 keys over two days                       |
+| never more than the configured rate per Canvas host         | 12 due keys, 5 a minute                     |
+| history kept PORTAL_CHECK_HISTORY_DAYS                      | older records forgotten                     |
+"""
+
+import collections
+import datetime
+
+import pytest
+from django.core import mail
+
+from keys import dashboard
+from keys.models import CheckAlert, Credential, CredentialCheck
+from keys.tasks import run_live_checks
+from tests.factories import CredentialFactory, InstitutionFactory, works
+
+pytestmark = pytest.mark.django_db
+UTC = datetime.timezone.utc
+START = datetime.datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+SECRET = "Daily0Check1Secret2Value"
+
+
+@pytest.fixture(autouse=True)
+def staff_addresses(settings):
+    settings.PORTAL_STAFF_EMAILS = ["ops@partner.example"]
+
+
+def run_schedule(time_machine, start, hours, step_minutes=60):
+    """The schedule's task every `step_minutes` for `hours` hours. Returns the mail of each run."""
+    sent = []
+    for step in range(int(hours * 60 / step_minutes) + 1):
+        time_machine.move_to(start + datetime.timedelta(minutes=step * step_minutes), tick=False)
+        before = len(mail.outbox)
+        run_live_checks()
+        sent.extend(mail.outbox[before:])
+    return sent
+
+
+def to_customer(messages):
+    return [m for m in messages if m.to == ["charlie@example.edu"]]
+
+
+def to_staff(messages):
+    return [m for m in messages if m.to == ["ops@partner.example"]]
+
+
+@pytest.fixture
+def working_key(institution, fake_dap, time_machine):
+    """A key that works, checked today; its daily slot comes round within the next day."""
+    time_machine.move_to(START, tick=False)
+    credential = CredentialFactory(institution=institution, secret=SECRET, submitted_at=START)
+    fake_dap.add_key(credential.client_id, SECRET)
+    run_schedule(time_machine, START, 24)
+    credential.refresh_from_db()
+    assert credential.checks.count() == 1 and credential.last_check_outcome == "works"
+    mail.outbox.clear()
+    return credential
+
+
+def test_a_key_that_starts_failing_alerts_once_then_recovery_tells_staff(working_key, fake_dap, time_machine):
+    day2 = START + datetime.timedelta(days=1, hours=1)
+    del fake_dap.secrets[working_key.client_id]  # the institution deleted the key
+    first_day = run_schedule(time_machine, day2, 24)
+    [customer] = to_customer(first_day)
+    assert "stopped working" in customer.subject
+    assert working_key.masked_client_id in customer.body
+    assert "deleted, regenerated or has expired" in customer.body  # what Canvas said, in words
+    assert "the key was deleted in Identity Services" in customer.body  # the likely causes
+    assert working_key.institution.intake_url("dap") in customer.body  # the renewal link
+    [staff] = to_staff(first_day)
+    assert "Canvas Data 2 key stopped working" in staff.subject
+    working_key.refresh_from_db()
+    assert working_key.check_state == "failing"
+    tiles = {tile.label: tile.count for tile in dashboard.tiles(day2 + datetime.timedelta(days=1))}
+    assert tiles["Failing"] == 1
+
+    assert run_schedule(time_machine, day2 + datetime.timedelta(days=1, hours=1), 24) == [], "no second alert"
+    assert working_key.checks.filter(outcome="rejected").count() == 2
+
+    fake_dap.add_key(working_key.client_id, SECRET)  # fixed: the secret works again
+    recovered = run_schedule(time_machine, day2 + datetime.timedelta(days=2, hours=2), 24)
+    assert to_customer(recovered) == []
+    [staff] = to_staff(recovered)
+    assert "works again" in staff.subject
+    working_key.refresh_from_db()
+    assert working_key.check_state == "works" and working_key.failing_since is None
+
+    del fake_dap.secrets[working_key.client_id]  # a new episode is a new alert
+    again = run_schedule(time_machine, day2 + datetime.timedelta(days=3, hours=3), 24)
+    assert len(to_customer(again)) == 1 and len(to_staff(again)) == 1
+    assert CheckAlert.objects.filter(topic="failing").count() == 2
+
+
+def test_a_429_storm_never_alerts_and_ten_days_of_it_tell_staff_once(working_key, fake_dap, time_machine):
+    fake_dap.mode = "429"
+    storm = START + datetime.timedelta(days=1, hours=1)
+    assert run_schedule(time_machine, storm, 24 * 9) == [], "nine days of 429: no email at all"
+    working_key.refresh_from_db()
+    assert working_key.check_state == "inconclusive" and working_key.failing_since is None
+    tenth = run_schedule(time_machine, storm + datetime.timedelta(days=9, hours=1), 24 * 5)
+    assert to_customer(tenth) == []
+    [staff] = to_staff(tenth)
+    assert "no clear answer from Canvas for 10 days" in staff.subject
+    assert "Instructure asked us to slow down" in staff.body
+
+
+def test_a_superseded_key_that_stops_working_alerts_nobody(working_key, fake_dap, time_machine):
+    newer = CredentialFactory(
+        institution=working_key.institution, secret="newer-secret", submitted_at=START + datetime.timedelta(days=1)
+    )
+    newer.start_tracking(START + datetime.timedelta(days=1))
+    fake_dap.add_key(newer.client_id, "newer-secret")
+    works(newer, START + datetime.timedelta(days=1))
+    del fake_dap.secrets[working_key.client_id]  # deleted once the new one worked: as it should be
+    assert run_schedule(time_machine, START + datetime.timedelta(days=1, hours=1), 48) == []
+    working_key.refresh_from_db()
+    assert working_key.status == Credential.Status.SUPERSEDED and working_key.check_state == "failing"
+
+
+def test_each_key_is_checked_once_per_interval_spread_over_it(fake_dap, time_machine, settings):
+    settings.PORTAL_CHECK_RATE_PER_HOST_PER_MINUTE = 100
+    time_machine.move_to(START, tick=False)
+    institutions = InstitutionFactory.create_batch(4)
+    keys = [CredentialFactory(institution=institutions[n % 4], secret=SECRET, submitted_at=START) for n in range(48)]
+    for key in keys:
+        fake_dap.add_key(key.client_id, SECRET)
+    run_schedule(time_machine, START, 48, step_minutes=10)
+    times = collections.defaultdict(list)
+    for check in CredentialCheck.objects.order_by("at"):
+        times[check.credential_id].append(check.at)
+    assert sorted(len(t) for t in times.values()) == [2] * 48, "each key once a day, two days"
+    for first, second in times.values():
+        assert second - first >= datetime.timedelta(hours=23, minutes=50)
+    per_hour = collections.Counter(t[0].replace(minute=0, second=0) for t in times.values())
+    assert max(per_hour.values()) <= 6, (
+        f"spread over the day (2 an hour on average), got {max(per_hour.values())} in one hour"
+    )
+    assert len(per_hour) >= 18
+    assert len(fake_dap.served) == 96
+
+
+def test_no_canvas_host_gets_more_than_the_configured_rate(fake_dap, fake_canvas, time_machine, settings):
+    settings.PORTAL_CHECK_RATE_PER_HOST_PER_MINUTE = 5
+    time_machine.move_to(START, tick=False)
+    keys = [CredentialFactory(secret=SECRET, submitted_at=START, next_check_at=START) for _ in range(12)]
+    for key in keys:
+        fake_dap.add_key(key.client_id, SECRET)
+    # A developer key on another host is not held up by the Canvas Data 2 gateway's budget.
+    other = CredentialFactory(
+        kind="developer_key",
+        client_id="170000000000777",
+        secret="S" * 64,
+        canvas_url=fake_canvas.url.replace("127.0.0.1", "localhost"),
+        key_type="",
+        expires_at=None,
+        submitted_at=START,
+        next_check_at=START + datetime.timedelta(seconds=1),
+    )
+    served = []
+    for second in (0, 20, 40, 60, 80, 120):
+        time_machine.move_to(START + datetime.timedelta(seconds=second), tick=False)
+        run_live_checks()
+        served.append(len(fake_dap.served))
+    assert served == [5, 5, 5, 10, 10, 12]
+    assert other.checks.count() == 1
+
+
+def test_check_history_is_kept_for_the_configured_days(working_key, time_machine, settings):
+    settings.PORTAL_CHECK_HISTORY_DAYS = 3
+    run_schedule(time_machine, START + datetime.timedelta(days=1, hours=1), 24 * 6)
+    remaining = list(working_key.checks.values_list("at", flat=True))
+    assert remaining and min(remaining) >= START + datetime.timedelta(days=4)
+
+
+def test_alert_emails_name_the_outcome_in_one_of_the_three_words(working_key, fake_dap, time_machine):
+    del fake_dap.secrets[working_key.client_id]
+    sent = run_schedule(time_machine, START + datetime.timedelta(days=1, hours=1), 24)
+    for message in sent:
+        html = message.alternatives[0][0]
+        assert "rejected. Instructure did not accept" in message.body
+        assert "<strong>rejected</strong>. Instructure did not accept" in html
+
+
+def test_keys_from_before_live_checks_get_slots_spread_over_the_next_day(fake_dap, time_machine):
+    time_machine.move_to(START, tick=False)
+    keys = [CredentialFactory(secret=SECRET, submitted_at=START) for _ in range(24)]
+    dead = CredentialFactory(status=Credential.Status.REVOKED, secret=None)
+    run_live_checks()
+    slots = sorted(Credential.objects.filter(pk__in=[k.pk for k in keys]).values_list("next_check_at", flat=True))
+    assert START < slots[0] and slots[-1] <= START + datetime.timedelta(days=1)
+    assert len({slot.hour for slot in slots}) >= 12
+    dead.refresh_from_db()
+    assert dead.next_check_at is None
