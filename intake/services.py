@@ -5,61 +5,77 @@ import logging
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 from django.urls import reverse
 
 from intake.models import Verification
-from keys import customer_view, kinds, live_checks
+from keys import customer_view, kinds, limits, live_checks
 from keys.models import Credential, Institution
 from portal import emails
 
 log = logging.getLogger(__name__)
-HOUR = datetime.timedelta(hours=1)
 
 
 class SubmissionRefused(Exception):
-    """Shown to the visitor as a form error; nothing was stored."""
+    """Shown to the visitor as a form error; nothing was stored. `retry_at`: when a limit frees up."""
 
-    def __init__(self, message: str, status: int = 400):
+    def __init__(self, message: str, status: int = 400, retry_at: datetime.datetime | None = None):
         super().__init__(message)
-        self.message, self.status = message, status
+        self.message, self.status, self.retry_at = message, status, retry_at
 
 
 class CodeNotSent(Exception):
     """The mail server did not take the code email; the re-send it used is given back."""
 
 
-def check_flood_limits(institution: Institution, contact_id: int, ip: str | None, now: datetime.datetime) -> None:
-    """An intake link must not become a way to flood an institution's admins with code emails."""
-    recent = Verification.objects.filter(started_at__gte=now - HOUR)
-    busy = SubmissionRefused(
-        "This link has received many submissions in the last hour. To protect your admins' "
-        "inboxes, please wait a while before trying again.",
-        status=429,
-    )
-    if recent.filter(credential__institution=institution).count() >= settings.PORTAL_SUBMISSIONS_PER_LINK_PER_HOUR:
-        raise busy
-    if ip and recent.filter(submitter_ip=ip).count() >= settings.PORTAL_SUBMISSIONS_PER_IP_PER_HOUR:
-        raise busy
-    check_code_email_limit(contact_id, now)
+LINK_BUSY = (
+    "This link has received many submissions in the last hour. To protect your admins' inboxes, "
+    "please wait before trying again."
+)
+INBOX_BUSY = (
+    "We have sent several codes to that address in the last hour. To protect that inbox, please wait "
+    "before trying again."
+)
 
 
-def check_code_email_limit(contact_id: int, now: datetime.datetime) -> None:
-    # Codes of submissions started within the last hour + window count against the address.
-    since = now - HOUR - settings.PORTAL_VERIFICATION_WINDOW
-    sent = Verification.objects.filter(contact_id=contact_id, started_at__gte=since).aggregate(n=Sum("codes_sent"))["n"] or 0
-    if sent >= settings.PORTAL_CODE_EMAILS_PER_CONTACT_PER_HOUR:
-        raise SubmissionRefused(
-            "We have sent several codes to that address in the last hour. To protect that inbox, "
-            "please wait a while before trying again.",
-            status=429,
-        )
+def _take(scope: str, limit: int, message: str, now: datetime.datetime) -> limits.Slot:
+    try:
+        return limits.take(scope, limit, now)
+    except limits.LimitReached as full:
+        raise SubmissionRefused(message, status=429, retry_at=full.retry_at) from None
+
+
+def take_flood_slots(
+    institution: Institution, contact_id: int, ip: str | None, now: datetime.datetime
+) -> list[limits.Slot]:
+    """An intake link must not become a way to flood an institution's admins with code emails.
+
+    One use of each hourly limit the submission counts against (its link, its client address, the
+    code email to its contact), all or none: a refusal gives back what it had taken.
+    """
+    wanted = [(limits.link_scope(institution.pk), settings.PORTAL_SUBMISSIONS_PER_LINK_PER_HOUR, LINK_BUSY)]
+    if ip:
+        wanted.append((limits.address_scope(ip), settings.PORTAL_SUBMISSIONS_PER_IP_PER_HOUR, LINK_BUSY))
+    wanted.append((limits.contact_scope(contact_id), settings.PORTAL_CODE_EMAILS_PER_CONTACT_PER_HOUR, INBOX_BUSY))
+    taken: list[limits.Slot] = []
+    try:
+        for scope, limit, message in wanted:
+            taken.append(_take(scope, limit, message, now))
+    except SubmissionRefused:
+        for slot in taken:
+            limits.give_back(slot)
+        raise
+    return taken
+
+
+def take_code_email_slot(contact_id: int, now: datetime.datetime) -> limits.Slot:
+    """A re-sent code counts against its contact's hourly limit like the first one."""
+    return _take(limits.contact_scope(contact_id), settings.PORTAL_CODE_EMAILS_PER_CONTACT_PER_HOUR, INBOX_BUSY, now)
 
 
 def submit(*, institution: Institution, kind: kinds.Kind, data: dict, ip: str | None, now: datetime.datetime) -> Verification:
     """Store a pending credential (secret encrypted from the first moment) and email its code."""
     contact = data["contact"]
-    check_flood_limits(institution, contact.pk, ip, now)
+    slots = take_flood_slots(institution, contact.pk, ip, now)
     partner_key = kinds.is_partner_key(data.get("key_type"))
     try:
         with transaction.atomic():
@@ -81,7 +97,9 @@ def submit(*, institution: Institution, kind: kinds.Kind, data: dict, ip: str | 
                 credential=credential, form_nonce=data["form_nonce"], contact=contact, submitter_ip=ip, started_at=now
             )
     except IntegrityError:
-        # The form's one-time nonce is taken: a replayed or double-submitted form.
+        # The form's one-time nonce is taken: a replayed or double-submitted form. Nothing was stored.
+        for slot in slots:
+            limits.give_back(slot)
         raise SubmissionRefused(
             "This form was already submitted. Check your email for the code, or reload the page to start a new submission."
         )
@@ -89,7 +107,7 @@ def submit(*, institution: Institution, kind: kinds.Kind, data: dict, ip: str | 
     try:
         send_code(verification, now)
     except CodeNotSent:
-        pass  # the verification page offers to send it again
+        limits.give_back(slots[-1])  # no email went out; the verification page offers to send it again
     return verification
 
 

@@ -15,11 +15,30 @@ from intake import rules, services
 from intake.forms import CodeForm, SubmissionForm
 from intake.models import Verification
 from intake.rules import GENERIC_CODE_ERROR
-from keys import customer_view, kinds
+from keys import customer_view, kinds, limits
 from keys.models import CampaignInvitation, Institution
 from portal.client import client_ip
 
 INVITATION_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,32}")
+
+
+def _refusal(refused: services.SubmissionRefused, institution: Institution) -> str:
+    """The refusal, and for a limit, when to try again (in the institution's time zone)."""
+    if refused.retry_at is None:
+        return refused.message
+    at = timezone.localtime(refused.retry_at, institution.tz)
+    minutes = _minutes_until(refused.retry_at)
+    return f"{refused.message} You can try again after {at:%H:%M} ({at.tzname()}), in about {minutes} minute(s)."
+
+
+def _minutes_until(moment) -> int:
+    return max(1, int(-(-(moment - timezone.now()).total_seconds() // 60)))
+
+
+def _retry_after(response, refused: services.SubmissionRefused):
+    if refused.retry_at is not None:
+        response["Retry-After"] = str(max(1, int((refused.retry_at - timezone.now()).total_seconds())))
+    return response
 
 
 def _verification(public_id: str) -> Verification:
@@ -54,14 +73,15 @@ def start(request, token: str, kind: str = kinds.DEFAULT.slug):
         now=now,
         key_type=key_type,
     )
-    status = 200
+    status, refused = 200, None
     if request.method == "POST" and form.is_valid():
         try:
             verification = services.submit(
                 institution=institution, kind=spec, data=form.cleaned_data, ip=client_ip(request), now=now
             )
-        except services.SubmissionRefused as refused:
-            form.add_error(None, refused.message)
+        except services.SubmissionRefused as refusal:
+            refused = refusal
+            form.add_error(None, _refusal(refused, institution))
             status = refused.status
         else:
             for warning in form.warnings:
@@ -87,7 +107,8 @@ def start(request, token: str, kind: str = kinds.DEFAULT.slug):
         "no_contacts": not institution.contacts.exists(),
         "current_keys": customer_view.current_keys(institution, now, settings.PORTAL_PARTNER_NAME),
     }
-    return render(request, "intake/start.html", context, status=status)
+    response = render(request, "intake/start.html", context, status=status)
+    return _retry_after(response, refused) if refused else response
 
 
 @never_cache
@@ -131,17 +152,20 @@ def resend(request, public_id: str):
     now = timezone.now()
     if verification.lock_if_stale(now) or not verification.is_waiting:
         return redirect("intake:verify", verification.public_id)
+    slot = None
     try:
-        services.check_code_email_limit(verification.contact_id, now)
+        slot = services.take_code_email_slot(verification.contact_id, now)
         sent = services.send_code(verification, now)
     except services.SubmissionRefused as refused:
-        messages.error(request, refused.message)
+        messages.error(request, _refusal(refused, verification.credential.institution))
     except services.CodeNotSent:
+        limits.give_back(slot)
         messages.error(request, "We couldn't send the email just now. Please try again in a minute.")
     else:
         if sent:
             messages.success(request, f"We sent a new code to {verification.contact.masked_email}. Earlier codes no longer work.")
         else:
+            limits.give_back(slot)
             messages.error(request, "You have used all the new codes for this submission. Enter the last code you received, or start a new submission.")
     return redirect("intake:verify", verification.public_id)
 

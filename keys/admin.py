@@ -23,7 +23,14 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from keys import kinds, staff
-from keys.admin_filters import CheckFilter, ExpiresWithinFilter, ExpiryMonthFilter, RenewalFilter, StatusFilter
+from keys.admin_filters import (
+    CheckFilter,
+    ExpiresWithinFilter,
+    ExpiryMonthFilter,
+    RenewalFilter,
+    StatusFilter,
+    client_id_search_q,
+)
 from keys.admin_onboarding import CampaignPages, InstitutionOnboarding, WorkingKeyFilter
 from keys.admin_views import COMPLETE_PERMISSION, REVEAL_PERMISSION, REVOKE_PERMISSION, CredentialPages
 from keys.models import AdminContact, AuditEvent, Campaign, Credential, Institution, ReminderNotice
@@ -103,9 +110,22 @@ class InstitutionAdmin(InstitutionOnboarding, RefusesUnusableQueries, admin.Mode
     fields = ["name", "slug", "canvas_url", "time_zone", "intake_link", "intake_token_rotated_at", "created_at"]
     readonly_fields = ["intake_link", "intake_token_rotated_at", "created_at"]
     inlines = [AdminContactInline]
-    actions = ["email_intake_link", "start_campaign", "rotate_intake_link"]
+    actions = ["email_intake_link", "start_campaign", "rotate_intake_link", "lift_hourly_limits"]
     change_form_template = "admin/keys/institution/change_form.html"
     change_list_template = "admin/keys/institution/change_list.html"
+
+    # Every change of an institution or its contacts is an audit event: snapshot, save, compare.
+
+    def save_model(self, request, obj, form, change):
+        before = staff.institution_snapshot(Institution.objects.get(pk=obj.pk)) if change else None
+        request.keydrop_institution_before = before
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        before = getattr(request, "keydrop_institution_before", None)
+        actor = staff.Actor.from_request(request)
+        staff.record_institution_change(form.instance, before, actor=actor, now=timezone.now())
 
     def get_queryset(self, request):
         # The current credential of each kind for a whole page of institutions: one extra query.
@@ -167,6 +187,17 @@ class InstitutionAdmin(InstitutionOnboarding, RefusesUnusableQueries, admin.Mode
         self.message_user(request, f"New intake links for {', '.join(names)}. The old links no longer work.", messages.SUCCESS)
         return None
 
+    @admin.action(
+        description="Lift the hourly submission and code-email limits of the selected institutions",
+        permissions=["change"],
+    )
+    def lift_hourly_limits(self, request, queryset):
+        actor, now = staff.Actor.from_request(request), timezone.now()
+        for institution in queryset.prefetch_related(None):
+            freed = staff.lift_limits(institution, actor=actor, now=now)
+            message = f"{institution.name}: hourly limits lifted ({freed} use(s) freed)."
+            self.message_user(request, message, messages.SUCCESS)
+
     def _invite(self, request, institution, actor, now):
         result = staff.invite_contacts(institution, actor=actor, now=now)
         if result.sent:
@@ -181,6 +212,7 @@ class InstitutionAdmin(InstitutionOnboarding, RefusesUnusableQueries, admin.Mode
         return [
             path("<path:object_id>/invite/", wrap(self.invite_view), name="keys_institution_invite"),
             path("<path:object_id>/rotate-link/", wrap(self.rotate_view), name="keys_institution_rotate"),
+            path("<path:object_id>/lift-limits/", wrap(self.lift_limits_view), name="keys_institution_lift_limits"),
             *super().get_urls(),
         ]
 
@@ -196,6 +228,14 @@ class InstitutionAdmin(InstitutionOnboarding, RefusesUnusableQueries, admin.Mode
     def invite_view(self, request, object_id):
         institution = self._institution_for_change(request, object_id)
         self._invite(request, institution, staff.Actor.from_request(request), timezone.now())
+        return redirect("admin:keys_institution_change", institution.pk)
+
+    @method_decorator(require_POST)
+    def lift_limits_view(self, request, object_id):
+        institution = self._institution_for_change(request, object_id)
+        freed = staff.lift_limits(institution, actor=staff.Actor.from_request(request), now=timezone.now())
+        message = f"Hourly limits lifted ({freed} use(s) freed): the link and its contacts can be used again now."
+        self.message_user(request, message, messages.SUCCESS)
         return redirect("admin:keys_institution_change", institution.pk)
 
     @method_decorator(require_POST)
@@ -217,8 +257,10 @@ class CredentialAdmin(CredentialPages, RefusesUnusableQueries, ReadOnlyAdmin):
     ]
     list_display_links = ["client_id_masked"]
     list_filter = [StatusFilter, CheckFilter, "kind", ExpiresWithinFilter, ExpiryMonthFilter, RenewalFilter]
-    search_fields = ["institution__name", "institution__slug", "client_id"]
-    search_help_text = "Institution name or slug, or any part of a Client ID (such as its last four characters)."
+    search_fields = ["institution__name", "institution__slug"]  # and the Client ID, as get_search_results allows
+    search_help_text = (
+        "Institution name or slug, a whole Client ID, or what its mask shows (region, last four characters)."
+    )
     list_select_related = ["institution"]
     list_per_page = 100
     # One count for the filtered list instead of two: on a long list each is a full scan.
@@ -235,6 +277,13 @@ class CredentialAdmin(CredentialPages, RefusesUnusableQueries, ReadOnlyAdmin):
         # The check history, the key history and the audit trail follow, from templates (change_form.html).
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
+
+    def get_search_results(self, request, queryset, search_term):
+        # Never "any part of the Client ID": matching substrings would spell out a masked ID.
+        for term in search_term.split():
+            institution = Q(institution__name__icontains=term) | Q(institution__slug__icontains=term)
+            queryset = queryset.filter(institution | client_id_search_q(term, "client_id"))
+        return queryset, False
 
     def get_queryset(self, request):
         last_sent = (
@@ -328,13 +377,20 @@ class AuditEventAdmin(RefusesUnusableQueries, ReadOnlyAdmin):
 
     list_display = ["at", "actor", "action", "institution", "credential_label", "reason_short", "ip", "detail"]
     list_filter = ["action", ("at", admin.DateFieldListFilter)]
-    search_fields = ["actor", "institution__name", "institution__slug", "reason", "detail", "credential__client_id"]
+    search_fields = ["actor", "institution__name", "institution__slug", "reason", "detail"]
     list_select_related = ["institution", "credential__institution"]
     list_per_page = 100
     show_full_result_count = False
     fields = ["at", "actor", "action", "institution", "credential", "reason", "ip", "detail"]
     readonly_fields = fields
 
+    def get_search_results(self, request, queryset, search_term):
+        filtered = queryset
+        queryset, duplicates = super().get_search_results(request, queryset, search_term)
+        if search_term.strip():
+            # A credential by its whole Client ID or what its mask shows, never by any part of it.
+            queryset = queryset | filtered.filter(client_id_search_q(search_term.strip(), "credential__client_id"))
+        return queryset, duplicates
 
     @admin.display(description="Credential")
     def credential_label(self, event):
@@ -350,3 +406,6 @@ class AuditEventAdmin(RefusesUnusableQueries, ReadOnlyAdmin):
 @admin.register(Campaign)
 class CampaignAdmin(RefusesUnusableQueries, CampaignPages):
     """Invitation campaigns: their pages live in keys/admin_onboarding.py."""
+
+
+from keys import admin_accounts  # noqa: E402,F401  (staff accounts and groups, audited)

@@ -1,9 +1,11 @@
 """List filters for the credentials list. None of them runs a query to build its choices."""
 
 import datetime
+import re
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.db.models import Q
 from django.utils import timezone
 
 from keys import dashboard
@@ -107,3 +109,32 @@ class CheckFilter(StrictListFilter):
             return queryset.failing(now)
         last = "" if value == "unchecked" else value
         return queryset.usable(now).filter(failing_since__isnull=True, last_check_outcome=last)
+
+
+_REGION = re.compile(r"[a-z]{2}-[a-z]+-[0-9]{1,2}", re.ASCII)
+_VISIBLE_TAIL = 4  # what kinds.Kind.mask shows of a Client ID's end
+
+
+def client_id_search_q(term: str, field: str) -> Q:
+    """Credentials a search term may find by Client ID: the whole ID, or only what its mask shows.
+
+    "us-east-1#1a2b3c4d-…" (the whole ID) matches exactly; "…4c5d", "4c5d" or "us-east-1#…4c5d" (the
+    masked form or its last four) and "us-east-1" (the region) match what the list shows anyway. No
+    other part of an ID matches, so searching cannot read a masked ID one character at a time.
+    """
+    term = term.strip().replace("...", "…")
+    if not term:
+        return Q(pk__in=[])
+    query = Q(**{field: term})
+    prefix, ellipsis, tail = term.rpartition("…")
+    if not ellipsis:
+        prefix, tail = "", term
+    region = prefix[:-1] if prefix.endswith("#") else prefix
+    if (not region or _REGION.fullmatch(region)) and 0 < len(tail) <= _VISIBLE_TAIL and tail.isascii():
+        visible = Q(**{f"{field}__endswith": tail})
+        if region:
+            visible &= Q(**{f"{field}__startswith": f"{region}#"})
+        query |= visible
+    if not ellipsis and _REGION.fullmatch(term):
+        query |= Q(**{f"{field}__startswith": f"{term}#"})
+    return query

@@ -5,6 +5,7 @@ Each page checks its permission, asks a service in ``keys.staff`` (which writes 
 and answers. Pages that show or take a secret are never cached (``no_store``).
 """
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
@@ -24,6 +25,8 @@ from keys import csv_export, staff
 from keys.forms import PartnerSecretForm, RevealForm, RevokeForm
 from keys.models import CalendarFeed, Credential
 from keys.sealing import SecretUnreadable
+from signin import second_factor
+from signin import views as signin_views
 
 REVEAL_PERMISSION = "keys.reveal_credential_secret"
 REVOKE_PERMISSION = "keys.revoke_credential"
@@ -80,6 +83,10 @@ class CredentialPages:
         if not credential.is_usable(now):
             self.message_user(request, "Only a verified credential that still works can be revealed.", messages.ERROR)
             return redirect("admin:keys_credential_change", credential.pk)
+        if not second_factor.checked_recently(request, now):
+            minutes = settings.PORTAL_REVEAL_SECOND_FACTOR_SECONDS // 60
+            message = f"Revealing a secret needs a second-factor check from the last {minutes} minutes."
+            return signin_views.ask_again(request, message)
         form = RevealForm(request.POST if request.method == "POST" else None)
         context = {**self._page_context(request, credential, "Reveal secret"), "form": form}
         status = 200

@@ -8,6 +8,7 @@ class KeysConfig(AppConfig):
 
     def ready(self):
         from keys import outbound  # noqa: F401  (registers its system checks)
+        from keys import signin_audit  # noqa: F401  (sign-in events go to the audit trail)
         from keys.tasks import SCHEDULES
         from portal import schedules
 

@@ -849,6 +849,21 @@ class AuditEvent(models.Model):
         IMPORT = "import", "Institutions imported"
         CAMPAIGN = "campaign", "Invitation campaign started"
         EXPORT_LIST = "export_list", "List exported"
+        # Staff sign-in and the accounts behind it
+        SIGN_IN = "sign_in", "Signed in"
+        SIGN_OUT = "sign_out", "Signed out"
+        SIGN_IN_FAILED = "sign_in_failed", "Sign-in failed"
+        SIGN_IN_LOCKED = "sign_in_locked", "Sign-in locked or slowed"
+        SECOND_FACTOR = "second_factor", "Second factor checked"
+        SECOND_FACTOR_ENROLLED = "second_factor_enrolled", "Two-step verification set up"
+        RECOVERY_CODES = "recovery_codes", "Recovery codes replaced"
+        SECOND_FACTOR_RESET = "second_factor_reset", "Two-step verification reset"
+        STAFF_CHANGED = "staff_changed", "Staff account changed"
+        GROUP_CHANGED = "group_changed", "Staff group changed"
+        # Institutions and the intake's limits
+        INSTITUTION_CHANGED = "institution_changed", "Institution changed"
+        CONTACTS_CHANGED = "contacts_changed", "Admin contacts changed"
+        LIMIT_LIFTED = "limit_lifted", "Hourly limits lifted"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.CharField(max_length=200, help_text="A staff username, cli:<user>, or the customer contact.")
@@ -1109,3 +1124,19 @@ class CampaignMessage(models.Model):
     @property
     def is_chaser(self) -> bool:
         return self.round > 0
+
+
+class LimitSlot(models.Model):
+    """One of the N places in an hourly limit (see keys/limits.py): taken when used, free an hour later."""
+
+    scope = models.CharField(
+        max_length=80, help_text="What is limited: link:<institution>, contact:<contact>, address:<ip>."
+    )
+    number = models.PositiveSmallIntegerField()
+    taken_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "number"], name="one_slot_per_number")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} #{self.number}"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
-from keys import audit, kinds, live_checks
+from keys import audit, kinds, limits, live_checks
 from keys.models import Credential, CredentialCheck, Institution
 from portal import emails
 from portal.client import client_ip
@@ -135,3 +135,55 @@ def invite_contacts(institution: Institution, *, actor: Actor, now: datetime.dat
 
 def record_csv_export(*, actor: Actor, rows: int, filters: str, now: datetime.datetime) -> None:
     audit.record(audit.Action.CSV_EXPORT, actor=actor.name, ip=actor.ip, at=now, detail=f"{rows} row(s); filters: {filters or 'none'}")
+
+
+# Institutions and their contacts: what changed, in the audit trail ----------------------------
+
+INSTITUTION_FIELDS = ("name", "slug", "canvas_url", "time_zone")
+
+
+def institution_snapshot(institution: Institution) -> dict:
+    """The parts of an institution staff can change: its fields and its contacts on file."""
+    fields = {name: getattr(institution, name) for name in INSTITUTION_FIELDS}
+    contacts = {contact.email: contact.name for contact in institution.contacts.all()}
+    return {"fields": fields, "contacts": contacts}
+
+
+def record_institution_change(
+    institution: Institution, before: dict | None, *, actor: Actor, now: datetime.datetime
+) -> None:
+    """One event for the institution's fields and one for its contacts, each only if something changed."""
+    after = institution_snapshot(institution)
+
+    def record(action, detail):
+        audit.record(action, actor=actor.name, institution=institution, ip=actor.ip, at=now, detail=detail)
+
+    if before is None:
+        fields = ", ".join(f"{name} {value!r}" for name, value in after["fields"].items() if value)
+        record(audit.Action.INSTITUTION_CHANGED, f"created: {fields}")
+        before = {"fields": after["fields"], "contacts": {}}
+    else:
+        was, now_is = before["fields"], after["fields"]
+        changed = [f"{name} {was[name]!r} → {value!r}" for name, value in now_is.items() if was[name] != value]
+        if changed:
+            record(audit.Action.INSTITUTION_CHANGED, "; ".join(changed))
+    old, new = before["contacts"], after["contacts"]
+    kept = sorted(old.keys() & new.keys())
+    parts = [
+        *(f"added {email}" for email in sorted(new.keys() - old.keys())),
+        *(f"removed {email}" for email in sorted(old.keys() - new.keys())),
+        *(f"renamed {email} {old[email]!r} → {new[email]!r}" for email in kept if old[email] != new[email]),
+    ]
+    if parts:
+        record(audit.Action.CONTACTS_CHANGED, "; ".join(parts))
+
+
+def lift_limits(institution: Institution, *, actor: Actor, now: datetime.datetime) -> int:
+    """Let the intake link take submissions, and its contacts receive codes, again at once."""
+    with transaction.atomic():
+        freed = limits.lift_for_institution(institution)
+        audit.record(
+            audit.Action.LIMIT_LIFTED, actor=actor.name, institution=institution, ip=actor.ip, at=now,
+            detail=f"{freed} use(s) of the link's and contacts' hourly limits freed",
+        )
+    return freed

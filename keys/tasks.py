@@ -5,7 +5,7 @@ import logging
 
 from django.utils import timezone
 
-from keys import alerts, campaigns, live_checks, reminders
+from keys import alerts, campaigns, limits, live_checks, reminders
 from keys.models import Credential
 
 log = logging.getLogger(__name__)
@@ -17,6 +17,7 @@ SCHEDULES = [
     # day) and retries unclear hand-over checks, then sends any alert that follows.
     {"name": "keys.run_live_checks", "func": "keys.tasks.run_live_checks", "minutes": 1},
     {"name": "keys.send_campaign_emails", "func": "keys.tasks.send_campaign_emails", "minutes": 1},
+    {"name": "keys.forget_spent_limit_slots", "func": "keys.tasks.forget_spent_limit_slots", "minutes": 60},
 ]
 
 
@@ -45,3 +46,8 @@ def purge_dead_secrets() -> dict:
     if lapsed or dead:
         log.info("purged the secrets of %d expired and %d revoked or locked credential(s)", lapsed, dead)
     return {"expired": lapsed, "purged": dead}
+
+
+def forget_spent_limit_slots() -> int:
+    """Hourly-limit slots free for an hour hold nothing (each client address leaves a few behind)."""
+    return limits.forget_spent(timezone.now())

@@ -38,13 +38,17 @@ PORTAL_BASE_URL = os.getenv("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", PORTAL_BASE_URL)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "signin.apps.StaffAdminConfig",  # Django's admin on Keydrop's admin site: a second factor, no free lookups
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_q",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "signin",
     "portal",
     "keys",
     "intake",
@@ -59,6 +63,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.sessions.StaffSessionExpiryMiddleware",  # needs the user and messages: it signs out expired staff
@@ -253,18 +258,70 @@ PORTAL_STAFF_EMAILS = envlist("PORTAL_STAFF_EMAILS", "")
 PORTAL_REMINDER_CLAIM_SECONDS = envint("PORTAL_REMINDER_CLAIM_SECONDS", 600)
 
 # Partner staff workspace
-# Admin sign-in is guarded by django-axes: after PORTAL_LOGIN_FAILURE_LIMIT failed attempts for
-# one username, or from one client address, further attempts are refused (HTTP 429) for
-# PORTAL_LOGIN_LOCKOUT_MINUTES. Staff lift a lock early by deleting its "Access attempt".
+# Staff sign-in (see README "Staff sign-in"). A wrong password counts against the pair (username,
+# client address): PORTAL_LOGIN_FAILURE_LIMIT of them lock that pair for PORTAL_LOGIN_LOCKOUT_MINUTES,
+# and a success clears that pair only. Failures against one username from anywhere count too: past
+# PORTAL_LOGIN_USERNAME_FAILURE_LIMIT in a day, each attempt waits a doubling back-off (not a lock),
+# which a browser that has signed in to that account before does not wait for. Staff lift a pair's
+# lock early by deleting its "Access attempt".
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 AXES_FAILURE_LIMIT = envint("PORTAL_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=envint("PORTAL_LOGIN_LOCKOUT_MINUTES", 30))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one: guessing one account from many places, or many from one
-AXES_RESET_ON_SUCCESS = True
+# One combined parameter: failures from one address against one account. Separate "username" and
+# "ip_address" parameters let anyone lock any account, and made a success reset other accounts' failures.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True  # clears the (username, address) pair that signed in, nothing else
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a refused attempt is not a guess: it does not count
 AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
 AXES_USERNAME_CALLABLE = "portal.login.axes_username"  # stores what was typed, cut to a username's length
 AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)  # as everywhere in Keydrop: the proxy sets REMOTE_ADDR
 LOGGING["loggers"]["axes.apps"] = {"level": "WARNING"}  # no start-up banner on every command's stderr
+PORTAL_LOGIN_USERNAME_FAILURE_LIMIT = envint("PORTAL_LOGIN_USERNAME_FAILURE_LIMIT", 20)
+PORTAL_LOGIN_BACKOFF_FIRST = envseconds("PORTAL_LOGIN_BACKOFF_FIRST_SECONDS", timedelta(minutes=1))
+PORTAL_LOGIN_BACKOFF_MAX = envseconds("PORTAL_LOGIN_BACKOFF_MAX_SECONDS", timedelta(minutes=15))
+PORTAL_LOGIN_KNOWN_BROWSER_DAYS = envint("PORTAL_LOGIN_KNOWN_BROWSER_DAYS", 90)
+
+# A second factor (TOTP, with one-time recovery codes) is required of superusers and of anyone holding
+# one of these permissions; the others may enrol. The account permissions are here because whoever
+# holds them can grant themselves the rest.
+PORTAL_SECOND_FACTOR_PERMISSIONS = [
+    "keys.reveal_credential_secret",
+    "keys.revoke_credential",
+    "keys.complete_partner_credential",
+    "auth.add_user",
+    "auth.change_user",
+    "auth.add_group",
+    "auth.change_group",
+]
+# Revealing a secret needs a second-factor check this recent; older sessions are asked again.
+PORTAL_REVEAL_SECOND_FACTOR_SECONDS = envint("PORTAL_REVEAL_SECOND_FACTOR_SECONDS", 15 * 60)
+PORTAL_RECOVERY_CODE_COUNT = 10
+OTP_TOTP_ISSUER = os.getenv("PORTAL_PARTNER_NAME", "Keydrop") + " Keydrop"
+
+# Optional single sign-on for staff through OpenID Connect (off unless OIDC_RP_CLIENT_ID is set). It signs
+# in existing, active staff accounts only, matched by e-mail address; it never creates one.
+PORTAL_SSO_ENABLED = bool(os.getenv("OIDC_RP_CLIENT_ID"))
+if PORTAL_SSO_ENABLED:
+    AUTHENTICATION_BACKENDS += ["signin.sso.StaffOIDCBackend"]
+OIDC_RP_CLIENT_ID = os.getenv("OIDC_RP_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = os.getenv("OIDC_RP_CLIENT_SECRET", "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = os.getenv("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = os.getenv("OIDC_OP_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = os.getenv("OIDC_OP_USER_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = os.getenv("OIDC_OP_JWKS_ENDPOINT", "")
+OIDC_RP_SIGN_ALGO = os.getenv("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = "openid email"
+OIDC_USE_PKCE = True
+OIDC_CREATE_USER = False
+OIDC_TIMEOUT = 10
+OIDC_AUTHENTICATION_CALLBACK_URL = "admin:sso_callback"
+OIDC_STORE_ACCESS_TOKEN = OIDC_STORE_ID_TOKEN = False  # no token of the identity provider in the session
+PORTAL_SSO_LABEL = os.getenv("PORTAL_SSO_LABEL", "Sign in with single sign-on")
+# Only when the partner's identity provider itself demands a second factor of every staff member.
+PORTAL_SSO_SATISFIES_SECOND_FACTOR = envbool("PORTAL_SSO_SATISFIES_SECOND_FACTOR", False)
+LOGIN_REDIRECT_URL = "/admin/"
+LOGIN_REDIRECT_URL_FAILURE = "/admin/login/?sso=failed"
+
 # Staff sessions: at most 12 hours from sign-in, and 30 minutes without a request.
 PORTAL_STAFF_SESSION_MAX_AGE = envseconds("PORTAL_STAFF_SESSION_MAX_AGE_SECONDS", timedelta(hours=12))
 PORTAL_STAFF_SESSION_IDLE = envseconds("PORTAL_STAFF_SESSION_IDLE_SECONDS", timedelta(minutes=30))

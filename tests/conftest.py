@@ -20,12 +20,17 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
-    if IN_CI or config.getoption("--cluster"):
-        return
+    from django.db import connection
+
+    # postgres_only tests need PostgreSQL's parallel writers: on SQLite they wait for CI's PostgreSQL pass.
+    on_sqlite = pytest.mark.skip(reason="runs on PostgreSQL (DATABASE_URL=postgres://…), as in CI's second pass")
     later = pytest.mark.skip(reason="starts a real qcluster (a minute or more): runs with CI=true or `make test-all`")
+    cluster_too = IN_CI or config.getoption("--cluster")
     for item in items:
-        if item.get_closest_marker("cluster"):
+        if item.get_closest_marker("cluster") and not cluster_too:
             item.add_marker(later)
+        if item.get_closest_marker("postgres_only") and connection.vendor != "postgresql":
+            item.add_marker(on_sqlite)
 
 
 @pytest.fixture(scope="session", autouse=True)

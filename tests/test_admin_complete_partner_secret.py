@@ -96,8 +96,7 @@ def test_the_secret_is_hidden_from_the_error_page(dana, awaiting, monkeypatch, s
         raise RuntimeError("simulated failure while completing")
 
     monkeypatch.setattr(staff, "complete_partner_secret", explode)
-    client = Client(raise_request_exception=False)
-    client.force_login(dana)
+    client = signed_in(dana, raise_request_exception=False)
     settings.DEBUG = True
     response = client.post(complete_url(awaiting), {"secret": PARTNER_SECRET})
     assert response.status_code == 500

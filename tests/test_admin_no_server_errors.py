@@ -55,3 +55,25 @@ def test_staff_pages_refuse_other_methods(dana, institution):
     for url in [f"/admin/keys/credential/{credential.pk}/{page}/" for page in ("reveal", "complete", "revoke")] + ["/admin/keys/credential/calendar/"]:
         assert client.put(url).status_code == 405, url
         assert client.delete(url).status_code == 405, url
+
+
+def test_the_sign_in_pages_never_error(alice, dana, bob):
+    from django.test import Client
+
+    from tests.staff_cast import authenticator
+
+    authenticator(dana)
+    for value in NASTY:
+        pending = Client()
+        pending.post("/admin/login/", {"username": "dana", "password": "dana-password-123"})
+        assert pending.post("/admin/two-step/", {"code": value, "next": value}).status_code < 500, value[:20]
+        assert pending.get("/admin/two-step/", {"next": value, "purpose": value}).status_code < 500, value[:20]
+        enrolling = Client()
+        enrolling.post("/admin/login/", {"username": "bob", "password": "bob-password-123"})
+        assert enrolling.post("/admin/two-step/setup/", {"code": value, "replace": value}).status_code < 500, value[:20]
+        admin = signed_in(alice)
+        reset = admin.post(f"/admin/auth/user/{dana.pk}/reset-two-step/", {"reason": value})
+        assert reset.status_code < 500, value[:20]
+        assert admin.get(f"/admin/auth/user/{value}/reset-two-step/").status_code < 500, value[:20]
+        assert admin.post(f"/admin/keys/institution/{value}/lift-limits/").status_code < 500, value[:20]
+        assert Client().get("/admin/sso/callback/", {"code": value, "state": value}).status_code < 500, value[:20]

@@ -114,8 +114,7 @@ def test_an_undecryptable_secret_leaves_no_event_and_no_500(dana, institution, s
 
 
 def test_the_reveal_post_needs_a_csrf_token(dana, credential, reveal_calls):
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(dana)
+    client = signed_in(dana, enforce_csrf_checks=True)
     assert client.post(reveal_url(credential), {"reason": REASON}).status_code == 403
     assert reveal_calls == [] and not AuditEvent.objects.exists()
 

@@ -4,8 +4,10 @@ The canary may exist only as ciphertext: not in the database in clear, not in an
 log line, admin page, session, error page or django-q2 table.
 """
 
+import base64
 import datetime
 import io
+import json
 import re
 import subprocess
 
@@ -15,6 +17,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
+from django_otp.oath import TOTP
 
 from intake import services
 from keys import campaigns, institution_csv
@@ -22,6 +25,7 @@ from keys.models import CalendarFeed, Credential, Institution, InstitutionImport
 from keys.tasks import purge_dead_secrets, run_live_checks, send_reminders
 from tests.fakes import FakeDap
 from tests.flows import VALID_DAP_CLIENT_ID, form_data, submit, wrong_code
+from tests.staff_cast import signed_in
 
 CANARY = "CANARY-8d1f4e6b-do-not-leak-0042"
 INVITATION = b"needs a Canvas key from"
@@ -90,8 +94,7 @@ def test_the_canary_secret_is_nowhere_in_clear(institution, alice, mail_dir, mon
         filename="i.csv", uploaded_by="alice", content=institution_csv.export_text()
     )
 
-    staff = Client()
-    staff.force_login(alice)
+    staff = signed_in(alice)
     credential = verification.credential
     pages = [
         "/admin/keys/campaign/",
@@ -199,3 +202,52 @@ def _explode(**kwargs):
 def _code(mail_dir):
     newest = max(mail_dir.iterdir(), key=lambda path: path.stat().st_mtime_ns)
     return re.findall(rb"confirmation code: ([0-9]{6})", newest.read_bytes())[-1].decode()
+
+
+def decoded_sessions():
+    from django.contrib.sessions.models import Session
+
+    return [json.dumps(session.get_decoded()) for session in Session.objects.all()]
+
+
+def test_staff_sign_in_writes_no_password_code_or_key_anywhere(dana, credential, mail_dir):
+    """Sign-in's own secrets: a password (the canary, typed wrong), the authenticator's key, the
+    recovery codes and the codes typed. The key and recovery codes live only in django-otp's two
+    tables; nothing else (other tables, sessions, logs, mail, audit list, user pages) holds any."""
+    browser = Client(REMOTE_ADDR="192.0.2.77")
+    browser.post("/admin/login/?next=/admin/", {"username": "dana", "password": CANARY})
+    browser.post("/admin/login/?next=/admin/", {"username": "dana", "password": "dana-password-123"})
+    setup = browser.get("/admin/two-step/setup/?next=/admin/").content.decode()
+    key = re.search(r'id="kd-totp-key"[^>]*>([A-Z2-7 ]+)<', setup).group(1).replace(" ", "")
+    code = f"{TOTP(base64.b32decode(key)).token():06d}"
+    done = browser.post("/admin/two-step/setup/", {"code": code, "next": "/admin/"}).content.decode()
+    recovery = re.findall(r"<li><code>([a-z2-7]{8})</code></li>", done)
+    assert len(recovery) == 10
+    sessions = decoded_sessions()  # as they were while enrolling, before signing out deletes them
+    browser.post("/admin/logout/")
+    browser.post("/admin/login/?next=/admin/", {"username": "dana", "password": "dana-password-123"})
+    browser.post("/admin/two-step/", {"code": recovery[0]})  # a recovery code, used up
+    browser.post(f"/admin/keys/credential/{credential.pk}/reveal/", {"reason": "canary check of sign-in"})
+    secrets_of_sign_in = [CANARY, key, base64.b32decode(key).hex(), code, *recovery]
+
+    def assert_none(data, where):
+        text = data if isinstance(data, str) else data.decode(errors="replace")
+        for value in secrets_of_sign_in:
+            assert value not in text, f"a sign-in secret leaked into {where}"
+
+    otp_tables = {"otp_totp_totpdevice", "otp_static_statictoken"}
+    for table, value in every_database_value():
+        if table not in otp_tables:
+            assert_none(value.decode(errors="replace") if isinstance(value, bytes) else str(value), f"table {table}")
+    for session in sessions + decoded_sessions():
+        assert_none(session, "a session")
+    for path in (settings.DATA_DIR / "logs").iterdir():
+        assert_none(path.read_bytes(), f"log {path.name}")
+    for path in mail_dir.iterdir() if mail_dir.exists() else []:
+        assert_none(path.read_bytes(), f"mail file {path.name}")
+    staff = signed_in(dana)
+    for page in ["/admin/keys/auditevent/", f"/admin/auth/user/{dana.pk}/change/", "/admin/two-step/setup/",
+                 "/admin/axes/accessattempt/", "/admin/axes/accessfailurelog/", "/admin/django_q/success/"]:
+        response = staff.get(page)
+        assert response.status_code in (200, 403), page
+        assert_none(response.content, page)

@@ -7,6 +7,8 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
+from tests.staff_cast import sign_in_with_code
+
 pytestmark = pytest.mark.django_db
 HOME = "/admin/"
 
@@ -14,7 +16,7 @@ HOME = "/admin/"
 @pytest.fixture
 def client_signed_in(alice):
     client = Client()
-    assert client.post("/admin/login/", {"username": "alice", "password": "alice-password-123"}).status_code == 302
+    assert sign_in_with_code(client, alice, "alice-password-123").status_code == 302
     return client
 
 

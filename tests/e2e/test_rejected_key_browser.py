@@ -43,7 +43,7 @@ def test_a_mistyped_secret_is_refused_on_the_receipt_and_staff_see_why(page, liv
 
     staff = page.context.browser.new_context().new_page()
     staff_violations = watch_for_policy_violations(staff)
-    sign_in(staff, live_server, "dana", "dana-password-123")
+    sign_in(staff, live_server, dana, "dana-password-123")
     staff.goto(f"{live_server.url}/admin/keys/credential/?status=rejected")
     rows = staff.locator("#result_list tbody tr")
     assert rows.count() == 1 and "Rejected by Canvas" in rows.first.text_content()

@@ -2,8 +2,10 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
+from keys import staff
 from keys.models import AdminContact, Institution
 
 
@@ -34,6 +36,7 @@ class Command(BaseCommand):
                 for admin_contact in contacts:
                     admin_contact.institution = institution
                     admin_contact.save()
+                staff.record_institution_change(institution, None, actor=staff.Actor.cli(), now=timezone.now())
         except IntegrityError as error:
             raise CommandError("That contact is listed twice.") from error
         self.stdout.write(f"Added {institution.name} ({institution.slug}) with {len(contacts)} contact(s).")

@@ -83,6 +83,7 @@ class Command(BaseCommand):
         base = f"http://{addr}"
         self.stdout.write("")
         self.stdout.write(f"  Admin:        {base}/admin/  (user: admin, password: {password})")
+        self.stdout.write("                a superuser: the first sign-in sets up two-step verification (an authenticator app)")
         self.stdout.write(f"  Demo intake:  {base}{institution.intake_path()}")
         self.stdout.write(f"  Emails are written to {settings.EMAIL_FILE_PATH if hasattr(settings, 'EMAIL_FILE_PATH') else 'EMAIL_URL'}")
         self.stdout.write("")

@@ -1,0 +1,14 @@
+"""django-q2 tasks of staff sign-in: idempotent, no arguments."""
+
+from django.utils import timezone
+
+from signin import lockout
+
+SCHEDULES = [
+    {"name": "signin.forget_old_failures", "func": "signin.tasks.forget_old_failures", "minutes": 60},
+]
+
+
+def forget_old_failures() -> int:
+    """Failed sign-ins older than a day no longer count toward any back-off."""
+    return lockout.forget_old_failures(timezone.now())
