@@ -23,7 +23,7 @@ from django.views.decorators.http import require_http_methods
 
 from keys import audit, staff
 from keys.forms import ReasonForm
-from signin import second_factor
+from portal.signin import second_factor
 
 User = get_user_model()
 FLAGS = {"is_active": "active", "is_staff": "staff", "is_superuser": "superuser"}

@@ -25,8 +25,8 @@ from keys import csv_export, staff
 from keys.forms import PartnerSecretForm, RevealForm, RevokeForm
 from keys.models import CalendarFeed, Credential
 from keys.sealing import SecretUnreadable
-from signin import second_factor
-from signin import views as signin_views
+from portal.signin import second_factor
+from portal.signin import views as signin_views
 
 REVEAL_PERMISSION = "keys.reveal_credential_secret"
 REVOKE_PERMISSION = "keys.revoke_credential"

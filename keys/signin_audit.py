@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from keys import audit
 from portal.client import client_ip
-from signin import lockout, signals, sso
+from portal.signin import lockout, signals, sso
 
 Action = audit.Action
 UNKNOWN = "(unknown username)"

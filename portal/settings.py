@@ -38,7 +38,7 @@ PORTAL_BASE_URL = os.getenv("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", PORTAL_BASE_URL)
 
 INSTALLED_APPS = [
-    "signin.apps.StaffAdminConfig",  # Django's admin on Keydrop's admin site: a second factor, no free lookups
+    "portal.signin.apps.StaffAdminConfig",  # Django's admin on Keydrop's admin site: a second factor, no free lookups
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -48,7 +48,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
-    "signin",
+    "portal.signin",
     "portal",
     "keys",
     "intake",
@@ -302,7 +302,7 @@ OTP_TOTP_ISSUER = os.getenv("PORTAL_PARTNER_NAME", "Keydrop") + " Keydrop"
 # in existing, active staff accounts only, matched by e-mail address; it never creates one.
 PORTAL_SSO_ENABLED = bool(os.getenv("OIDC_RP_CLIENT_ID"))
 if PORTAL_SSO_ENABLED:
-    AUTHENTICATION_BACKENDS += ["signin.sso.StaffOIDCBackend"]
+    AUTHENTICATION_BACKENDS += ["portal.signin.sso.StaffOIDCBackend"]
 OIDC_RP_CLIENT_ID = os.getenv("OIDC_RP_CLIENT_ID", "")
 OIDC_RP_CLIENT_SECRET = os.getenv("OIDC_RP_CLIENT_SECRET", "")
 OIDC_OP_AUTHORIZATION_ENDPOINT = os.getenv("OIDC_OP_AUTHORIZATION_ENDPOINT", "")

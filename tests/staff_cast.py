@@ -12,7 +12,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from signin import second_factor
+from portal.signin import second_factor
 
 REVEALER_CODENAMES = ["reveal_credential_secret", "revoke_credential", "complete_partner_credential"]
 SECRET = "staff-Secret_value-0123456789abcdef"

@@ -18,8 +18,8 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
-from signin import lockout
-from signin.models import SignInFailure
+from portal.signin import lockout
+from portal.signin.models import SignInFailure
 
 pytestmark = pytest.mark.django_db
 LOGIN = "/admin/login/?next=/admin/"

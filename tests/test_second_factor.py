@@ -22,7 +22,7 @@ from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from keys.models import AuditEvent
-from signin import second_factor
+from portal.signin import second_factor
 from tests.staff_cast import SECRET, authenticator, sign_in_with_code, signed_in, totp_code
 
 pytestmark = pytest.mark.django_db

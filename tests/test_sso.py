@@ -96,7 +96,7 @@ def idp():
 @pytest.fixture
 def sso(idp, settings):
     settings.PORTAL_SSO_ENABLED = True
-    settings.AUTHENTICATION_BACKENDS = [*settings.AUTHENTICATION_BACKENDS, "signin.sso.StaffOIDCBackend"]
+    settings.AUTHENTICATION_BACKENDS = [*settings.AUTHENTICATION_BACKENDS, "portal.signin.sso.StaffOIDCBackend"]
     settings.OIDC_RP_CLIENT_ID = CLIENT_ID
     settings.OIDC_RP_CLIENT_SECRET = "client-secret-of-keydrop"
     settings.OIDC_OP_AUTHORIZATION_ENDPOINT = idp.url + "/authorize"

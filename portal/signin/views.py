@@ -22,7 +22,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_http_methods
 from django_otp import user_has_device
 
-from signin import forms, lockout, second_factor, signals
+from portal.signin import forms, lockout, second_factor, signals
 
 GET_OR_POST = require_http_methods(["GET", "POST"])
 

@@ -2,10 +2,10 @@
 
 from django.utils import timezone
 
-from signin import lockout
+from portal.signin import lockout
 
 SCHEDULES = [
-    {"name": "signin.forget_old_failures", "func": "signin.tasks.forget_old_failures", "minutes": 60},
+    {"name": "signin.forget_old_failures", "func": "portal.signin.tasks.forget_old_failures", "minutes": 60},
 ]
 
 

@@ -6,9 +6,9 @@ from django.contrib import admin
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 
-from signin import second_factor
-from signin.forms import StaffAuthenticationForm
-from signin.lookups import DeclaredFiltersOnly
+from portal.signin import second_factor
+from portal.signin.forms import StaffAuthenticationForm
+from portal.signin.lookups import DeclaredFiltersOnly
 
 
 class StaffAdminSite(admin.AdminSite):
@@ -28,7 +28,7 @@ class StaffAdminSite(admin.AdminSite):
         return super().has_permission(request) and second_factor.satisfied(request)
 
     def login(self, request, extra_context=None):
-        from signin import views
+        from portal.signin import views
 
         user = request.user
         if (
@@ -58,7 +58,7 @@ class StaffAdminSite(admin.AdminSite):
         return HttpResponseRedirect(reverse("admin:two_step") + "?" + urlencode({"next": next_url}))
 
     def get_urls(self):
-        from signin import sso, views
+        from portal.signin import sso, views
 
         return [
             path("two-step/", views.two_step, {"site": self}, name="two_step"),

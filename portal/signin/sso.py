@@ -19,9 +19,9 @@ from django.utils import timezone
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
-from signin import second_factor
+from portal.signin import second_factor
 
-BACKEND = "signin.sso.StaffOIDCBackend"
+BACKEND = "portal.signin.sso.StaffOIDCBackend"
 log = logging.getLogger(__name__)
 
 

@@ -3,7 +3,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from signin import lockout
+from portal.signin import lockout
 
 
 class StaffAuthenticationForm(AdminAuthenticationForm):

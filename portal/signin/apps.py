@@ -4,14 +4,15 @@ from django.contrib.admin import apps as admin_apps
 
 class SigninConfig(AppConfig):
     default = True
-    name = "signin"
+    name = "portal.signin"
+    label = "signin"
     verbose_name = "Staff sign-in"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
         from portal import schedules
-        from signin import receivers  # noqa: F401  (counts failed passwords)
-        from signin.tasks import SCHEDULES
+        from portal.signin import receivers  # noqa: F401  (counts failed passwords)
+        from portal.signin.tasks import SCHEDULES
 
         schedules.register(self, SCHEDULES)
 
@@ -20,4 +21,4 @@ class StaffAdminConfig(admin_apps.AdminConfig):
     """Django's admin app, serving Keydrop's admin site: `admin.site` and `@admin.register` keep working."""
 
     default = False  # named explicitly in INSTALLED_APPS, in place of django.contrib.admin
-    default_site = "signin.sites.StaffAdminSite"
+    default_site = "portal.signin.sites.StaffAdminSite"

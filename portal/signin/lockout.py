@@ -24,7 +24,7 @@ from django.core import signing
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from signin.models import SignInFailure
+from portal.signin.models import SignInFailure
 
 USERNAME_LENGTH = SignInFailure._meta.get_field("username").max_length
 DAY = datetime.timedelta(days=1)

@@ -5,7 +5,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from portal.client import client_ip
-from signin import lockout, signals
+from portal.signin import lockout, signals
 
 
 @receiver(user_login_failed, dispatch_uid="signin.count_failure")
