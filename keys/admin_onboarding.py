@@ -219,7 +219,7 @@ class InstitutionOnboarding:
     def sample_view(self, request):
         if not self.has_view_permission(request):
             raise PermissionDenied
-        sample = settings.BASE_DIR / "samples" / "institutions.csv"
+        sample = settings.BASE_DIR / "deploy" / "institutions.sample.csv"
         return FileResponse(
             open(sample, "rb"), as_attachment=True, filename="institutions-sample.csv", content_type="text/csv"
         )
