@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check -c requirements.lock
 
-.PHONY: run test test-all test-production bench clean
+.PHONY: run test test-all test-production bench clean vendor-axe
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ test-production: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	for bench in bench/bench_*.py; do $(BIN)/python $$bench || exit 1; done
+
+# axe-core (MPL-2.0) runs in the browser tests; the version is pinned in tests/e2e/vendor/package.json.
+vendor-axe:
+	cd tests/e2e/vendor && version=$$(node -p "require('./package.json').devDependencies['axe-core']") && \
+	  npm pack --silent axe-core@$$version && tar -xzf axe-core-$$version.tgz package/axe.min.js package/LICENSE && \
+	  mv package/axe.min.js axe.min.js && mv package/LICENSE axe-core-LICENSE.txt && rm -rf package axe-core-$$version.tgz
 
 clean:
 	rm -rf $(VENV) var

@@ -54,7 +54,15 @@ class SubmissionForm(forms.Form):
     contact = ContactChoiceField(queryset=AdminContact.objects.none(), widget=forms.RadioSelect, empty_label=None, label="Send the code to")
     form_nonce = forms.CharField(widget=forms.HiddenInput)
 
-    def __init__(self, *args, institution: Institution, kind: kinds.Kind, now: datetime.datetime | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        institution: Institution,
+        kind: kinds.Kind,
+        now: datetime.datetime | None = None,
+        key_type: str = "",
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.institution, self.kind = institution, kind
         self.now = now or timezone.now()
@@ -79,7 +87,8 @@ class SubmissionForm(forms.Form):
         if not kind.key_types:
             del fields["key_type"]
         else:
-            fields["key_type"].initial = kinds.KeyType.INSTITUTIONAL
+            chosen = key_type if key_type in kind.key_types else kinds.KeyType.INSTITUTIONAL
+            fields["key_type"].initial = chosen
         if not kind.asks_canvas_url:
             del fields["canvas_url"]
         else:

@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from intake.models import Verification
-from keys import kinds, limits, live_checks
+from keys import customer_view, kinds, limits, live_checks
 from keys.models import Credential, Institution
 from portal import emails
 
@@ -179,3 +179,22 @@ def tell_staff(verification: Verification) -> None:
         emails.send("staff-new-credential", list(settings.PORTAL_STAFF_EMAILS), context)
     except Exception as exc:
         log.warning("staff notice of credential %s failed: %s", credential.pk, type(exc).__name__)
+
+
+def send_receipt(verification: Verification, now: datetime.datetime) -> None:
+    """The receipt, by email, to the on-file address that confirmed the code: the same details as
+    the receipt page, nothing secret. Best effort: the page shows them either way."""
+    credential = verification.credential
+    context = {
+        "institution": credential.institution,
+        "kind": credential.kind_spec,
+        "summary": customer_view.summarise(credential, now, settings.PORTAL_PARTNER_NAME),
+        "partner_key": credential.is_partner_key,
+        "confirmed_by": verification.contact.masked_email,
+        "confirmed_at": verification.verified_at,
+        "page_url": credential.institution.intake_url(credential.kind),
+    }
+    try:
+        emails.send("receipt", [verification.contact.email], context)
+    except Exception as exc:
+        log.warning("receipt email for credential %s failed: %s", credential.pk, type(exc).__name__)

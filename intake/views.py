@@ -1,5 +1,7 @@
 """Customer-facing pages: instructions and form, code entry, receipt. Views only translate HTTP."""
 
+import re
+
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
@@ -13,9 +15,11 @@ from intake import rules, services
 from intake.forms import CodeForm, SubmissionForm
 from intake.models import Verification
 from intake.rules import GENERIC_CODE_ERROR
-from keys import kinds, limits
-from keys.models import Institution
+from keys import customer_view, kinds, limits
+from keys.models import CampaignInvitation, Institution
 from portal.client import client_ip
+
+INVITATION_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,32}")
 
 
 def _refusal(refused: services.SubmissionRefused, institution: Institution) -> str:
@@ -57,7 +61,18 @@ def start(request, token: str, kind: str = kinds.DEFAULT.slug):
         raise Http404("No such kind of credential")
     spec = kinds.get(kind)
     now = timezone.now()
-    form = SubmissionForm(request.POST if request.method == "POST" else None, institution=institution, kind=spec, now=now)
+    via = request.GET.get("via", "")
+    if request.method == "GET" and via and INVITATION_TOKEN.fullmatch(via):
+        # Loaded from a campaign email's link: that is what "opened" means, and all it records.
+        CampaignInvitation.record_open(via, institution, now)
+    key_type = request.POST.get("key_type") or request.GET.get("key_type") or ""
+    form = SubmissionForm(
+        request.POST if request.method == "POST" else None,
+        institution=institution,
+        kind=spec,
+        now=now,
+        key_type=key_type,
+    )
     status, refused = 200, None
     if request.method == "POST" and form.is_valid():
         try:
@@ -80,8 +95,17 @@ def start(request, token: str, kind: str = kinds.DEFAULT.slug):
         "kinds": kinds.KINDS.values(),
         "form": form,
         "steps": spec.instructions(settings.PORTAL_PARTNER_NAME, **rules.terms()),
+        "partner_steps": (
+            spec.instructions(
+                settings.PORTAL_PARTNER_NAME, kinds.KeyType.PARTNER, settings.PORTAL_PARTNER_KEY_EMAIL, **rules.terms()
+            )
+            if spec.key_types
+            else None
+        ),
+        "partner_chosen": kinds.is_partner_key(key_type) and bool(spec.key_types),
         "developer_key": kinds.developer_key_setup(institution.slug) if spec.shows_scopes else None,
         "no_contacts": not form.contacts,
+        "current_keys": customer_view.current_keys(institution, now, settings.PORTAL_PARTNER_NAME),
     }
     response = render(request, "intake/start.html", context, status=status)
     return _retry_after(response, refused) if refused else response
@@ -106,12 +130,18 @@ def verify(request, public_id: str):
             if outcome.verified:
                 # Only now, with the code verified, is Canvas asked whether the key works.
                 services.hand_over(verification)
+                services.send_receipt(verification, now)  # with what Canvas answered
             if outcome.verified or verification.verified_at:
                 return redirect("intake:receipt", verification.public_id)
             code_error = GENERIC_CODE_ERROR
         elif not verification.is_waiting:
             code_error = GENERIC_CODE_ERROR
-    context = {"verification": verification, "form": form, "code_error": code_error}
+    context = {
+        "verification": verification,
+        "form": form,
+        "code_error": code_error,
+        "code_error_list": [code_error] if code_error else [],
+    }
     return render(request, "intake/verify.html", context, status=status)
 
 
@@ -153,6 +183,7 @@ def receipt(request, public_id: str):
         "kind": credential.kind_spec,
         "renew_by": credential.expires_on(),
         "partner_key": credential.is_partner_key,
+        "summary": customer_view.summarise(credential, timezone.now(), settings.PORTAL_PARTNER_NAME),
         "support_email": settings.PORTAL_SUPPORT_EMAIL,
         "check": services.handover_state(credential),
         "submit_again_url": credential.institution.intake_path(credential.kind),

@@ -31,8 +31,9 @@ from keys.admin_filters import (
     StatusFilter,
     client_id_search_q,
 )
+from keys.admin_onboarding import CampaignPages, InstitutionOnboarding, WorkingKeyFilter
 from keys.admin_views import COMPLETE_PERMISSION, REVEAL_PERMISSION, REVOKE_PERMISSION, CredentialPages
-from keys.models import AdminContact, AuditEvent, Credential, Institution, ReminderNotice
+from keys.models import AdminContact, AuditEvent, Campaign, Credential, Institution, ReminderNotice
 from keys.templatetags.keydrop_admin import check_badge, days_left, status_badge
 
 # The list columns' HTML; the badge and days left are shared with the change form's templates.
@@ -66,7 +67,7 @@ class RefusesUnusableQueries:
 # Institutions --------------------------------------------------------------------------
 
 
-class AdminContactInline(admin.TabularInline):
+class AdminContactInline(admin.StackedInline):  # stacked: each field has its own label, as screen readers need
     model = AdminContact
     extra = 1
     fields = ["email", "name"]
@@ -100,16 +101,18 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Institution)
-class InstitutionAdmin(RefusesUnusableQueries, admin.ModelAdmin):
+class InstitutionAdmin(InstitutionOnboarding, RefusesUnusableQueries, admin.ModelAdmin):
     list_display = ["name", "slug", "contact_count", *[current_credential_column(kind) for kind in kinds.KINDS.values()]]
+    list_filter = [WorkingKeyFilter]
     search_fields = ["name", "slug", "contacts__email"]
     prepopulated_fields = {"slug": ["name"]}
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fields = ["name", "slug", "canvas_url", "time_zone", "intake_link", "intake_token_rotated_at", "created_at"]
     readonly_fields = ["intake_link", "intake_token_rotated_at", "created_at"]
     inlines = [AdminContactInline]
-    actions = ["email_intake_link", "rotate_intake_link", "lift_hourly_limits"]
+    actions = ["email_intake_link", "start_campaign", "rotate_intake_link", "lift_hourly_limits"]
     change_form_template = "admin/keys/institution/change_form.html"
+    change_list_template = "admin/keys/institution/change_list.html"
 
     # Every change of an institution or its contacts is an audit event: snapshot, save, compare.
 
@@ -398,6 +401,11 @@ class AuditEventAdmin(RefusesUnusableQueries, ReadOnlyAdmin):
     @admin.display(description="Reason")
     def reason_short(self, event):
         return event.reason if len(event.reason) <= 80 else event.reason[:79] + "…"
+
+
+@admin.register(Campaign)
+class CampaignAdmin(RefusesUnusableQueries, CampaignPages):
+    """Invitation campaigns: their pages live in keys/admin_onboarding.py."""
 
 
 from keys import admin_accounts  # noqa: E402,F401  (staff accounts and groups, audited)

@@ -64,13 +64,16 @@ class ExpiryMonthFilter(StrictListFilter):
     parameter_name = "expires_month"
 
     def lookups(self, request, model_admin):
-        return [(f"{month:%Y-%m}", f"{month:%B %Y}") for month in dashboard.upcoming_months(timezone.now())]
+        months = [(f"{month:%Y-%m}", f"{month:%B %Y}") for month in dashboard.upcoming_months(timezone.now())]
+        return [*months, (dashboard.LATER, "Later")]
 
     def accepts(self, value):
-        # Any month, not only the twelve offered: a bookmarked link outlives its month.
-        return dashboard.parse_month(value, timezone.get_current_timezone()) is not None
+        # Any month, not only those offered: a bookmarked link outlives its month. Or "later".
+        return value == dashboard.LATER or dashboard.parse_month(value, timezone.get_current_timezone()) is not None
 
     def filter(self, queryset, value):
+        if value == dashboard.LATER:
+            return queryset.filter(expires_at__gte=dashboard.horizon(timezone.now()))
         start, end = dashboard.parse_month(value, timezone.get_current_timezone())
         return queryset.filter(expires_at__gte=start, expires_at__lt=end)
 

@@ -13,10 +13,20 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
+from keys import campaigns, kinds
 from keys.models import Credential
 
-TIMELINE_MONTHS = 12
+# At least thirteen months: a one-year key made today expires in the twelfth month after this one.
+MIN_TIMELINE_MONTHS = 13
+LATER = "later"  # the last bar: every active key expiring after the months shown
 Status = Credential.Status
+
+
+def timeline_months() -> int:
+    """Enough months for the longest lifetime any kind offers, counting this month."""
+    lifetimes = [lifetime for kind in kinds.KINDS.values() for lifetime in kind.lifetimes]
+    longest = max((lifetime.months + lifetime.days // 28 for lifetime in lifetimes), default=12)
+    return max(MIN_TIMELINE_MONTHS, longest + 1)
 
 
 def month_start(day: datetime.date, tz: datetime.tzinfo) -> datetime.datetime:
@@ -40,9 +50,14 @@ def parse_month(value: str, tz: datetime.tzinfo) -> tuple[datetime.datetime, dat
     return start, add_months(start, 1)
 
 
-def upcoming_months(now: datetime.datetime, count: int = TIMELINE_MONTHS) -> list[datetime.datetime]:
+def upcoming_months(now: datetime.datetime, count: int | None = None) -> list[datetime.datetime]:
     first = month_start(timezone.localtime(now).date(), timezone.get_current_timezone())
-    return [add_months(first, offset) for offset in range(count)]
+    return [add_months(first, offset) for offset in range(count or timeline_months())]
+
+
+def horizon(now: datetime.datetime) -> datetime.datetime:
+    """The first moment after the months the timeline shows: "later" starts here."""
+    return add_months(upcoming_months(now)[-1], 1)
 
 
 def changelist_url(**filters) -> str:
@@ -59,7 +74,7 @@ class Tile:
 
 
 def tiles(now: datetime.datetime) -> list[Tile]:
-    """The six counts staff look at first, in two queries."""
+    """The counts staff look at first, in three queries (and one more once authorization exists)."""
     start_of_today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     within_30 = now + datetime.timedelta(days=30)
     counts = Credential.objects.aggregate(
@@ -68,6 +83,7 @@ def tiles(now: datetime.datetime) -> list[Tile]:
         # Only a number: nothing else about a pending submission reaches staff before verification.
         pending=Count("pk", filter=Q(status=Status.PENDING)),
         locked_today=Count("pk", filter=Q(status=Status.LOCKED, locked_at__gte=start_of_today)),
+        awaiting_secret=Count("pk", filter=Q(status=Status.AWAITING_SECRET)),
         failing=Count(
             "pk",
             filter=Q(status__in=Credential.USABLE_STATUSES, secret__isnull=False, failing_since__isnull=False)
@@ -77,6 +93,7 @@ def tiles(now: datetime.datetime) -> list[Tile]:
     # On its own: as a WHERE clause PostgreSQL runs "no newer renewal" as one anti-join; inside
     # the aggregate above it would be a subquery per row.
     counts["lapsed"] = Credential.objects.lapsed_without_renewal(now).count()
+    counts["never"] = campaigns.never_handed_over().count()
     return [
         Tile("Active", counts["active"], changelist_url(status=Status.ACTIVE), "ok", "Verified keys in use, not past their expiry."),
         Tile(
@@ -97,12 +114,40 @@ def tiles(now: datetime.datetime) -> list[Tile]:
             "Locked today", counts["locked_today"], changelist_url(status=Status.LOCKED),
             "bad" if counts["locked_today"] else "muted", "Submissions locked today after wrong codes or the 15-minute window.",
         ),
+        Tile(
+            "Awaiting partner secret", counts["awaiting_secret"], changelist_url(status=Status.AWAITING_SECRET),
+            "warn" if counts["awaiting_secret"] else "muted",
+            "Instructure Partner keys: enter the one-time password Instructure emailed you to make them work.",
+        ),
+        *capability_tiles(),
+        Tile(
+            "Never handed over", counts["never"],
+            reverse("admin:keys_institution_changelist") + "?" + urlencode({"working_key": "never"}),
+            "warn" if counts["never"] else "muted",
+            "Institutions that have never verified a key of any kind: invite them.",
+        ),
     ]
+
+
+def capability_tiles() -> list[Tile]:
+    """Tiles for states a capability that arrives separately adds (the OAuth grant's "awaiting
+    authorization"), shown once it exists: a 0 for a state that cannot happen would mislead."""
+    shown = []
+    awaiting = Credential.objects.awaiting_authorization()
+    if awaiting is not None:
+        count = awaiting.count()
+        shown.append(
+            Tile(
+                "Awaiting authorization", count, changelist_url(authorization="awaiting"), "warn" if count else "muted",
+                "Developer keys whose admin has not yet authorized access in Canvas.",
+            )
+        )
+    return shown
 
 
 @dataclass(frozen=True)
 class Bar:
-    month: datetime.datetime
+    month: datetime.datetime | None  # None for the "later" bar
     count: int
     url: str
     tone: str  # urgent (this month), soon (the next two), later
@@ -115,12 +160,16 @@ class Bar:
 
     @property
     def month_label(self) -> str:
-        return f"{self.month:%b}"
+        return f"{self.month:%b}" if self.month else "Later"
+
+    @property
+    def period(self) -> str:
+        return f"{self.month:%B %Y}" if self.month else "later"
 
     @property
     def title(self) -> str:
         noun = "key expires" if self.count == 1 else "keys expire"
-        return f"{self.count} active {noun} in {self.month:%B %Y}"
+        return f"{self.count} active {noun} {'in ' + self.period if self.month else 'later'}"
 
 
 @dataclass(frozen=True)
@@ -140,38 +189,45 @@ PLOT_TOP, PLOT_BOTTOM, SIDE = 24, 180, 8
 
 
 def timeline(now: datetime.datetime) -> Timeline:
-    """Active credentials by month of expiry for the next twelve months: one grouped query."""
+    """Active credentials by month of expiry, as far ahead as the longest lifetime in use, then
+    every later one in a last bar: one grouped query."""
     months = upcoming_months(now)
     end = add_months(months[-1], 1)
     rows = (
-        Credential.objects.filter(status=Status.ACTIVE, expires_at__gte=months[0], expires_at__lt=end)
+        Credential.objects.filter(status=Status.ACTIVE, expires_at__gte=months[0])
         .annotate(month=TruncMonth("expires_at", tzinfo=timezone.get_current_timezone()))
         .values("month")
         .annotate(n=Count("pk"))
         .order_by()
     )
-    by_month = {timezone.localtime(row["month"]).date().replace(day=1): row["n"] for row in rows}
-    counts = [by_month.get(month.date(), 0) for month in months]
+    by_month, later = {}, 0
+    for row in rows:
+        start = timezone.localtime(row["month"])
+        if start >= end:
+            later += row["n"]
+        else:
+            by_month[start.date().replace(day=1)] = row["n"]
+    counts = [by_month.get(month.date(), 0) for month in months] + [later]
     peak = max(counts) or 1
-    slot = (CHART_WIDTH - 2 * SIDE) / len(months)
+    slot = (CHART_WIDTH - 2 * SIDE) / len(counts)
     bar_width = slot * 0.7
     plot = PLOT_BOTTOM - PLOT_TOP
     bars = []
-    for index, (month, count) in enumerate(zip(months, counts, strict=True)):
+    for index, (month, count) in enumerate(zip([*months, None], counts, strict=True)):
         height = plot * count / peak if count else 0
         tone = "urgent" if index == 0 else "soon" if index <= 2 else "later"
         bars.append(
             Bar(
                 month=month,
                 count=count,
-                url=changelist_url(status=Status.ACTIVE, expires_month=f"{month:%Y-%m}"),
+                url=changelist_url(status=Status.ACTIVE, expires_month=f"{month:%Y-%m}" if month else LATER),
                 tone=tone,
                 x=round(SIDE + index * slot + (slot - bar_width) / 2, 1),
                 y=round(PLOT_BOTTOM - height, 1),
                 height=round(height, 1),
                 center=round(SIDE + index * slot + slot / 2, 1),
                 label_y=round(PLOT_BOTTOM - height - 6, 1),
-                shows_year=index == 0 or month.month == 1,
+                shows_year=month is not None and (index == 0 or month.month == 1),
             )
         )
     return Timeline(bars, CHART_WIDTH, CHART_HEIGHT, PLOT_BOTTOM, round(bar_width, 1), sum(counts), max(counts))

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.html import escape, format_html
 
 from keys import canvas, outbound
 from keys.outcomes import Verdict
@@ -58,6 +59,18 @@ def is_partner_key(key_type: str | None) -> bool:
 class Step:
     title: str
     text: str
+    link_text: str = ""  # a part of the text shown as a link to link_url
+    link_url: str = ""
+
+    def html(self) -> str:
+        """The text, escaped, with its link; ready for a template."""
+        if not self.link_text or self.link_text not in self.text:
+            return escape(self.text)
+        before, _, after = self.text.partition(self.link_text)
+        return format_html('{}<a href="{}">{}</a>{}', before, self.link_url, self.link_text, after)
+
+    def with_partner(self, **names) -> "Step":
+        return Step(self.title.format(**names), self.text.format(**names), self.link_text, self.link_url)
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,14 @@ class Kind:
     shows_scopes: bool = False
     client_id_example: str = ""
     lapse_consequence: str = "the data feed stops"
+    # Steps that differ for an Instructure Partner key, by their position in `steps`.
+    partner_steps: tuple[tuple[int, Step], ...] = ()
+    guide_title: str = ""
+    guide_url: str = ""
+    # How its date is spoken of: a Canvas Data 2 key expires, a developer key is due for review.
+    expires_verb: str = "expires"
+    expired_phrase: str = "has expired"
+    renew_instruction: str = "Create a new key and submit it below."
     # The likely causes when a key that worked is refused, for the alert to the institution.
     failure_causes: tuple[str, ...] = ()
 
@@ -111,10 +132,23 @@ class Kind:
             )
         return value
 
-    def instructions(self, partner_name: str, **terms) -> list[Step]:
-        """The steps as the intake page shows them. `terms` are the verification rules' numbers a step
-        states ("{code_digits}-digit code"); the intake owns those rules and passes them in."""
-        return [Step(step.title, step.text.format(partner=partner_name, **terms)) for step in self.steps]
+    def instructions(self, partner_name: str, key_type: str = "", partner_email: str = "", **terms) -> list[Step]:
+        """The steps as the intake page shows them; an Instructure Partner key replaces the steps that
+        differ for it. `terms` are the verification rules' numbers a step states ("{code_digits}-digit
+        code"); the intake owns those rules and passes them in."""
+        replaced = dict(self.partner_steps) if key_type == KeyType.PARTNER else {}
+        email = f" Enter {partner_email} in the email field." if partner_email else ""
+        return [
+            replaced.get(index, step).with_partner(partner=partner_name, partner_email=email, **terms)
+            for index, step in enumerate(self.steps)
+        ]
+
+    def due_sentence(self, days: int) -> str:
+        when = "today" if days <= 0 else "tomorrow" if days == 1 else f"in {days} days"
+        return f"It {self.expires_verb} {when}."
+
+    def lapsed_sentence(self, day: datetime.date | None) -> str:
+        return f"Its {self.expiry_label.lower()} was {day:%-d %B %Y}." if day else f"It {self.expired_phrase}."
 
     def renewal_instructions(self, partner_name: str) -> list[str]:
         return [text.format(partner=partner_name) for text in self.renewal_steps]
@@ -448,6 +482,8 @@ DAP = DataAccessPlatformKind(
             "Visit identity.instructure.com and search for your institution in the Institution "
             "menu. If it is not listed, ask your Canvas Customer Success Manager to add it with "
             "Canvas Data 2 enabled.",
+            link_text="identity.instructure.com",
+            link_url="https://identity.instructure.com/",
         ),
         Step("Log in", "Click Log In to Canvas, then click Authorize to let Identity Services access your account."),
         Step("Add a new key", "Click Add New Key."),
@@ -472,6 +508,35 @@ DAP = DataAccessPlatformKind(
             "address we have on file for you; enter it to confirm the handover.",
         ),
     ),
+    partner_steps=(
+        (
+            3,
+            Step(
+                "Enter the key settings",
+                "Key Name: {partner}. Scope: Canvas Data 2. Expiry: 1 year. Key Type: Instructure Partner. "
+                "Click Add New Partner and choose {partner} in the Select Partner menu.{partner_email} "
+                "Click Submit, then Save.",
+            ),
+        ),
+        (
+            5,
+            Step(
+                "Copy the Client ID",
+                "There is no secret for you to copy: once you verify the key, Instructure emails {partner} "
+                "a one-time password for it. Copy only the Client ID with its Copy Text button.",
+            ),
+        ),
+        (
+            6,
+            Step(
+                "Submit it here",
+                "Paste the Client ID below with the expiry you chose. We email a {code_digits}-digit code to an admin "
+                "address we have on file for you; enter it to confirm the handover.",
+            ),
+        ),
+    ),
+    guide_title="Instructure's guide: How do I generate a Canvas Data 2 API key?",
+    guide_url="https://community.canvaslms.com/t5/Admin-Guide/How-do-I-generate-a-Canvas-Data-2-API-key/ta-p/560955",
     renewal_steps=(
         "Visit identity.instructure.com, log in and click Add New Key.",
         "Name it {partner}, Scope Canvas Data 2, Expiry 1 year, Key Type Institutional Use, and save.",
@@ -502,6 +567,14 @@ DEVELOPER_KEY = DeveloperKeyKind(
         "scopes it needs were removed from it",
     ),
     lapse_consequence="we stop reviewing the key and the integration may stop when it is turned off",
+    expires_verb="is due for review",
+    expired_phrase="is due for review",
+    renew_instruction=(
+        "Check on Admin → Developer Keys that the key is still On with the scopes below, then submit it "
+        "again (or a new one) to set the next review date."
+    ),
+    guide_title="Instructure's guide: How do I add a developer API key for an account?",
+    guide_url="https://community.canvaslms.com/t5/Admin-Guide/How-do-I-add-a-developer-API-key-for-an-account/ta-p/259",
     steps=(
         Step("Open Developer Keys", "In the root account of your Canvas instance, go to Admin → Developer Keys."),
         Step("Create an API key", "Click + Developer Key and choose API Key. Key Name: {partner}; Owner Email: your admin address."),

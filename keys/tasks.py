@@ -5,7 +5,7 @@ import logging
 
 from django.utils import timezone
 
-from keys import alerts, limits, live_checks, reminders
+from keys import alerts, campaigns, limits, live_checks, reminders
 from keys.models import Credential
 
 log = logging.getLogger(__name__)
@@ -16,6 +16,7 @@ SCHEDULES = [
     # Every minute it checks the keys whose slot has come (each key once a day, spread over the
     # day) and retries unclear hand-over checks, then sends any alert that follows.
     {"name": "keys.run_live_checks", "func": "keys.tasks.run_live_checks", "minutes": 1},
+    {"name": "keys.send_campaign_emails", "func": "keys.tasks.send_campaign_emails", "minutes": 1},
     {"name": "keys.forget_spent_limit_slots", "func": "keys.tasks.forget_spent_limit_slots", "minutes": 60},
 ]
 
@@ -30,6 +31,11 @@ def run_live_checks() -> dict:
     report = live_checks.sweep(time_budget=50).as_dict()
     report["alerts"] = alerts.sweep()["sent"]
     return report
+
+
+def send_campaign_emails() -> dict:
+    """Invitations and chasers of every campaign that are due; claimed before sent, like reminders."""
+    return campaigns.sweep(time_budget=60).as_dict()
 
 
 def purge_dead_secrets() -> dict:

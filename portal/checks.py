@@ -91,6 +91,25 @@ def check_verification_rules(app_configs, **kwargs):
     return warnings
 
 
+@checks.register("keydrop")
+def check_branding(app_configs, **kwargs):
+    from portal import branding
+
+    errors = []
+    if not branding.is_colour(settings.PORTAL_PARTNER_COLOUR):
+        errors.append(
+            checks.Error(
+                f"PORTAL_PARTNER_COLOUR {settings.PORTAL_PARTNER_COLOUR!r} is not a colour.",
+                hint="Use six hex digits after #, such as #1f5fbf.",
+                id="keydrop.E040",
+            )
+        )
+    problem = branding.logo_url_problem(settings.PORTAL_PARTNER_LOGO_URL)
+    if problem:
+        errors.append(checks.Error(f"PORTAL_PARTNER_LOGO_URL cannot be used: {problem}.", id="keydrop.E041"))
+    return errors
+
+
 def _number(value: int | datetime.timedelta) -> float:
     return value.total_seconds() if isinstance(value, datetime.timedelta) else value
 

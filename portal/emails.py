@@ -1,17 +1,27 @@
-"""One email, one function call, three templates: emails/<name>-subject.txt, -body.txt, -body.html."""
+"""One email, one function call, three templates: emails/<name>-subject.txt, -body.txt, -body.html.
+
+Every HTML body extends emails/base.html, which carries the partner's brand.
+"""
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
 from intake import rules
+from portal.branding import brand
 
 
 def build(name: str, to: list[str], context: dict) -> EmailMultiAlternatives:
+    current = brand()
+    logo_src = current.logo_url
+    if logo_src.startswith("/"):  # a path on this site: mail clients need the whole address
+        logo_src = settings.PORTAL_BASE_URL + logo_src
     context = {
         "partner_name": settings.PORTAL_PARTNER_NAME,
         "support_email": settings.PORTAL_SUPPORT_EMAIL,
         "rules": rules.terms(),  # an email that states a verification number reads it here
+        "brand": current,
+        "logo_src": logo_src,
         **context,
     }
     subject = " ".join(render_to_string(f"emails/{name}-subject.txt", context).split())

@@ -13,6 +13,8 @@ from portal import client, logs
 request_log = logging.getLogger("keydrop.request")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
+from portal.branding import brand
+
 POLICY = "; ".join(
     [
         "default-src 'self'",
@@ -37,6 +39,9 @@ class ContentSecurityPolicyMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         policy = ADMIN_POLICY if request.path.startswith(self.admin_prefix) else POLICY
+        logo_origin = brand().logo_origin
+        if logo_origin:  # the partner's logo may live on its own site
+            policy = policy.replace("img-src 'self' data:", f"img-src 'self' data: {logo_origin}")
         response.headers.setdefault("Content-Security-Policy", policy)
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         return response

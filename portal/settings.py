@@ -259,6 +259,13 @@ else:
 # Partner identity, shown to customers.
 PORTAL_PARTNER_NAME = os.getenv("PORTAL_PARTNER_NAME", "Keydrop")
 PORTAL_SUPPORT_EMAIL = os.getenv("PORTAL_SUPPORT_EMAIL", "support@keydrop.invalid")
+# Partner branding on intake pages, the admin header and every email: an optional logo (an https
+# address, or a path on this site) and an accent colour (#rrggbb). Checked by keydrop.E040/E041.
+PORTAL_PARTNER_LOGO_URL = os.getenv("PORTAL_PARTNER_LOGO_URL", "")
+PORTAL_PARTNER_COLOUR = os.getenv("PORTAL_PARTNER_COLOUR", "#1f5fbf")
+# The email address the partner is registered with at Instructure, which a customer choosing
+# "Instructure Partner" in Identity Services is asked for. Empty: the steps do not name one.
+PORTAL_PARTNER_KEY_EMAIL = os.getenv("PORTAL_PARTNER_KEY_EMAIL", "")
 
 # Verified key release: Instructure's rules (intake/rules.py) as defaults. A partner may tighten
 # them; check keydrop.W002 warns when one is looser.
@@ -377,3 +384,11 @@ PORTAL_CHECK_INCONCLUSIVE_ALERT_DAYS = envint("PORTAL_CHECK_INCONCLUSIVE_ALERT_D
 PORTAL_CHECK_CLAIM_SECONDS = envint("PORTAL_CHECK_CLAIM_SECONDS", 300)
 # Outbound URLs carry key ids and state in their queries: httpx's request log stays off.
 LOGGING["loggers"].update({"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}})
+
+# Invitation campaigns: a chaser goes to institutions that have not handed over a key this many
+# days after the previous email, at most PORTAL_CAMPAIGN_MAX_CHASERS times; no contact address
+# gets more than PORTAL_CAMPAIGN_EMAILS_PER_CONTACT_PER_DAY campaign emails a day (the rest wait).
+PORTAL_CAMPAIGN_CHASE_AFTER_DAYS = envint("PORTAL_CAMPAIGN_CHASE_AFTER_DAYS", 7)
+PORTAL_CAMPAIGN_MAX_CHASERS = envint("PORTAL_CAMPAIGN_MAX_CHASERS", 2)
+PORTAL_CAMPAIGN_EMAILS_PER_CONTACT_PER_DAY = envint("PORTAL_CAMPAIGN_EMAILS_PER_CONTACT_PER_DAY", 2)
+PORTAL_CAMPAIGN_CLAIM_SECONDS = envint("PORTAL_CAMPAIGN_CLAIM_SECONDS", 600)

@@ -1,18 +1,22 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
 from intake import views as intake_views
 from keys import calendar as keys_calendar
+from portal import branding
 from portal import views as portal_views
 
-admin.site.site_header = "Keydrop"
-admin.site.site_title = "Keydrop"
+# The templates show the partner's brand (templates/admin/base_site.html); these are the fallbacks.
+admin.site.site_header = f"{settings.PORTAL_PARTNER_NAME} credentials"
+admin.site.site_title = f"{settings.PORTAL_PARTNER_NAME} credentials"
 admin.site.index_title = "Credentials"
 
 urlpatterns = [
     path("", intake_views.home, name="home"),
     path("health/", portal_views.health, name="health"),
     path("admin/", admin.site.urls),
+    path("brand.css", branding.stylesheet, name="brand_css"),
     # Outside the admin login: calendar apps cannot sign in, so the token in the address is the key.
     path("calendar/<slug:token>.ics", keys_calendar.feed, name="calendar_feed"),
     path("", include("intake.urls")),

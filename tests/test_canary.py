@@ -21,7 +21,8 @@ from django.utils import timezone
 from django_otp.oath import TOTP
 
 from intake import services
-from keys.models import CalendarFeed, Credential
+from keys import campaigns, institution_csv
+from keys.models import CalendarFeed, Credential, Institution, InstitutionImport
 from keys.tasks import purge_dead_secrets, run_live_checks, send_reminders
 from portal.logs import JsonFormatter, KeydropFilter
 from tests.fakes import FakeDap
@@ -104,9 +105,25 @@ def test_the_canary_secret_is_nowhere_in_clear(
     assert too_large.status_code == 413
     assert_no_canary(too_large.content, "the request-too-large page")
 
+    # The customer's view of the institution's keys, on the intake page and in the receipt email.
+    assert_no_canary(customer.get(institution.intake_path()).content, "the intake page's current keys")
+    assert_no_canary(customer.get(f"/s/{verification.public_id}/receipt/").content, "the receipt page")
+
+    # A campaign: its emails, its pages, its exports; an import staged for preview.
+    campaign = campaigns.start(Institution.objects.all(), kind="developer_key", name="canary", actor="alice", now=timezone.now())
+    assert campaigns.sweep().sent == 1
+    staged = InstitutionImport.objects.create(
+        filename="i.csv", uploaded_by="alice", content=institution_csv.export_text()
+    )
+
     staff = signed_in(alice)
     credential = verification.credential
     pages = [
+        "/admin/keys/campaign/",
+        f"/admin/keys/campaign/{campaign.campaign.pk}/change/",
+        "/admin/keys/institution/import/",
+        f"/admin/keys/institution/import/{staged.pk}/",
+        "/admin/keys/institution/?working_key=none-dap",
         "/admin/",
         "/admin/keys/credential/",
         f"/admin/keys/credential/{credential.pk}/change/",
@@ -134,6 +151,10 @@ def test_the_canary_secret_is_nowhere_in_clear(
     csv = staff.get("/admin/keys/credential/export.csv")
     assert csv.status_code == 200
     assert_no_canary(b"".join(csv.streaming_content), "the CSV export")
+    for export in ("/admin/keys/institution/export.csv", f"/admin/keys/campaign/{campaign.campaign.pk}/not-responded.csv"):
+        response = staff.get(export)
+        assert response.status_code == 200
+        assert_no_canary(response.content, export)
     feed = CalendarFeed.objects.get_or_create(user=alice)[0]
     calendar = Client().get(f"/calendar/{feed.token}.ics")
     assert calendar.status_code == 200
@@ -185,7 +206,7 @@ def test_the_canary_secret_is_nowhere_in_clear(
     written = b"".join(path.read_bytes() for path in mail_files)
     for subject in (
         b"is your code", b"handed over a new", b"expires tomorrow", b"has expired", b"has lapsed", INVITATION,
-        b"Canvas no longer accepts the", b"stopped working",
+        b"Canvas no longer accepts the", b"stopped working", b"Receipt: ",
     ):
         assert subject in written, f"no {subject!r} email was written to be searched"
     for path in mail_files:

@@ -73,7 +73,7 @@ def test_a_working_key_says_works_on_the_receipt_and_takes_over(client, institut
     fake_dap.add_key(VALID_DAP_CLIENT_ID, VALID_DAP_SECRET)
     receipt, credential = hand_over(client, institution)
     assert "works: Canvas accepted the key" in receipt
-    assert "region us-east-1" in receipt
+    assert "<dt>Region</dt><dd>us-east-1</dd>" in receipt
     assert credential.status == Credential.Status.ACTIVE and not credential.handover_check_pending
     assert credential.checks.get().trigger == "handover"
     older.refresh_from_db()

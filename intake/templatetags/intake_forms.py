@@ -2,8 +2,9 @@
 
 Django renders each widget and each radio option through the form renderer's templates; on the
 intake page that was about two thirds of the time. `{% intake_field form.client_id %}` writes the
-same markup (label, input or radio group, errors, help text) straight from the bound field's
-widget context: ids, names, values and attributes are Django's own, escaped by format_html.
+field (label or legend, help, errors, input or radio group) straight from the bound field's widget
+context: ids, names, values and attributes are Django's own, escaped by format_html. The help and
+error ids are the ones Django's aria-describedby points at, so screen readers read both.
 """
 
 from django import template
@@ -12,50 +13,47 @@ from django.utils.html import format_html, format_html_join
 
 register = template.Library()
 
+RADIO_OPTION = '<div><label for="{}"><input type="radio" name="{}" value="{}"{}> {}</label></div>'
+
 
 @register.simple_tag
 def intake_field(field):
-    errors = field.errors or ""  # renders Django's error list, only when there are errors
-    help_text = (
-        format_html('<div class="help" id="{}_helptext">{}</div>', field.auto_id, field.help_text)
-        if field.help_text
-        else ""
-    )
+    errors = field.errors or ""  # Django's error list (id "<id>_error"), only when there are errors
+    help_id = f"{field.auto_id}_helptext"
+    help_text = format_html('<div class="help" id="{}">{}</div>', help_id, field.help_text) if field.help_text else ""
+    classes = "field has-error" if field.errors else "field"
     if getattr(field.field.widget, "input_type", None) == "radio":
+        described = " ".join([help_id] * bool(field.help_text) + [f"{field.auto_id}_error"] * bool(field.errors))
         options = format_html_join(
             "",
-            '<div><label for="{}"><input type="radio" name="{}" value="{}"{}> {}</label></div>',
+            RADIO_OPTION,
             (
-                (
-                    option.data["attrs"]["id"],
-                    option.data["name"],
-                    option.data["value"],
-                    flatatt(option.data["attrs"]),
-                    option.data["label"],
-                )
-                for option in field.subwidgets
+                (option["attrs"]["id"], option["name"], option["value"], flatatt(option["attrs"]), option["label"])
+                for option in (subwidget.data for subwidget in field.subwidgets)
             ),
         )
         return format_html(
-            '<div class="field" id="field-{}"><fieldset><legend>{}</legend><div id="{}">{}</div>{}{}</fieldset></div>',
+            '<div class="{}" id="field-{}"><fieldset{}><legend>{}</legend>{}{}<div id="{}">{}</div></fieldset></div>',
+            classes,
             field.name,
+            format_html(' aria-describedby="{}"', described) if described else "",
             field.label,
+            help_text,
+            errors,
             field.auto_id,
             options,
-            errors,
-            help_text,
         )
     widget = field.subwidgets[0].data
-    value = format_html(' value="{}"', widget["value"]) if widget["value"] is not None else ""
     return format_html(
-        '<div class="field" id="field-{}"><label for="{}">{}</label><input type="{}" name="{}"{}{}>{}{}</div>',
+        '<div class="{}" id="field-{}"><label for="{}">{}</label>{}{}<input type="{}" name="{}"{}{}></div>',
+        classes,
         field.name,
         field.id_for_label,
         field.label,
+        help_text,
+        errors,
         widget["type"],
         widget["name"],
-        value,
+        format_html(' value="{}"', widget["value"]) if widget["value"] is not None else "",
         flatatt(widget["attrs"]),
-        errors,
-        help_text,
     )
