@@ -174,6 +174,7 @@ def check_production_settings(app_configs, **kwargs):
         "SERVER_EMAIL": [settings.SERVER_EMAIL],
         "ADMINS": [address for _, address in settings.ADMINS],
         "PORTAL_STAFF_EMAILS": list(settings.PORTAL_STAFF_EMAILS),
+        "PORTAL_PARTNER_KEY_EMAIL": [settings.PORTAL_PARTNER_KEY_EMAIL] if settings.PORTAL_PARTNER_KEY_EMAIL else [],
     }
     for name, values in addresses.items():
         placeholders = [value for value in values if is_placeholder_address(value)]

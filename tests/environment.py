@@ -23,6 +23,9 @@ PRODUCTION_LIKE = {
     "DEFAULT_FROM_EMAIL": "Keydrop <keydrop@keydrop.internal>",
     "ADMINS": "Keydrop operators <ops@keydrop.internal>",
     "PORTAL_DEVELOPER_KEY_FILE": str(Path(__file__).with_name("developer-key.toml")),
+    # Mail kept in memory (pytest-django does the same in this process); child processes that send
+    # mail are given a loopback SMTP server (tests/processes.py).
+    "EMAIL_URL": "memory://",
 }
 for name, value in PRODUCTION_LIKE.items():
     os.environ.setdefault(name, value)

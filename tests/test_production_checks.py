@@ -66,6 +66,7 @@ def test_a_base_url_on_a_host_that_is_not_allowed_is_an_error(settings):
         ("SERVER_EMAIL", "errors@example.com"),
         ("ADMINS", [("Ops", "ops@partner.example")]),
         ("PORTAL_STAFF_EMAILS", ["keys@partner.com", "ops@partner.example"]),
+        ("PORTAL_PARTNER_KEY_EMAIL", "partners@example.com"),
         ("PORTAL_SUPPORT_EMAIL", "not an address"),
     ],
 )
