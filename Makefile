@@ -1,11 +1,11 @@
-# Keydrop: `make run` starts the portal with its scheduler; `make test` runs the suite (`make test-all` with
-# the real-cluster smoke tests, as CI does).
+# Keydrop: `make run` starts the portal with its scheduler; `make test` lints and runs the suite (`make test-all` with
+# the tests that start real servers: Chromium and qcluster, as CI does).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check -c requirements.lock
 
-.PHONY: run test test-all test-production bench clean vendor-axe
+.PHONY: run lint test test-all test-production bench clean vendor-axe
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,13 @@ $(VENV)/.installed-test: $(VENV)/.installed
 run: $(VENV)/.installed
 	$(BIN)/python manage.py run
 
-test: $(VENV)/.installed-test
+# The lint gate: formatted, lint-clean Python and templates, or the tests do not run.
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff format --check --quiet .
+	$(BIN)/ruff check --quiet .
+	$(BIN)/djlint templates --lint --quiet
+
+test: lint
 	$(BIN)/python -m pytest
 
 # Also the real-cluster smoke tests, which `make test` leaves to CI (CI=true runs them there).

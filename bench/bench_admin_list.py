@@ -247,10 +247,12 @@ def main():
     }
     ratio = median[(args.large, "credentials list")] / median[(args.small, "credentials list")]
     print(
-        f"credentials list queries: {sorted(counts)} (target: one constant value <= 10): {'ok' if len(counts) == 1 and max(counts) <= 10 else 'MISSED'}"
+        f"credentials list queries: {sorted(counts)} (target: one constant value <= 10): "
+        f"{'ok' if len(counts) == 1 and max(counts) <= 10 else 'MISSED'}"
     )
     print(
-        f"credentials list render time, {args.large:,} vs {args.small:,}: {ratio:.2f}x (target <= 1.5x): {'ok' if ratio <= 1.5 else 'MISSED'}"
+        f"credentials list render time, {args.large:,} vs {args.small:,}: {ratio:.2f}x (target <= 1.5x): "
+        f"{'ok' if ratio <= 1.5 else 'MISSED'}"
     )
 
 

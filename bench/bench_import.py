@@ -113,7 +113,8 @@ def main():
     ratio = large / statistics.median(fresh[args.small])
     row_ratio = args.large / args.small
     print(
-        f"SQL queries per import: {queries[args.small]} for {args.small:,} rows, {queries[args.large]} for {args.large:,}"
+        f"SQL queries per import: {queries[args.small]} for {args.small:,} rows, "
+        f"{queries[args.large]} for {args.large:,}"
     )
     verdict = "ok" if large <= 10 and ratio <= 2 * row_ratio and queries[args.large] <= args.large / 50 else "MISSED"
     print(

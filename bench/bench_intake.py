@@ -186,7 +186,7 @@ def start_gunicorn(port: int) -> subprocess.Popen:
         "portal.wsgi",
     ]
     # Its log (one line per request, as in production) goes to a file: a pipe nobody reads would fill.
-    log = open(Path(os.environ["PORTAL_DATA_DIR"]) / "gunicorn.log", "w+")
+    log = open(Path(os.environ["PORTAL_DATA_DIR"]) / "gunicorn.log", "w+")  # noqa: SIM115 (open while the server runs)
     server = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while True:

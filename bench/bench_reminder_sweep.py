@@ -7,7 +7,8 @@ alike. Prints query counts, median times and the ratio against the baseline.
 
     .venv/bin/python bench/bench_reminder_sweep.py [--large 1000000] [--small 10000] [--due 1000] [--rounds 7]
 
-SQLite in a temporary folder by default; with DATABASE_URL set to PostgreSQL it creates two\nbenchmark databases beside the named one (the role needs CREATEDB).
+SQLite in a temporary folder by default; with DATABASE_URL set to PostgreSQL it creates two
+benchmark databases beside the named one (the role needs CREATEDB).
 """
 
 import argparse
@@ -182,7 +183,8 @@ def main():
             samples[(size, args.due)].append(sample(args.due))
 
     print(
-        f"{'credentials':>12} {'reminders':>10} {'due':>6} {'sent':>6} {'queries':>8} {'(sent writes)':>14} {'median':>10}  ratio to {args.small:,}"
+        f"{'credentials':>12} {'reminders':>10} {'due':>6} {'sent':>6} {'queries':>8} "
+        f"{'(sent writes)':>14} {'median':>10}  ratio to {args.small:,}"
     )
     medians = {key: statistics.median(s[2] for s in runs) for key, runs in samples.items()}
     for (size, due), runs in samples.items():
@@ -190,12 +192,14 @@ def main():
         notices = size * (len(settings.PORTAL_REMINDER_OFFSETS_DAYS) + 1)
         ratio = medians[(size, due)] / medians[(args.small, due)]
         print(
-            f"{size:>12,} {notices:>10,} {due:>6,} {sent:>6,} {queries:>8,} {marks:>14,} {medians[(size, due)] * 1000:>8.1f}ms  {ratio:.2f}x"
+            f"{size:>12,} {notices:>10,} {due:>6,} {sent:>6,} {queries:>8,} {marks:>14,} "
+            f"{medians[(size, due)] * 1000:>8.1f}ms  {ratio:.2f}x"
         )
     zero_ratio = medians[(args.large, 0)] / medians[(args.small, 0)]
     due_ratio = medians[(args.large, args.due)] / medians[(args.small, args.due)]
     print(
-        f"0 due: {args.large:,} vs {args.small:,} credentials costs {zero_ratio:.2f}x (target <= 2x): {'ok' if zero_ratio <= 2 else 'MISSED'}"
+        f"0 due: {args.large:,} vs {args.small:,} credentials costs {zero_ratio:.2f}x (target <= 2x): "
+        f"{'ok' if zero_ratio <= 2 else 'MISSED'}"
     )
     print(f"{args.due:,} due: {args.large:,} vs {args.small:,} credentials costs {due_ratio:.2f}x")
 

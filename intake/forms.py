@@ -152,7 +152,7 @@ class SubmissionForm(forms.Form):
                 self.cleaned_data["form_nonce"], salt=NONCE_SALT, max_age=NONCE_MAX_AGE
             )
         except (signing.BadSignature, ValueError, TypeError):
-            raise ValidationError("This form has expired. Reload the page and submit again.", code="nonce")
+            raise ValidationError("This form has expired. Reload the page and submit again.", code="nonce") from None
         if institution_pk != self.institution.pk:
             raise ValidationError("This form belongs to another link. Reload the page and submit again.", code="nonce")
         return nonce  # the random part: stored, unique, so a replayed form stores nothing
@@ -194,7 +194,8 @@ class SubmissionForm(forms.Form):
             field = "expires_on" if lifetime == kinds.EXACT_DATE else "created_on"
             self.add_error(
                 field,
-                f"That key's {self.kind.expiry_label.lower()} ({expires_on:%-d %B %Y}) has already passed. Create a new key and submit that one.",
+                f"That key's {self.kind.expiry_label.lower()} ({expires_on:%-d %B %Y}) has already "
+                "passed. Create a new key and submit that one.",
             )
             return
         if expires_on is not None and expires_on > self.today + datetime.timedelta(days=3 * 366):

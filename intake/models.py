@@ -88,6 +88,10 @@ class Verification(models.Model):
     class Meta:
         indexes = [models.Index(fields=["started_at"], condition=WAITING, name="verification_open")]
 
+    def __str__(self) -> str:
+        # Never the code or the secret: the public id and the masked address the code went to.
+        return f"Verification {self.public_id} ({self.contact.masked_email})"
+
     # Questions -----------------------------------------------------------------------------
 
     @property

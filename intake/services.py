@@ -105,8 +105,9 @@ def submit(
         for slot in slots:
             limits.give_back(slot)
         raise SubmissionRefused(
-            "This form was already submitted. Check your email for the code, or reload the page to start a new submission."
-        )
+            "This form was already submitted. Check your email for the code, "
+            "or reload the page to start a new submission."
+        ) from None
     log.info("submission %s received for institution %s (%s)", verification.pk, institution.slug, kind.slug)
     try:
         email_code(verification, code)

@@ -170,7 +170,8 @@ def resend(request, public_id: str):
             limits.give_back(slot)
             messages.error(
                 request,
-                "You have used all the new codes for this submission. Enter the last code you received, or start a new submission.",
+                "You have used all the new codes for this submission. Enter the last code you "
+                "received, or start a new submission.",
             )
     return redirect("intake:verify", verification.public_id)
 

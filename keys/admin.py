@@ -160,7 +160,8 @@ class InstitutionAdmin(InstitutionOnboarding, RefusesUnusableQueries, admin.Mode
             return "Saved institutions get a link."
         url = institution.intake_url()
         return format_html(
-            '<code class="kd-link">{}</code> <button type="button" class="button kd-copy" data-copy="{}">Copy link</button>'
+            '<code class="kd-link">{}</code> '
+            '<button type="button" class="button kd-copy" data-copy="{}">Copy link</button>'
             '<p class="kd-hint">Send it to the customer\'s Canvas admin, or use “Email the intake link”. '
             "Rotating it makes this link stop working.</p>",
             url,

@@ -17,7 +17,8 @@ class ReasonForm(forms.Form):
         help_text=REASON_HELP,
         error_messages={
             "required": "Say why you need this: the reason goes into the audit trail.",
-            "min_length": "Say a little more (at least %(limit_value)d characters): the reason goes into the audit trail.",
+            "min_length": "Say a little more (at least %(limit_value)d characters): the reason goes "
+            "into the audit trail.",
         },
     )
 
@@ -40,7 +41,9 @@ class PartnerSecretForm(forms.Form):
     secret = forms.CharField(
         strip=False,  # a secret is taken exactly as pasted: stripping would store a different key
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off", "spellcheck": "false"}),
-        help_text="Paste the secret exactly as Instructure sent it. It is encrypted before it is stored and never shown here.",
+        help_text=(
+            "Paste the secret exactly as Instructure sent it. It is encrypted before it is stored and never shown here."
+        ),
         # The kind's own check gives the specific message; this only guards the size of the request.
         max_length=8192,
     )

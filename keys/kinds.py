@@ -121,7 +121,8 @@ class Kind:
             )
         if any(ch.isspace() for ch in value):
             raise ValidationError(
-                f"The {self.secret_label.lower()} contains spaces or line breaks. Copy it again with the Copy Text button.",
+                f"The {self.secret_label.lower()} contains spaces or line breaks. Copy it again with "
+                "the Copy Text button.",
                 code="whitespace",
             )
         if not all("!" <= ch <= "~" for ch in value):
@@ -596,7 +597,8 @@ DEVELOPER_KEY = DeveloperKeyKind(
         ),
     ),
     renewal_steps=(
-        "Check on Admin → Developer Keys that the {partner} key is still On and has the scopes listed on the page below.",
+        "Check on Admin → Developer Keys that the {partner} key is still On "
+        "and has the scopes listed on the page below.",
         "If you created a new key, submit it on the page below.",
     ),
 )

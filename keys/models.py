@@ -42,7 +42,9 @@ class Institution(models.Model):
         max_length=64,
         blank=True,
         validators=[validate_time_zone],
-        help_text="An IANA name such as America/Chicago. Expiry dates are shown in this time zone; empty means the portal's.",
+        help_text=(
+            "An IANA name such as America/Chicago. Expiry dates are shown in this time zone; empty means the portal's."
+        ),
     )
     intake_token = models.CharField(
         max_length=64,
@@ -565,9 +567,9 @@ class Credential(models.Model):
             since = row.inconclusive_since or now
             updates["inconclusive_since"] = since
             patience = datetime.timedelta(days=settings.PORTAL_CHECK_INCONCLUSIVE_ALERT_DAYS)
-            if usable and now - since >= patience and row.status == self.Status.ACTIVE:
-                if CheckAlert.plan(row, CheckAlert.Topic.STUCK, episode=since, reason=verdict.reason, now=now):
-                    change = "stuck"
+            stuck = usable and now - since >= patience and row.status == self.Status.ACTIVE
+            if stuck and CheckAlert.plan(row, CheckAlert.Topic.STUCK, episode=since, reason=verdict.reason, now=now):
+                change = "stuck"
         Credential.objects.filter(pk=self.pk).update(**updates)
         for field, value in updates.items():
             setattr(self, field, value)
@@ -825,6 +827,9 @@ class HostCheckBudget(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["host", "minute"], name="one_budget_per_host_minute")]
+
+    def __str__(self) -> str:
+        return f"{self.host} at {self.minute:%Y-%m-%d %H:%M}: {self.used} check(s)"
 
     @classmethod
     def take(cls, host: str, now: datetime.datetime, limit: int) -> bool:

@@ -66,8 +66,7 @@ def test_postgresql_refuses_raw_sql_that_changes_or_deletes_an_event():
         "UPDATE keys_auditevent SET reason = 'edited' WHERE id = %s",
         "DELETE FROM keys_auditevent WHERE id = %s",
     ):
-        with pytest.raises(DatabaseError, match="append-only"):
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(sql, [event.pk])
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, [event.pk])
     event.refresh_from_db()
     assert event.reason == ""

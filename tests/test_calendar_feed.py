@@ -24,7 +24,7 @@ def feed_path(feed):
 def events(response):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/calendar")
-    return [component for component in icalendar.Calendar.from_ical(response.content).walk("VEVENT")]
+    return list(icalendar.Calendar.from_ical(response.content).walk("VEVENT"))
 
 
 def test_staff_create_their_address_on_the_calendar_page(bob):

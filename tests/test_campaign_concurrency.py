@@ -46,7 +46,7 @@ def test_sweeps_that_read_the_same_rows_send_each_email_once_and_keep_the_daily_
         digests = line_up(sweeps)
         outputs = [sweep.communicate(timeout=300) for sweep in sweeps]
     assert len(set(digests)) == 1, "the sweeps were meant to read the very same rows before claiming"
-    for sweep, (out, err) in zip(sweeps, outputs, strict=True):
+    for sweep, (_out, err) in zip(sweeps, outputs, strict=True):
         assert sweep.returncode == 0, err
     sent = [int(out.split()[1]) for out, _ in outputs]
     assert sum(sent) == 62
@@ -72,7 +72,7 @@ def test_two_invite_commands_at_once_invite_each_contact_once():
         digests = line_up(commands)
         outputs = [command.communicate(timeout=300) for command in commands]
     assert len(set(digests)) == 1, "both commands were meant to choose the same institutions"
-    for command, (out, err) in zip(commands, outputs, strict=True):
+    for command, (_out, err) in zip(commands, outputs, strict=True):
         assert command.returncode == 0, err
     invited = sorted(int(out.split()[1]) for out, _ in outputs)
     assert invited == [0, 80], outputs

@@ -3,8 +3,8 @@
 | rule | test |
 | --- | --- |
 | each contact of each chosen institution gets the intake link, once | test_a_campaign_invites_each_contact_once |
-| opened = the intake page loaded from the email's link, first visit only | test_opening_the_emails_link_records_opened_once |
-| chasers after N days to those who have not submitted, at most M | test_chasers_go_to_those_who_have_not_submitted_at_most_m_times |
+| opened = intake page loaded from the email's link, first visit | test_opening_the_emails_link_records_opened_once |
+| chasers after N days to non-submitters, at most M | test_chasers_go_to_those_who_have_not_submitted_at_most_m_times |
 | chasing stops the moment a key is verified | test_a_chaser_already_planned_is_not_sent_once_a_key_is_verified |
 | per-contact limit: at most K campaign emails an address a day | test_no_address_gets_more_than_its_daily_limit |
 | one open campaign per institution and kind | test_an_institution_in_an_open_campaign_is_not_invited_again |

@@ -47,7 +47,8 @@ def test_the_counts_cover_active_expiring_lapsed_pending_locked_awaiting_and_nev
         "Pending verification": 1,
         "Locked today": 1,
         "Awaiting partner secret": 1,
-        # Example University has no key; the pending and the two locked submissions' institutions never got one verified.
+        # Example University has no key; the pending and the two locked submissions' institutions
+        # never got one verified.
         "Never handed over": 4,
     }
 

@@ -52,7 +52,10 @@ def test_env_output_sourced_by_sh_gives_a_child_exactly_the_stored_values(creden
     out, _ = export("--institution", "example-u", "--kind", "dap")
     env_file = tmp_path / "dap.env"
     env_file.write_text(out)
-    script = 'set -a; . "$1"; set +a; exec "$2" -c "import json, os; print(json.dumps({k: os.environ.get(k) for k in (\'DAP_CLIENT_ID\', \'DAP_CLIENT_SECRET\')}))"'
+    script = (
+        'set -a; . "$1"; set +a; exec "$2" -c "import json, os; '
+        "print(json.dumps({k: os.environ.get(k) for k in ('DAP_CLIENT_ID', 'DAP_CLIENT_SECRET')}))\""
+    )
     child = subprocess.run(
         ["/bin/sh", "-c", script, "sh", str(env_file), sys.executable],
         capture_output=True,
@@ -239,7 +242,10 @@ def test_the_official_canvas_data_2_client_reads_the_exported_variables(credenti
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         # No network: the client talks only to the stub, with analytics tracking off.
-        script = 'set -a; . "$1"; set +a; exec "$2" --base-url "$3" --no-tracking --non-interactive --no-log-to-console list --namespace canvas'
+        script = (
+            'set -a; . "$1"; set +a; exec "$2" --base-url "$3" '
+            "--no-tracking --non-interactive --no-log-to-console list --namespace canvas"
+        )
         child = subprocess.run(
             ["/bin/sh", "-c", script, "sh", str(env_file), dap, f"http://127.0.0.1:{server.server_port}"],
             capture_output=True,

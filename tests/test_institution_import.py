@@ -2,10 +2,10 @@
 
 | rule | test |
 | --- | --- |
-| header name,slug,canvas_url,time_zone,contacts; contacts separated by ; | test_a_file_adds_institutions_with_their_contacts |
-| bad rows named by spreadsheet line (header is line 1) with the reason | test_every_bad_row_is_named_with_its_line_and_reason |
-| any bad row: nothing imported, non-zero exit | test_one_bad_row_means_nothing_is_imported_and_the_command_fails |
-| idempotent by slug: updates, never duplicates, never removes a contact | test_importing_again_updates_by_slug_and_duplicates_nothing |
+| header name,slug,canvas_url,time_zone,contacts; split by ; | test_a_file_adds_institutions_with_their_contacts |
+| bad rows named by spreadsheet line (header = 1), with reason | test_every_bad_row_is_named_with_its_line_and_reason |
+| any bad row: nothing imported, exit 1 | test_one_bad_row_means_nothing_is_imported_and_the_command_fails |
+| idempotent by slug: updates, no duplicates or removals | test_importing_again_updates_by_slug_and_duplicates_nothing |
 | export in the same format | test_an_export_imports_back_unchanged |
 """
 
@@ -46,7 +46,8 @@ def run_command(tmp_path, text: str, *args):
 def test_a_file_adds_institutions_with_their_contacts():
     applied = import_text(
         HEADER
-        + "Example University,example-u,https://example.instructure.com,America/Chicago,Admin@Example.edu; it@example.edu\n"
+        + "Example University,example-u,https://example.instructure.com,America/Chicago,"
+        + "Admin@Example.edu; it@example.edu\n"
         + '"Northfield College, Main Campus",,northfield.instructure.com,,lms@northfield.edu\n'
     )
     assert (applied.created, applied.updated, applied.contacts_added) == (2, 0, 3)

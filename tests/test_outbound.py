@@ -263,9 +263,11 @@ def test_a_slow_server_times_out(settings):
 
 
 def test_a_session_stops_at_its_deadline(server):
-    with outbound.Session(policy=LOCAL, deadline=0) as http:
-        with pytest.raises(outbound.Unreachable, match="no time was left"):
-            http.get(f"{server.url}/ok")
+    with (
+        outbound.Session(policy=LOCAL, deadline=0) as http,
+        pytest.raises(outbound.Unreachable, match="no time was left"),
+    ):
+        http.get(f"{server.url}/ok")
     assert server.served == []
 
 

@@ -37,7 +37,7 @@ def test_four_concurrent_sweeps_send_every_reminder_exactly_once():
         sweeps = [sweep_process(sink, "--batch-size", "25") for _ in range(4)]
         outputs = [sweep.communicate(timeout=300) for sweep in sweeps]
         assert sink.handler.holding.is_set() and sink.handler.release.is_set()
-    for sweep, (out, err) in zip(sweeps, outputs):
+    for sweep, (_out, err) in zip(sweeps, outputs, strict=False):
         assert sweep.returncode == 0, err
     sent_by_each = [int(out.split()[1]) for out, _ in outputs]
     assert sum(sent_by_each) == 300

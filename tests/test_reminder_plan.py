@@ -45,7 +45,7 @@ def test_a_one_day_key_gets_the_one_day_reminder_at_once_and_the_lapse_notice():
 
 
 def test_reminders_due_to_each_day_before_expiry_at_the_start_of_the_day():
-    plan = dict((offset, due) for offset, due, _ in credential().reminder_plan(NOW))
+    plan = {offset: due for offset, due, _ in credential().reminder_plan(NOW)}
     assert plan[0] == datetime.datetime(2027, 11, 23, tzinfo=UTC)
     assert plan[30] == datetime.datetime(2027, 10, 24, tzinfo=UTC)
     assert plan[1] == datetime.datetime(2027, 11, 22, tzinfo=UTC)

@@ -19,7 +19,10 @@ from keys.sealing import SecretUnreadable, fernet, sealed_fields
 
 
 class Command(BaseCommand):
-    help = "Re-encrypt all stored secrets with the current keys, reading old ones from OLD_SECRET_KEY / OLD_PORTAL_ENCRYPTION_KEY."
+    help = (
+        "Re-encrypt all stored secrets with the current keys, "
+        "reading old ones from OLD_SECRET_KEY / OLD_PORTAL_ENCRYPTION_KEY."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--dry-run", action="store_true", help="check every secret opens, change nothing")

@@ -98,7 +98,6 @@ class Command(BaseCommand):
             "                a superuser: the first sign-in sets up two-step verification (an authenticator app)"
         )
         self.stdout.write(f"  Demo intake:  {base}{institution.intake_path()}")
-        self.stdout.write(
-            f"  Emails are written to {settings.EMAIL_FILE_PATH if hasattr(settings, 'EMAIL_FILE_PATH') else 'EMAIL_URL'}"
-        )
+        mail_folder = getattr(settings, "EMAIL_FILE_PATH", "EMAIL_URL")
+        self.stdout.write(f"  Emails are written to {mail_folder}")
         self.stdout.write("")
