@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from bootstrap import start_django  # noqa: E402  (bench/ is on the path when run as a script)
+from bootstrap import start_django
 
 OWN_DATA_DIR = start_django("keydrop-bench-admin-")
 
@@ -60,12 +60,19 @@ def seed(start: int, stop: int, secret: Sealed) -> None:
         credentials = [_credential(n, ids[f"inst-{n // PER_INSTITUTION}"], secret) for n in range(low, high)]
         Credential.objects.bulk_create(credentials, batch_size=2000)
         # A sent reminder for every tenth key, so the "last reminder sent" column has work to do.
-        created = Credential.objects.filter(client_id__gte=credentials[0].client_id, client_id__lte=credentials[-1].client_id)
+        created = Credential.objects.filter(
+            client_id__gte=credentials[0].client_id, client_id__lte=credentials[-1].client_id
+        )
         ReminderNotice.objects.bulk_create(
             [
                 ReminderNotice(
-                    credential_id=pk, offset_days=30, due_at=NOW - datetime.timedelta(days=3), not_before=NOW - datetime.timedelta(days=3),
-                    state=ReminderNotice.State.SENT, sent_at=NOW - datetime.timedelta(days=3), recipients="admin@example.edu",
+                    credential_id=pk,
+                    offset_days=30,
+                    due_at=NOW - datetime.timedelta(days=3),
+                    not_before=NOW - datetime.timedelta(days=3),
+                    state=ReminderNotice.State.SENT,
+                    sent_at=NOW - datetime.timedelta(days=3),
+                    recipients="admin@example.edu",
                 )
                 for pk in created.filter(pk__isnull=False).values_list("pk", flat=True)[::10]
             ],
@@ -79,7 +86,13 @@ def _credential(n: int, institution_id: int, secret: Sealed) -> Credential:
     position = n % PER_INSTITUTION  # 0 is the oldest key of its institution, the last is current
     age_days = (PER_INSTITUTION - 1 - position) * 90
     verified = NOW - datetime.timedelta(days=age_days, minutes=n % 1440)
-    status = Status.ACTIVE if position == PER_INSTITUTION - 1 else Status.SUPERSEDED if position >= PER_INSTITUTION - 3 else Status.EXPIRED
+    status = (
+        Status.ACTIVE
+        if position == PER_INSTITUTION - 1
+        else Status.SUPERSEDED
+        if position >= PER_INSTITUTION - 3
+        else Status.EXPIRED
+    )
     if n % 97 == 0:
         status = Status.REVOKED
     if n % 211 == 0:
@@ -175,7 +188,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", type=int, default=1_000)
     parser.add_argument("--large", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=15, help="alternating rounds; each page is rendered once per round in each database")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=15,
+        help="alternating rounds; each page is rendered once per round in each database",
+    )
     args = parser.parse_args()
 
     secret = Sealed.seal("bench-secret")
@@ -213,17 +231,27 @@ def main():
             shutil.rmtree(os.environ["PORTAL_DATA_DIR"], ignore_errors=True)
 
     median = {key: statistics.median(values) for key, values in times.items()}
-    print(f"{'page':<26} {'credentials':>12} {'institutions':>13} {'queries':>8} {'median':>10}  ratio to {args.small:,}")
+    print(
+        f"{'page':<26} {'credentials':>12} {'institutions':>13} {'queries':>8} {'median':>10}  ratio to {args.small:,}"
+    )
     for size in databases:
         for page in [*pages, "list_per_page=50", "list_per_page=200"]:
             seconds = median.get((size, page))
             timing = f"{seconds * 1000:>8.1f}ms  {seconds / median[(args.small, page)]:.2f}x" if seconds else ""
             print(f"{page:<26} {size:>12,} {size // PER_INSTITUTION:>13,} {queries[(size, page)]:>8} {timing}")
 
-    counts = {queries[(size, page)] for size in databases for page in ("credentials list", "list_per_page=50", "list_per_page=200")}
+    counts = {
+        queries[(size, page)]
+        for size in databases
+        for page in ("credentials list", "list_per_page=50", "list_per_page=200")
+    }
     ratio = median[(args.large, "credentials list")] / median[(args.small, "credentials list")]
-    print(f"credentials list queries: {sorted(counts)} (target: one constant value <= 10): {'ok' if len(counts) == 1 and max(counts) <= 10 else 'MISSED'}")
-    print(f"credentials list render time, {args.large:,} vs {args.small:,}: {ratio:.2f}x (target <= 1.5x): {'ok' if ratio <= 1.5 else 'MISSED'}")
+    print(
+        f"credentials list queries: {sorted(counts)} (target: one constant value <= 10): {'ok' if len(counts) == 1 and max(counts) <= 10 else 'MISSED'}"
+    )
+    print(
+        f"credentials list render time, {args.large:,} vs {args.small:,}: {ratio:.2f}x (target <= 1.5x): {'ok' if ratio <= 1.5 else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from bootstrap import start_django  # noqa: E402  (bench/ is on the path when run as a script)
+from bootstrap import start_django
 
 start_django("keydrop-bench-")
 

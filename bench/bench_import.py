@@ -22,7 +22,7 @@ import shutil
 import statistics
 import time
 
-from bootstrap import start_django  # noqa: E402  (bench/ is on the path when run as a script)
+from bootstrap import start_django
 
 OWN_DATA_DIR = start_django("keydrop-bench-import-")
 

@@ -31,10 +31,10 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-from bootstrap import ROOT, start_django  # noqa: E402  (bench/ is on the path when run as a script)
+from bootstrap import ROOT, start_django
 
 sys.path.insert(0, str(ROOT))
-from tests.smtp_sink import SMTPSink, free_port  # noqa: E402
+from tests.smtp_sink import SMTPSink, free_port
 
 SINK = SMTPSink().__enter__()
 os.environ["EMAIL_URL"] = SINK.url

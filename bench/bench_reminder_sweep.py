@@ -16,7 +16,7 @@ import statistics
 import sys
 import time
 
-from bootstrap import start_django  # noqa: E402  (bench/ is on the path when run as a script)
+from bootstrap import start_django
 
 start_django("keydrop-bench-")
 
@@ -42,12 +42,20 @@ def seed(start: int, stop: int, secret: Sealed) -> None:
         high = min(stop, low + CHUNK)
         first_inst, last_inst = low // PER_INSTITUTION, (high - 1) // PER_INSTITUTION
         Institution.objects.bulk_create(
-            [Institution(name=f"Institution {i}", slug=f"inst-{i}", intake_token=f"token-{i}") for i in range(first_inst, last_inst + 1)],
+            [
+                Institution(name=f"Institution {i}", slug=f"inst-{i}", intake_token=f"token-{i}")
+                for i in range(first_inst, last_inst + 1)
+            ],
             ignore_conflicts=True,
         )
-        institution_ids = dict(Institution.objects.filter(slug__in=[f"inst-{i}" for i in range(first_inst, last_inst + 1)]).values_list("slug", "pk"))
+        institution_ids = dict(
+            Institution.objects.filter(slug__in=[f"inst-{i}" for i in range(first_inst, last_inst + 1)]).values_list(
+                "slug", "pk"
+            )
+        )
         AdminContact.objects.bulk_create(
-            [AdminContact(institution_id=pk, email=f"admin@{slug}.edu") for slug, pk in institution_ids.items()], ignore_conflicts=True
+            [AdminContact(institution_id=pk, email=f"admin@{slug}.edu") for slug, pk in institution_ids.items()],
+            ignore_conflicts=True,
         )
         credentials = [
             Credential(
@@ -76,7 +84,9 @@ def plan_in_sql(offset: int, first_client_id: str, last_client_id: str) -> None:
     """The rows ReminderNotice.objects.plan_for would make, written set-wise: seeding 7 million
     reminder objects one by one in Python would take longer than the benchmark itself."""
     due = (
-        f"datetime(expires_at, '-{offset} days')" if connection.vendor == "sqlite" else f"expires_at - interval '{offset} days'"
+        f"datetime(expires_at, '-{offset} days')"
+        if connection.vendor == "sqlite"
+        else f"expires_at - interval '{offset} days'"
     )
     with connection.cursor() as cursor:
         cursor.execute(
@@ -90,15 +100,27 @@ def plan_in_sql(offset: int, first_client_id: str, last_client_id: str) -> None:
 
 def make_due(count: int) -> list[int]:
     """Bring `count` scheduled reminders due now (the 30-day ones of the earliest expiring keys)."""
-    pks = list(ReminderNotice.objects.filter(offset_days=30, state="scheduled").order_by("pk").values_list("pk", flat=True)[:count])
-    ReminderNotice.objects.filter(pk__in=pks).update(not_before=NOW - datetime.timedelta(minutes=1), due_at=NOW - datetime.timedelta(minutes=1))
+    pks = list(
+        ReminderNotice.objects.filter(offset_days=30, state="scheduled")
+        .order_by("pk")
+        .values_list("pk", flat=True)[:count]
+    )
+    ReminderNotice.objects.filter(pk__in=pks).update(
+        not_before=NOW - datetime.timedelta(minutes=1), due_at=NOW - datetime.timedelta(minutes=1)
+    )
     return pks
 
 
 def undo(pks: list[int]) -> None:
     ReminderNotice.objects.filter(pk__in=pks).update(
-        state="scheduled", sent_at=None, recipients="", attempts=0, claimed_by="", claimed_until=None,
-        not_before=NOW + datetime.timedelta(days=3650), due_at=NOW + datetime.timedelta(days=3650),
+        state="scheduled",
+        sent_at=None,
+        recipients="",
+        attempts=0,
+        claimed_by="",
+        claimed_until=None,
+        not_before=NOW + datetime.timedelta(days=3650),
+        due_at=NOW + datetime.timedelta(days=3650),
     )
 
 
@@ -159,16 +181,22 @@ def main():
                 samples[(size, 0)].append(sample(0))
             samples[(size, args.due)].append(sample(args.due))
 
-    print(f"{'credentials':>12} {'reminders':>10} {'due':>6} {'sent':>6} {'queries':>8} {'(sent writes)':>14} {'median':>10}  ratio to {args.small:,}")
+    print(
+        f"{'credentials':>12} {'reminders':>10} {'due':>6} {'sent':>6} {'queries':>8} {'(sent writes)':>14} {'median':>10}  ratio to {args.small:,}"
+    )
     medians = {key: statistics.median(s[2] for s in runs) for key, runs in samples.items()}
     for (size, due), runs in samples.items():
         queries, marks, _, sent = runs[-1]
         notices = size * (len(settings.PORTAL_REMINDER_OFFSETS_DAYS) + 1)
         ratio = medians[(size, due)] / medians[(args.small, due)]
-        print(f"{size:>12,} {notices:>10,} {due:>6,} {sent:>6,} {queries:>8,} {marks:>14,} {medians[(size, due)] * 1000:>8.1f}ms  {ratio:.2f}x")
+        print(
+            f"{size:>12,} {notices:>10,} {due:>6,} {sent:>6,} {queries:>8,} {marks:>14,} {medians[(size, due)] * 1000:>8.1f}ms  {ratio:.2f}x"
+        )
     zero_ratio = medians[(args.large, 0)] / medians[(args.small, 0)]
     due_ratio = medians[(args.large, args.due)] / medians[(args.small, args.due)]
-    print(f"0 due: {args.large:,} vs {args.small:,} credentials costs {zero_ratio:.2f}x (target <= 2x): {'ok' if zero_ratio <= 2 else 'MISSED'}")
+    print(
+        f"0 due: {args.large:,} vs {args.small:,} credentials costs {zero_ratio:.2f}x (target <= 2x): {'ok' if zero_ratio <= 2 else 'MISSED'}"
+    )
     print(f"{args.due:,} due: {args.large:,} vs {args.small:,} credentials costs {due_ratio:.2f}x")
 
 

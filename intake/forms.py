@@ -49,9 +49,13 @@ class SubmissionForm(forms.Form):
     key_type = forms.ChoiceField(choices=kinds.KeyType.choices, widget=forms.RadioSelect, required=False)
     canvas_url = forms.URLField(required=False, assume_scheme="https", label="Canvas address", max_length=200)
     expiry = forms.ChoiceField(widget=forms.RadioSelect)
-    created_on = forms.DateField(required=False, label="Date the key was created", widget=forms.DateInput(attrs={"type": "date"}))
+    created_on = forms.DateField(
+        required=False, label="Date the key was created", widget=forms.DateInput(attrs={"type": "date"})
+    )
     expires_on = forms.DateField(required=False, label="Exact date", widget=forms.DateInput(attrs={"type": "date"}))
-    contact = ContactChoiceField(queryset=AdminContact.objects.none(), widget=forms.RadioSelect, empty_label=None, label="Send the code to")
+    contact = ContactChoiceField(
+        queryset=AdminContact.objects.none(), widget=forms.RadioSelect, empty_label=None, label="Send the code to"
+    )
     form_nonce = forms.CharField(widget=forms.HiddenInput)
 
     def __init__(
@@ -118,10 +122,14 @@ class SubmissionForm(forms.Form):
     def clean_canvas_url(self):
         value = self.cleaned_data.get("canvas_url", "")
         if not value:
-            raise ValidationError("Enter your Canvas address, such as https://example.instructure.com.", code="required")
+            raise ValidationError(
+                "Enter your Canvas address, such as https://example.instructure.com.", code="required"
+            )
         parts = urlsplit(value)
         if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
-            raise ValidationError("Enter just the https address of your Canvas, such as https://example.instructure.com.", code="format")
+            raise ValidationError(
+                "Enter just the https address of your Canvas, such as https://example.instructure.com.", code="format"
+            )
         address = f"{parts.scheme}://{parts.netloc.lower()}"
         # The same rules the checks obey: https, and a public address (plain http to loopback only
         # where PORTAL_OUTBOUND_ALLOW_PRIVATE allows it, for local fakes).
@@ -140,7 +148,9 @@ class SubmissionForm(forms.Form):
 
     def clean_form_nonce(self):
         try:
-            institution_pk, nonce = signing.loads(self.cleaned_data["form_nonce"], salt=NONCE_SALT, max_age=NONCE_MAX_AGE)
+            institution_pk, nonce = signing.loads(
+                self.cleaned_data["form_nonce"], salt=NONCE_SALT, max_age=NONCE_MAX_AGE
+            )
         except (signing.BadSignature, ValueError, TypeError):
             raise ValidationError("This form has expired. Reload the page and submit again.", code="nonce")
         if institution_pk != self.institution.pk:
@@ -182,7 +192,10 @@ class SubmissionForm(forms.Form):
         expires_on = self.kind.expiry_date(lifetime, created_on, exact_on)
         if expires_on is not None and expires_on <= self.today:
             field = "expires_on" if lifetime == kinds.EXACT_DATE else "created_on"
-            self.add_error(field, f"That key's {self.kind.expiry_label.lower()} ({expires_on:%-d %B %Y}) has already passed. Create a new key and submit that one.")
+            self.add_error(
+                field,
+                f"That key's {self.kind.expiry_label.lower()} ({expires_on:%-d %B %Y}) has already passed. Create a new key and submit that one.",
+            )
             return
         if expires_on is not None and expires_on > self.today + datetime.timedelta(days=3 * 366):
             self.add_error("expires_on", "That date is more than three years away. Check the date shown in Canvas.")
@@ -195,7 +208,9 @@ class CodeForm(forms.Form):
     code = forms.CharField(
         max_length=32,
         label=f"{rules.code_digits().capitalize()}-digit code",
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "pattern": "[0-9 -]*", "maxlength": "32"}),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "pattern": "[0-9 -]*", "maxlength": "32"}
+        ),
     )
 
     def clean(self):

@@ -118,7 +118,9 @@ class Verification(models.Model):
         return now >= self.deadline
 
     def _hash(self, code: str) -> str:
-        return salted_hmac("keydrop.intake.verification-code", f"{self.public_id}:{code}", algorithm="sha256").hexdigest()
+        return salted_hmac(
+            "keydrop.intake.verification-code", f"{self.public_id}:{code}", algorithm="sha256"
+        ).hexdigest()
 
     # Changes -------------------------------------------------------------------------------
 
@@ -138,8 +140,10 @@ class Verification(models.Model):
     def issue_code(self, now: datetime.datetime) -> str | None:
         """Make a new code, voiding the previous one. None if the re-sends are used up or it is closed."""
         code = self._new_code()
-        claimed = self._open_row(now).may_send_code().update(
-            code_hash=self._hash(code), code_sent_at=now, codes_sent=F("codes_sent") + 1
+        claimed = (
+            self._open_row(now)
+            .may_send_code()
+            .update(code_hash=self._hash(code), code_sent_at=now, codes_sent=F("codes_sent") + 1)
         )
         if not claimed:
             return None
@@ -165,7 +169,9 @@ class Verification(models.Model):
                 if won:
                     self.refresh_from_db()
                     self.credential.activate(now, self.contact.email)
-                    audit.record(audit.Action.VERIFIED, actor=self.contact.masked_email, credential=self.credential, at=now)
+                    audit.record(
+                        audit.Action.VERIFIED, actor=self.contact.masked_email, credential=self.credential, at=now
+                    )
                     return Outcome(verified=True, locked=False)
         else:
             counted = self._open_row(now).has_attempts_left().update(wrong_attempts=F("wrong_attempts") + 1)
@@ -188,13 +194,16 @@ class Verification(models.Model):
     @transaction.atomic
     def lock(self, now: datetime.datetime, reason: str) -> bool:
         """Lock for good and destroy the secret. Only one caller wins; True for that one."""
-        locked = Verification.objects.filter(pk=self.pk).waiting().update(
-            locked_at=now, lock_reason=reason, code_hash=""
+        locked = (
+            Verification.objects.filter(pk=self.pk).waiting().update(locked_at=now, lock_reason=reason, code_hash="")
         )
         if locked:
             self.credential.lock(now)
             audit.record(
-                audit.Action.LOCKED, actor=self.contact.masked_email, credential=self.credential, at=now,
+                audit.Action.LOCKED,
+                actor=self.contact.masked_email,
+                credential=self.credential,
+                at=now,
                 detail=self.LockReason(reason).label,
             )
         return bool(locked)

@@ -72,7 +72,9 @@ def take_code_email_slot(contact_id: int, now: datetime.datetime) -> limits.Slot
     return _take(limits.contact_scope(contact_id), settings.PORTAL_CODE_EMAILS_PER_CONTACT_PER_HOUR, INBOX_BUSY, now)
 
 
-def submit(*, institution: Institution, kind: kinds.Kind, data: dict, ip: str | None, now: datetime.datetime) -> Verification:
+def submit(
+    *, institution: Institution, kind: kinds.Kind, data: dict, ip: str | None, now: datetime.datetime
+) -> Verification:
     """Store a pending credential (secret encrypted from the first moment) and email its code."""
     contact = data["contact"]
     slots = take_flood_slots(institution, contact.pk, ip, now)

@@ -163,10 +163,15 @@ def resend(request, public_id: str):
         messages.error(request, "We couldn't send the email just now. Please try again in a minute.")
     else:
         if sent:
-            messages.success(request, f"We sent a new code to {verification.contact.masked_email}. Earlier codes no longer work.")
+            messages.success(
+                request, f"We sent a new code to {verification.contact.masked_email}. Earlier codes no longer work."
+            )
         else:
             limits.give_back(slot)
-            messages.error(request, "You have used all the new codes for this submission. Enter the last code you received, or start a new submission.")
+            messages.error(
+                request,
+                "You have used all the new codes for this submission. Enter the last code you received, or start a new submission.",
+            )
     return redirect("intake:verify", verification.public_id)
 
 

@@ -102,7 +102,12 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Institution)
 class InstitutionAdmin(InstitutionOnboarding, RefusesUnusableQueries, admin.ModelAdmin):
-    list_display = ["name", "slug", "contact_count", *[current_credential_column(kind) for kind in kinds.KINDS.values()]]
+    list_display = [
+        "name",
+        "slug",
+        "contact_count",
+        *[current_credential_column(kind) for kind in kinds.KINDS.values()],
+    ]
     list_filter = [WorkingKeyFilter]
     search_fields = ["name", "slug", "contacts__email"]
     prepopulated_fields = {"slug": ["name"]}
@@ -131,7 +136,13 @@ class InstitutionAdmin(InstitutionOnboarding, RefusesUnusableQueries, admin.Mode
         # The current credential of each kind for a whole page of institutions: one extra query.
         newest = Credential.objects.visible_to_staff().newest_per_kind().defer("secret")
         # A subquery, not a join with GROUP BY over every institution: it runs for the page's rows only.
-        contacts = AdminContact.objects.filter(institution=OuterRef("pk")).order_by().values("institution").annotate(n=Count("pk")).values("n")
+        contacts = (
+            AdminContact.objects.filter(institution=OuterRef("pk"))
+            .order_by()
+            .values("institution")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
         return (
             super()
             .get_queryset(request)
@@ -158,13 +169,18 @@ class InstitutionAdmin(InstitutionOnboarding, RefusesUnusableQueries, admin.Mode
 
     # Actions: the list's bulk actions and the change page's buttons share one service each.
 
-    @admin.action(description="Email the intake link to the contacts of the selected institutions", permissions=["change"])
+    @admin.action(
+        description="Email the intake link to the contacts of the selected institutions", permissions=["change"]
+    )
     def email_intake_link(self, request, queryset):
         actor, now = staff.Actor.from_request(request), timezone.now()
         for institution in queryset.prefetch_related(None).prefetch_related("contacts"):
             self._invite(request, institution, actor, now)
 
-    @admin.action(description="Rotate the intake link of the selected institutions (old links stop working)", permissions=["change"])
+    @admin.action(
+        description="Rotate the intake link of the selected institutions (old links stop working)",
+        permissions=["change"],
+    )
     def rotate_intake_link(self, request, queryset):
         if request.POST.get("confirm") != "yes":
             return TemplateResponse(
@@ -184,7 +200,9 @@ class InstitutionAdmin(InstitutionOnboarding, RefusesUnusableQueries, admin.Mode
         for institution in queryset.prefetch_related(None):
             staff.rotate_intake_link(institution, actor=actor, now=now)
             names.append(institution.name)
-        self.message_user(request, f"New intake links for {', '.join(names)}. The old links no longer work.", messages.SUCCESS)
+        self.message_user(
+            request, f"New intake links for {', '.join(names)}. The old links no longer work.", messages.SUCCESS
+        )
         return None
 
     @admin.action(
@@ -201,11 +219,19 @@ class InstitutionAdmin(InstitutionOnboarding, RefusesUnusableQueries, admin.Mode
     def _invite(self, request, institution, actor, now):
         result = staff.invite_contacts(institution, actor=actor, now=now)
         if result.sent:
-            self.message_user(request, f"{institution.name}: intake link emailed to {', '.join(result.sent)}.", messages.SUCCESS)
+            self.message_user(
+                request, f"{institution.name}: intake link emailed to {', '.join(result.sent)}.", messages.SUCCESS
+            )
         if result.failed:
-            self.message_user(request, f"{institution.name}: the mail server refused {', '.join(result.failed)}. Try again later.", messages.ERROR)
+            self.message_user(
+                request,
+                f"{institution.name}: the mail server refused {', '.join(result.failed)}. Try again later.",
+                messages.ERROR,
+            )
         if not result.sent and not result.failed:
-            self.message_user(request, f"{institution.name} has no admin contact on file: add one first.", messages.WARNING)
+            self.message_user(
+                request, f"{institution.name} has no admin contact on file: add one first.", messages.WARNING
+            )
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
@@ -242,7 +268,11 @@ class InstitutionAdmin(InstitutionOnboarding, RefusesUnusableQueries, admin.Mode
     def rotate_view(self, request, object_id):
         institution = self._institution_for_change(request, object_id)
         staff.rotate_intake_link(institution, actor=staff.Actor.from_request(request), now=timezone.now())
-        self.message_user(request, "The intake link was rotated: the old link no longer works. Send the new one to the customer.", messages.SUCCESS)
+        self.message_user(
+            request,
+            "The intake link was rotated: the old link no longer works. Send the new one to the customer.",
+            messages.SUCCESS,
+        )
         return redirect("admin:keys_institution_change", institution.pk)
 
 
@@ -252,8 +282,14 @@ class InstitutionAdmin(InstitutionOnboarding, RefusesUnusableQueries, admin.Mode
 @admin.register(Credential)
 class CredentialAdmin(CredentialPages, RefusesUnusableQueries, ReadOnlyAdmin):
     list_display = [
-        "institution", "kind_label", "client_id_masked", "status_badge", "last_check", "expires_on_display",
-        "days_left_display", "last_reminder",
+        "institution",
+        "kind_label",
+        "client_id_masked",
+        "status_badge",
+        "last_check",
+        "expires_on_display",
+        "days_left_display",
+        "last_reminder",
     ]
     list_display_links = ["client_id_masked"]
     list_filter = [StatusFilter, CheckFilter, "kind", ExpiresWithinFilter, ExpiryMonthFilter, RenewalFilter]
@@ -270,7 +306,10 @@ class CredentialAdmin(CredentialPages, RefusesUnusableQueries, ReadOnlyAdmin):
     change_list_template = "admin/keys/credential/change_list.html"
     fieldsets = [
         (None, {"fields": ["institution", "kind_label", "client_id_masked", "status_badge", "key_type", "canvas_url"]}),
-        ("Expiry", {"fields": ["lifetime", "key_created_on", "expires_on_display", "days_left_display", "last_reminder"]}),
+        (
+            "Expiry",
+            {"fields": ["lifetime", "key_created_on", "expires_on_display", "days_left_display", "last_reminder"]},
+        ),
         ("Verification", {"fields": ["submitted_at", "verified_at", "verified_email"]}),
         ("Live checks", {"fields": ["last_check", "check_summary"]}),
         ("Secret", {"fields": ["secret_state", "superseded_by", "superseded_at", "revoked_at"]}),
@@ -302,7 +341,6 @@ class CredentialAdmin(CredentialPages, RefusesUnusableQueries, ReadOnlyAdmin):
                 secret_stored=ExpressionWrapper(Q(secret__isnull=False), output_field=BooleanField()),
             )
         )
-
 
     # Columns and read-only fields ---------------------------------------------------------
 

@@ -95,33 +95,59 @@ def tiles(now: datetime.datetime) -> list[Tile]:
     counts["lapsed"] = Credential.objects.lapsed_without_renewal(now).count()
     counts["never"] = campaigns.never_handed_over().count()
     return [
-        Tile("Active", counts["active"], changelist_url(status=Status.ACTIVE), "ok", "Verified keys in use, not past their expiry."),
         Tile(
-            "Expiring within 30 days", counts["expiring"], changelist_url(status=Status.ACTIVE, expires_within=30),
-            "warn" if counts["expiring"] else "muted", "Active keys the customer must replace soon.",
+            "Active",
+            counts["active"],
+            changelist_url(status=Status.ACTIVE),
+            "ok",
+            "Verified keys in use, not past their expiry.",
         ),
         Tile(
-            "Lapsed, no renewal", counts["lapsed"], changelist_url(renewal="lapsed"),
-            "bad" if counts["lapsed"] else "muted", "Past expiry with nothing newer from the customer: data has stopped.",
+            "Expiring within 30 days",
+            counts["expiring"],
+            changelist_url(status=Status.ACTIVE, expires_within=30),
+            "warn" if counts["expiring"] else "muted",
+            "Active keys the customer must replace soon.",
         ),
         Tile(
-            "Failing", counts["failing"], changelist_url(check="failing"),
+            "Lapsed, no renewal",
+            counts["lapsed"],
+            changelist_url(renewal="lapsed"),
+            "bad" if counts["lapsed"] else "muted",
+            "Past expiry with nothing newer from the customer: data has stopped.",
+        ),
+        Tile(
+            "Failing",
+            counts["failing"],
+            changelist_url(check="failing"),
             "bad" if counts["failing"] else "muted",
             "Keys that worked and that Canvas now refuses: their contacts were told once.",
         ),
-        Tile("Pending verification", counts["pending"], None, "muted", "Submissions waiting for the customer's emailed code. Not shown until verified."),
         Tile(
-            "Locked today", counts["locked_today"], changelist_url(status=Status.LOCKED),
-            "bad" if counts["locked_today"] else "muted", "Submissions locked today after wrong codes or the 15-minute window.",
+            "Pending verification",
+            counts["pending"],
+            None,
+            "muted",
+            "Submissions waiting for the customer's emailed code. Not shown until verified.",
         ),
         Tile(
-            "Awaiting partner secret", counts["awaiting_secret"], changelist_url(status=Status.AWAITING_SECRET),
+            "Locked today",
+            counts["locked_today"],
+            changelist_url(status=Status.LOCKED),
+            "bad" if counts["locked_today"] else "muted",
+            "Submissions locked today after wrong codes or the 15-minute window.",
+        ),
+        Tile(
+            "Awaiting partner secret",
+            counts["awaiting_secret"],
+            changelist_url(status=Status.AWAITING_SECRET),
             "warn" if counts["awaiting_secret"] else "muted",
             "Instructure Partner keys: enter the one-time password Instructure emailed you to make them work.",
         ),
         *capability_tiles(),
         Tile(
-            "Never handed over", counts["never"],
+            "Never handed over",
+            counts["never"],
             reverse("admin:keys_institution_changelist") + "?" + urlencode({"working_key": "never"}),
             "warn" if counts["never"] else "muted",
             "Institutions that have never verified a key of any kind: invite them.",
@@ -138,7 +164,10 @@ def capability_tiles() -> list[Tile]:
         count = awaiting.count()
         shown.append(
             Tile(
-                "Awaiting authorization", count, changelist_url(authorization="awaiting"), "warn" if count else "muted",
+                "Awaiting authorization",
+                count,
+                changelist_url(authorization="awaiting"),
+                "warn" if count else "muted",
                 "Developer keys whose admin has not yet authorized access in Canvas.",
             )
         )

@@ -156,7 +156,9 @@ class Kind:
     def lifetime(self, code: str) -> Lifetime | None:
         return next((choice for choice in self.lifetimes if choice.code == code), None)
 
-    def expiry_date(self, lifetime: str, created_on: datetime.date | None, exact_on: datetime.date | None) -> datetime.date | None:
+    def expiry_date(
+        self, lifetime: str, created_on: datetime.date | None, exact_on: datetime.date | None
+    ) -> datetime.date | None:
         """The date the key stops working, from the choice made in Canvas or a stated date."""
         if lifetime == EXACT_DATE:
             return exact_on
@@ -489,8 +491,7 @@ DAP = DataAccessPlatformKind(
         Step("Add a new key", "Click Add New Key."),
         Step(
             "Enter the key settings",
-            "Key Name: {partner}. Scope: Canvas Data 2. Expiry: 1 year. "
-            "Key Type: Institutional Use. Then click Save.",
+            "Key Name: {partner}. Scope: Canvas Data 2. Expiry: 1 year. Key Type: Institutional Use. Then click Save.",
         ),
         Step(
             "Verify the key with Instructure",
@@ -577,9 +578,15 @@ DEVELOPER_KEY = DeveloperKeyKind(
     guide_url="https://community.canvaslms.com/t5/Admin-Guide/How-do-I-add-a-developer-API-key-for-an-account/ta-p/259",
     steps=(
         Step("Open Developer Keys", "In the root account of your Canvas instance, go to Admin → Developer Keys."),
-        Step("Create an API key", "Click + Developer Key and choose API Key. Key Name: {partner}; Owner Email: your admin address."),
+        Step(
+            "Create an API key",
+            "Click + Developer Key and choose API Key. Key Name: {partner}; Owner Email: your admin address.",
+        ),
         Step("Add the redirect URI", "Paste the redirect URI for your hosting region (below) into Redirect URIs."),
-        Step("Enforce scopes", "Turn on Enforce Scopes, tick Allow Include Parameters, and enable every scope in the table below."),
+        Step(
+            "Enforce scopes",
+            "Turn on Enforce Scopes, tick Allow Include Parameters, and enable every scope in the table below.",
+        ),
         Step("Save and turn it on", "Click Save. The new key is Off by default: switch it On."),
         Step(
             "Submit it here",
@@ -613,5 +620,7 @@ def get(slug: str) -> Kind:
 def developer_key_setup(institution_slug: str) -> dict:
     """The partner's developer-key requirements: scopes, redirect URIs per region, toggles."""
     setup = dict(settings.PORTAL_DEVELOPER_KEY)
-    setup["redirect_uris"] = [(region, uri.format(institution=institution_slug)) for region, uri in setup["redirect_uris"]]
+    setup["redirect_uris"] = [
+        (region, uri.format(institution=institution_slug)) for region, uri in setup["redirect_uris"]
+    ]
     return setup

@@ -50,7 +50,7 @@ def slot_after(credential_pk: int, moment: datetime.datetime, interval: datetime
     period = interval.total_seconds()
     phase = (credential_pk * GOLDEN) % 1.0 * period
     cycles = math.floor((moment.timestamp() - phase) / period) + 1
-    return datetime.datetime.fromtimestamp(cycles * period + phase, tz=datetime.timezone.utc)
+    return datetime.datetime.fromtimestamp(cycles * period + phase, tz=datetime.UTC)
 
 
 def next_check_time(credential: Credential, now: datetime.datetime) -> datetime.datetime | None:
@@ -164,7 +164,7 @@ def try_partner_secret(credential: Credential, secret: str) -> Verdict:
 
 @dataclass
 class SweepReport:
-    outcomes: dict = field(default_factory=lambda: {outcome: 0 for outcome in Outcome.values})
+    outcomes: dict = field(default_factory=lambda: dict.fromkeys(Outcome.values, 0))
     paced: int = 0
     changes: list[str] = field(default_factory=list)
 

@@ -35,13 +35,20 @@ def validate_time_zone(name: str) -> None:
 class Institution(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True, help_text="Short name used by pipelines and commands.")
-    canvas_url = models.URLField(blank=True, help_text="The institution's Canvas address, e.g. https://example.instructure.com.")
+    canvas_url = models.URLField(
+        blank=True, help_text="The institution's Canvas address, e.g. https://example.instructure.com."
+    )
     time_zone = models.CharField(
-        max_length=64, blank=True, validators=[validate_time_zone],
+        max_length=64,
+        blank=True,
+        validators=[validate_time_zone],
         help_text="An IANA name such as America/Chicago. Expiry dates are shown in this time zone; empty means the portal's.",
     )
     intake_token = models.CharField(
-        max_length=64, unique=True, default=new_intake_token, editable=False,
+        max_length=64,
+        unique=True,
+        default=new_intake_token,
+        editable=False,
         help_text="The secret part of the intake link. Rotating it makes the old link stop working.",
     )
     intake_token_rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -102,9 +109,9 @@ class CredentialQuerySet(models.QuerySet):
 
     def usable(self, now: datetime.datetime | None = None):
         now = now or timezone.now()
-        return self.filter(
-            status__in=Credential.USABLE_STATUSES, secret__isnull=False
-        ).filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
+        return self.filter(status__in=Credential.USABLE_STATUSES, secret__isnull=False).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
 
     def failing(self, now: datetime.datetime | None = None):
         """Usable keys that worked and that Canvas now refuses: data has stopped, or will."""
@@ -232,10 +239,14 @@ class Credential(models.Model):
     key_type = models.CharField(max_length=20, blank=True, choices=kinds.KeyType.choices)
     canvas_url = models.URLField(blank=True)
     lifetime = models.CharField(
-        max_length=8, blank=True, help_text="The expiry chosen in Canvas (1y, 6m…), 'exact' for a stated date, or 'none'."
+        max_length=8,
+        blank=True,
+        help_text="The expiry chosen in Canvas (1y, 6m…), 'exact' for a stated date, or 'none'.",
     )
     key_created_on = models.DateField(null=True, blank=True, help_text="When the customer created the key in Canvas.")
-    expires_at = models.DateTimeField(null=True, blank=True, help_text="Expiry (or review) date: the key must be replaced before it.")
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Expiry (or review) date: the key must be replaced before it."
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     submitted_at = models.DateTimeField(default=timezone.now, editable=False)
     verified_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -282,7 +293,9 @@ class Credential(models.Model):
             models.Index(fields=["submitted_at", "id"], name="credential_newest"),
             # "Lapsed with no renewal", on every visit to the dashboard: both sides of the
             # "is there a newer key?" test read these indexes alone, never the rows.
-            models.Index(fields=["status", "expires_at", "institution", "kind", "verified_at"], name="credential_lapse"),
+            models.Index(
+                fields=["status", "expires_at", "institution", "kind", "verified_at"], name="credential_lapse"
+            ),
             models.Index(fields=["institution", "kind", "verified_at", "status"], name="credential_chain"),
             # The check sweep, every minute, reads only keys that hold a secret: those with a check
             # time, in that order, and those still without one. A key that is over has its secret
@@ -530,8 +543,12 @@ class Credential(models.Model):
             if row.handover_check_pending and usable:
                 # Refused before it ever worked: it never becomes the working key.
                 updates.update(
-                    status=self.Status.REJECTED, secret=None, rejected_at=now, secret_purged_at=now,
-                    handover_check_pending=False, next_check_at=None,
+                    status=self.Status.REJECTED,
+                    secret=None,
+                    rejected_at=now,
+                    secret_purged_at=now,
+                    handover_check_pending=False,
+                    next_check_at=None,
                 )
                 change = "rejected"
                 ReminderNotice.objects.filter(credential=row, state=ReminderNotice.State.SCHEDULED).update(
@@ -868,8 +885,12 @@ class AuditEvent(models.Model):
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.CharField(max_length=200, help_text="A staff username, cli:<user>, or the customer contact.")
     action = models.CharField(max_length=32, choices=Action.choices)
-    institution = models.ForeignKey(Institution, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events")
-    credential = models.ForeignKey(Credential, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events")
+    institution = models.ForeignKey(
+        Institution, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
+    )
+    credential = models.ForeignKey(
+        Credential, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
+    )
     reason = models.TextField(blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     detail = models.CharField(max_length=300, blank=True)
@@ -900,7 +921,10 @@ class CalendarFeed(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feed")
     token = models.CharField(
-        max_length=64, unique=True, default=new_feed_token, editable=False,
+        max_length=64,
+        unique=True,
+        default=new_feed_token,
+        editable=False,
         help_text="The secret part of the feed address. Rotating it makes the old address stop working.",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -1024,7 +1048,10 @@ class CampaignInvitation(models.Model):
         default=True, help_text="Still being chased; closed once a key is verified or the chasers ran out."
     )
     token = models.CharField(
-        max_length=32, unique=True, default=new_invitation_token, editable=False,
+        max_length=32,
+        unique=True,
+        default=new_invitation_token,
+        editable=False,
         help_text=(
             "Added to the intake link in the emails, so a visit from them counts as opened. "
             "Not a key: the intake link is."

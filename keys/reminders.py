@@ -104,7 +104,12 @@ def deliver(claimed: list[ReminderNotice], report: SweepReport, deadline: float)
                     connection.send_messages([staff_message])
                     delivered.append(staff_message)
                 except Exception as exc:
-                    log.warning("staff copy of reminder %s of credential %s failed: %s", notice, notice.credential_id, type(exc).__name__)
+                    log.warning(
+                        "staff copy of reminder %s of credential %s failed: %s",
+                        notice,
+                        notice.credential_id,
+                        type(exc).__name__,
+                    )
                     connection.close()
             record_sent(notice, delivered)
             report.sent += 1
@@ -189,7 +194,13 @@ def record_sent(notice: ReminderNotice, messages) -> None:
 def record_failure(notice: ReminderNotice, exc: Exception) -> None:
     attempt = notice.attempts + 1
     delay = RETRY_BACKOFF[min(attempt, len(RETRY_BACKOFF)) - 1]
-    log.warning("reminder %s of credential %s failed (attempt %d): %s", notice, notice.credential_id, attempt, type(exc).__name__)
+    log.warning(
+        "reminder %s of credential %s failed (attempt %d): %s",
+        notice,
+        notice.credential_id,
+        attempt,
+        type(exc).__name__,
+    )
     ReminderNotice.objects.filter(pk=notice.pk, claimed_by=notice.claimed_by).update(
         attempts=F("attempts") + 1,
         last_error=f"{type(exc).__name__}: {exc}"[:300],
@@ -207,6 +218,6 @@ def finish(notice: ReminderNotice, state: str, reason: str) -> None:
 
 def release(notices: list[ReminderNotice]) -> None:
     """Out of time: hand the rest back at once instead of making them wait for the lease."""
-    ReminderNotice.objects.filter(pk__in=[n.pk for n in notices], state=ReminderNotice.State.SCHEDULED, claimed_by=notices[0].claimed_by).update(
-        claimed_by="", claimed_until=None
-    )
+    ReminderNotice.objects.filter(
+        pk__in=[n.pk for n in notices], state=ReminderNotice.State.SCHEDULED, claimed_by=notices[0].claimed_by
+    ).update(claimed_by="", claimed_until=None)

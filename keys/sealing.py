@@ -111,7 +111,7 @@ class SealedSecretField(models.BinaryField):
         if value is None or isinstance(value, Sealed):
             return value
         if isinstance(value, str) and value.startswith(SERIALIZED_PREFIX):
-            return Sealed(base64.b64decode(value[len(SERIALIZED_PREFIX):]))
+            return Sealed(base64.b64decode(value[len(SERIALIZED_PREFIX) :]))
         if isinstance(value, (bytes, bytearray, memoryview)):
             return Sealed(value)
         raise ValidationError("A sealed secret must be loaded from its ciphertext.")

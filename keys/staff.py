@@ -45,7 +45,9 @@ class AuditUnavailable(Exception):
 
 
 @sensitive_variables("secret")
-def open_secret(credential: Credential, *, action: str, actor: Actor, now: datetime.datetime, reason: str = "", detail: str = "") -> str:
+def open_secret(
+    credential: Credential, *, action: str, actor: Actor, now: datetime.datetime, reason: str = "", detail: str = ""
+) -> str:
     """Record the access, then decrypt. Only verified, usable credentials are ever opened."""
     if not credential.is_usable(now):
         raise NotAvailable(
@@ -55,7 +57,9 @@ def open_secret(credential: Credential, *, action: str, actor: Actor, now: datet
         )
     with transaction.atomic():
         try:
-            audit.record(action, actor=actor.name, credential=credential, reason=reason, ip=actor.ip, detail=detail, at=now)
+            audit.record(
+                action, actor=actor.name, credential=credential, reason=reason, ip=actor.ip, detail=detail, at=now
+            )
         except Exception as exc:  # whatever stopped the write, the rule is the same: no record, no secret
             log.error("audit event for credential %s could not be written: %s", credential.pk, type(exc).__name__)
             raise AuditUnavailable from exc
@@ -73,7 +77,15 @@ def revoke(credentials, *, actor: Actor, reason: str, now: datetime.datetime) ->
     for credential in credentials:
         with transaction.atomic():
             if credential.revoke(now):
-                audit.record(audit.Action.REVOKE, actor=actor.name, credential=credential, reason=reason, ip=actor.ip, at=now, detail="secret purged")
+                audit.record(
+                    audit.Action.REVOKE,
+                    actor=actor.name,
+                    credential=credential,
+                    reason=reason,
+                    ip=actor.ip,
+                    at=now,
+                    detail="secret purged",
+                )
                 revoked.append(credential)
     return revoked
 
@@ -96,7 +108,14 @@ def complete_partner_secret(credential: Credential, plaintext: str, *, actor: Ac
     with transaction.atomic():
         if not credential.complete_partner_secret(plaintext, now):
             return False
-        audit.record(audit.Action.COMPLETE, actor=actor.name, credential=credential, ip=actor.ip, at=now, detail="partner secret entered; now active")
+        audit.record(
+            audit.Action.COMPLETE,
+            actor=actor.name,
+            credential=credential,
+            ip=actor.ip,
+            at=now,
+            detail="partner secret entered; now active",
+        )
         live_checks.record(credential, verdict, trigger=CredentialCheck.Trigger.PARTNER_SECRET, now=now)
     return True
 
@@ -104,7 +123,14 @@ def complete_partner_secret(credential: Credential, plaintext: str, *, actor: Ac
 def rotate_intake_link(institution: Institution, *, actor: Actor, now: datetime.datetime) -> None:
     with transaction.atomic():
         institution.rotate_intake_token(now)
-        audit.record(audit.Action.ROTATE_LINK, actor=actor.name, institution=institution, ip=actor.ip, at=now, detail="the previous intake link stopped working")
+        audit.record(
+            audit.Action.ROTATE_LINK,
+            actor=actor.name,
+            institution=institution,
+            ip=actor.ip,
+            at=now,
+            detail="the previous intake link stopped working",
+        )
 
 
 @dataclass
@@ -129,12 +155,25 @@ def invite_contacts(institution: Institution, *, actor: Actor, now: datetime.dat
         else:
             result.sent.append(contact.email)
     if result.sent:
-        audit.record(audit.Action.INVITE, actor=actor.name, institution=institution, ip=actor.ip, at=now, detail="to " + ", ".join(result.sent))
+        audit.record(
+            audit.Action.INVITE,
+            actor=actor.name,
+            institution=institution,
+            ip=actor.ip,
+            at=now,
+            detail="to " + ", ".join(result.sent),
+        )
     return result
 
 
 def record_csv_export(*, actor: Actor, rows: int, filters: str, now: datetime.datetime) -> None:
-    audit.record(audit.Action.CSV_EXPORT, actor=actor.name, ip=actor.ip, at=now, detail=f"{rows} row(s); filters: {filters or 'none'}")
+    audit.record(
+        audit.Action.CSV_EXPORT,
+        actor=actor.name,
+        ip=actor.ip,
+        at=now,
+        detail=f"{rows} row(s); filters: {filters or 'none'}",
+    )
 
 
 # Institutions and their contacts: what changed, in the audit trail ----------------------------
@@ -183,7 +222,11 @@ def lift_limits(institution: Institution, *, actor: Actor, now: datetime.datetim
     with transaction.atomic():
         freed = limits.lift_for_institution(institution)
         audit.record(
-            audit.Action.LIMIT_LIFTED, actor=actor.name, institution=institution, ip=actor.ip, at=now,
+            audit.Action.LIMIT_LIFTED,
+            actor=actor.name,
+            institution=institution,
+            ip=actor.ip,
+            at=now,
             detail=f"{freed} use(s) of the link's and contacts' hourly limits freed",
         )
     return freed

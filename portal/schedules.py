@@ -4,7 +4,6 @@ from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 from django.utils import timezone
 
-
 # Every schedule declared by an app, by name: /health/ reports any that is missing or not running.
 DECLARED: dict[str, dict] = {}
 
@@ -13,7 +12,10 @@ def register(app_config: AppConfig, schedules: list[dict]) -> None:
     """Call from AppConfig.ready(): after each migrate, the app's schedules exist as declared."""
     DECLARED.update({spec["name"]: spec for spec in schedules})
     post_migrate.connect(
-        lambda **kwargs: ensure_schedules(schedules), sender=app_config, weak=False, dispatch_uid=f"{app_config.name}.schedules"
+        lambda **kwargs: ensure_schedules(schedules),
+        sender=app_config,
+        weak=False,
+        dispatch_uid=f"{app_config.name}.schedules",
     )
 
 

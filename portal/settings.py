@@ -285,7 +285,9 @@ PORTAL_DEVELOPER_KEY_FILE = os.getenv("PORTAL_DEVELOPER_KEY_FILE", "")
 PORTAL_DEVELOPER_KEY = developer_key.load_or_sample(PORTAL_DEVELOPER_KEY_FILE)
 
 # Renewal reminders: days before expiry, plus the lapse notice on the day itself.
-PORTAL_REMINDER_OFFSETS_DAYS = sorted({int(d) for d in envlist("PORTAL_REMINDER_OFFSETS_DAYS", "30,14,7,3,1")}, reverse=True)
+PORTAL_REMINDER_OFFSETS_DAYS = sorted(
+    {int(d) for d in envlist("PORTAL_REMINDER_OFFSETS_DAYS", "30,14,7,3,1")}, reverse=True
+)
 # Reminders this close to expiry (and the lapse notice) also go to partner staff.
 PORTAL_FINAL_REMINDER_DAYS = envint("PORTAL_FINAL_REMINDER_DAYS", 3)
 PORTAL_STAFF_EMAILS = envlist("PORTAL_STAFF_EMAILS", "")

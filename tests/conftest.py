@@ -106,9 +106,8 @@ def dana(db, django_user_model):
     """A staff member trusted with secrets: view permissions plus reveal, revoke and complete."""
     user = django_user_model.objects.create_user("dana", "dana@partner.example", "dana-password-123", is_staff=True)
     user.user_permissions.set(
-        Permission.objects.filter(content_type__app_label="keys").filter(
-            codename__startswith="view_"
-        ) | Permission.objects.filter(content_type__app_label="keys", codename__in=REVEALER_CODENAMES)
+        Permission.objects.filter(content_type__app_label="keys").filter(codename__startswith="view_")
+        | Permission.objects.filter(content_type__app_label="keys", codename__in=REVEALER_CODENAMES)
     )
     return user
 

@@ -61,9 +61,18 @@ def tracked_credential(*, lifetime_days: int | None = 365, now=None, **kwargs) -
     now = now or timezone.now()
     institution = kwargs.pop("institution", None) or InstitutionFactory()
     created_on = timezone.localdate(now, institution.tz)
-    expires_at = kinds.start_of_day(created_on + datetime.timedelta(days=lifetime_days), institution.tz) if lifetime_days else None
+    expires_at = (
+        kinds.start_of_day(created_on + datetime.timedelta(days=lifetime_days), institution.tz)
+        if lifetime_days
+        else None
+    )
     credential = CredentialFactory(
-        institution=institution, submitted_at=now, verified_at=now, key_created_on=created_on, expires_at=expires_at, **kwargs
+        institution=institution,
+        submitted_at=now,
+        verified_at=now,
+        key_created_on=created_on,
+        expires_at=expires_at,
+        **kwargs,
     )
     credential.start_tracking(now)
     return credential

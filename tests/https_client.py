@@ -25,7 +25,7 @@ def self_signed_certificate(host: str, folder: Path) -> tuple[Path, Path]:
     """A certificate for host and 127.0.0.1, and its key: (cert.pem, key.pem)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     certificate = (
         x509.CertificateBuilder()
         .subject_name(name)

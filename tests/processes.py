@@ -32,7 +32,9 @@ def child_env(sink=None, **env) -> dict:
 def manage(*args: str, sink=None, **env) -> subprocess.Popen:
     """`manage.py <args>` on the test database, mailing through `sink`, with its own data folder."""
     command = [sys.executable, str(settings.BASE_DIR / "manage.py"), *args]
-    return subprocess.Popen(command, env=child_env(sink, **env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        command, env=child_env(sink, **env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def paused_manage(target: str, *args: str, sink=None, **env) -> subprocess.Popen:
@@ -40,8 +42,13 @@ def paused_manage(target: str, *args: str, sink=None, **env) -> subprocess.Popen
     until it is told to go on: see tests/paused_command.py."""
     command = [sys.executable, "-m", "tests.paused_command", target, *args]
     return subprocess.Popen(
-        command, env=child_env(sink, **env), cwd=settings.BASE_DIR,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        command,
+        env=child_env(sink, **env),
+        cwd=settings.BASE_DIR,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

@@ -16,7 +16,9 @@ def run(*args):
 
 def test_it_adds_the_institution_with_contacts_and_prints_the_intake_url_last(settings):
     settings.PORTAL_BASE_URL = "https://keys.partner.example"
-    lines = run("Example University", "--slug", "example-u", "--contact", "Admin@Example.edu", "--contact", "it@example.edu")
+    lines = run(
+        "Example University", "--slug", "example-u", "--contact", "Admin@Example.edu", "--contact", "it@example.edu"
+    )
     institution = Institution.objects.get(slug="example-u")
     assert institution.name == "Example University"
     assert sorted(institution.contacts.values_list("email", flat=True)) == ["admin@example.edu", "it@example.edu"]

@@ -14,7 +14,9 @@ LIST = "/admin/keys/auditevent/"
 @pytest.fixture
 def event(institution):
     credential = CredentialFactory(institution=institution)
-    return audit.record(audit.Action.REVEAL, actor="dana", credential=credential, reason="checking a 401", ip="192.0.2.1")
+    return audit.record(
+        audit.Action.REVEAL, actor="dana", credential=credential, reason="checking a 401", ip="192.0.2.1"
+    )
 
 
 def test_staff_can_read_the_trail(bob, event):

@@ -3,7 +3,6 @@
 import datetime
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from keys.models import AuditEvent, Credential, ReminderNotice

@@ -29,7 +29,7 @@ def test_it_shows_the_superseded_chain_of_the_institution_newest_first(bob, inst
     middle.refresh_from_db()
     assert middle.status == Credential.Status.SUPERSEDED
     html = change_page(signed_in(bob), middle)
-    history = html[html.index('class="kd-history"'):]
+    history = html[html.index('class="kd-history"') :]
     positions = [history.index(c.masked_client_id) for c in (newest, middle, oldest)]
     assert positions == sorted(positions)
     assert 'class="kd-current"' in history

@@ -32,10 +32,17 @@ def listed(client, query="", **params):
     return {credential.pk for credential in response.context["cl"].result_list}
 
 
-def test_each_row_shows_institution_kind_masked_id_status_expiry_days_left_and_last_reminder(bob, institution, no_decryption):
+def test_each_row_shows_institution_kind_masked_id_status_expiry_days_left_and_last_reminder(
+    bob, institution, no_decryption
+):
     credential = CredentialFactory(institution=institution, secret=SECRET, expires_at=in_days(5))
     ReminderNotice.objects.create(
-        credential=credential, offset_days=7, due_at=in_days(-2), not_before=in_days(-2), state="sent", sent_at=timezone.now() - datetime.timedelta(days=2)
+        credential=credential,
+        offset_days=7,
+        due_at=in_days(-2),
+        not_before=in_days(-2),
+        state="sent",
+        sent_at=timezone.now() - datetime.timedelta(days=2),
     )
     html = signed_in(bob).get(LIST).content.decode()
     assert "Example University" in html and "Canvas Data 2 key" in html
@@ -74,7 +81,9 @@ def test_filters_by_status_and_kind(bob, institution):
 
 
 def test_filters_by_expiry_within_7_30_and_90_days(bob, institution):
-    soon, month, quarter, later, lapsed = (CredentialFactory(institution=institution, expires_at=in_days(d)) for d in (3, 20, 60, 200, -1))
+    soon, month, quarter, later, lapsed = (
+        CredentialFactory(institution=institution, expires_at=in_days(d)) for d in (3, 20, 60, 200, -1)
+    )
     client = signed_in(bob)
     assert listed(client, "?expires_within=7") == {soon.pk}
     assert listed(client, "?expires_within=30") == {soon.pk, month.pk}
@@ -108,7 +117,15 @@ def test_searches_by_institution_and_by_client_id(bob):
 
 @pytest.mark.parametrize(
     "query",
-    ["?status=nonsense", "?expires_within=9999", "?expires_month=2027-13", "?expires_month=%D9%A2%D9%A0", "?renewal=x", "?expires_month=9999-12", "?o=99"],
+    [
+        "?status=nonsense",
+        "?expires_within=9999",
+        "?expires_month=2027-13",
+        "?expires_month=%D9%A2%D9%A0",
+        "?renewal=x",
+        "?expires_month=9999-12",
+        "?o=99",
+    ],
 )
 def test_nonsense_filter_values_are_refused_without_an_error(bob, query):
     response = signed_in(bob).get(LIST + query)

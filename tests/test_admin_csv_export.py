@@ -23,7 +23,9 @@ def rows(response):
 
 
 def test_it_exports_the_list_without_secrets_or_full_client_ids(bob, institution):
-    credential = CredentialFactory(institution=institution, secret=SECRET, expires_at=timezone.now() + datetime.timedelta(days=10, hours=2))
+    credential = CredentialFactory(
+        institution=institution, secret=SECRET, expires_at=timezone.now() + datetime.timedelta(days=10, hours=2)
+    )
     response = signed_in(bob).get(EXPORT)
     assert "attachment" in response["Content-Disposition"] and "no-store" in response["Cache-Control"]
     exported, text = rows(response)
@@ -37,7 +39,12 @@ def test_it_exports_the_list_without_secrets_or_full_client_ids(bob, institution
 
 
 def test_it_exports_only_what_the_filters_show_on_every_page(bob, institution):
-    wanted = {c.pk for c in CredentialFactory.create_batch(120, institution=institution, expires_at=timezone.now() + datetime.timedelta(days=5))}
+    wanted = {
+        c.pk
+        for c in CredentialFactory.create_batch(
+            120, institution=institution, expires_at=timezone.now() + datetime.timedelta(days=5)
+        )
+    }
     CredentialFactory(institution=institution, status=Credential.Status.REVOKED, secret=None)
     CredentialFactory(institution=institution, status=Credential.Status.PENDING, verified_at=None)
     exported, _ = rows(signed_in(bob).get(EXPORT, {"status": "active", "expires_within": "7", "p": "2"}))

@@ -20,11 +20,18 @@ def damaged(institution):
 
 def test_the_lists_dashboard_and_change_page_still_render(alice, damaged):
     staff = signed_in(alice)
-    for page in ["/admin/", "/admin/keys/credential/", f"/admin/keys/credential/{damaged.pk}/change/", "/admin/keys/institution/"]:
+    for page in [
+        "/admin/",
+        "/admin/keys/credential/",
+        f"/admin/keys/credential/{damaged.pk}/change/",
+        "/admin/keys/institution/",
+    ]:
         assert staff.get(page).status_code == 200, page
 
 
 def test_revealing_it_says_so_instead_of_crashing(alice, damaged):
-    response = signed_in(alice).post(f"/admin/keys/credential/{damaged.pk}/reveal/", {"reason": "pipeline reports auth failures"})
+    response = signed_in(alice).post(
+        f"/admin/keys/credential/{damaged.pk}/reveal/", {"reason": "pipeline reports auth failures"}
+    )
     assert response.status_code == 409
     assert "cannot be decrypted with the current keys" in response.content.decode()

@@ -18,11 +18,18 @@ LIST = "/admin/keys/institution/"
 
 def test_the_list_shows_the_current_key_of_each_kind_with_status_and_days_left(bob, institution):
     now = timezone.now()
-    CredentialFactory(institution=institution, status=Credential.Status.SUPERSEDED, submitted_at=now - datetime.timedelta(days=300))
+    CredentialFactory(
+        institution=institution, status=Credential.Status.SUPERSEDED, submitted_at=now - datetime.timedelta(days=300)
+    )
     current = CredentialFactory(institution=institution, expires_at=now + datetime.timedelta(days=20, hours=12))
-    CredentialFactory(institution=institution, status=Credential.Status.PENDING, verified_at=None, expires_at=now + datetime.timedelta(days=700))
+    CredentialFactory(
+        institution=institution,
+        status=Credential.Status.PENDING,
+        verified_at=None,
+        expires_at=now + datetime.timedelta(days=700),
+    )
     html = signed_in(bob).get(LIST).content.decode()
-    row = html[html.index("Example University"):]
+    row = html[html.index("Example University") :]
     row = row[: row.index("</tr>")]
     assert 'kd-status-active">Active<' in row and f"{current.days_left()} days left" in row
     assert "Superseded" not in row  # only the current one
@@ -71,7 +78,9 @@ def test_emailing_the_intake_link_sends_each_contact_an_invitation_and_is_audite
 
 def test_the_bulk_invitation_action_reports_institutions_without_contacts(alice, institution):
     empty = InstitutionFactory(contacts=[])
-    response = signed_in(alice).post(LIST, {"action": "email_intake_link", "_selected_action": [institution.pk, empty.pk]}, follow=True)
+    response = signed_in(alice).post(
+        LIST, {"action": "email_intake_link", "_selected_action": [institution.pk, empty.pk]}, follow=True
+    )
     assert len(mail.outbox) == 1
     assert "has no admin contact on file" in response.content.decode()
     assert AuditEvent.objects.filter(action="invite").count() == 1

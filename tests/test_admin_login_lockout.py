@@ -191,8 +191,8 @@ def test_the_defaults():
     from portal import settings as defaults
 
     assert defaults.AXES_FAILURE_LIMIT == 5
-    assert defaults.AXES_COOLOFF_TIME == datetime.timedelta(minutes=30)
+    assert datetime.timedelta(minutes=30) == defaults.AXES_COOLOFF_TIME
     assert defaults.AXES_LOCKOUT_PARAMETERS == [["username", "ip_address"]]
     assert defaults.PORTAL_LOGIN_USERNAME_FAILURE_LIMIT == 20
-    assert defaults.PORTAL_LOGIN_BACKOFF_FIRST == datetime.timedelta(minutes=1)
-    assert defaults.PORTAL_LOGIN_BACKOFF_MAX == datetime.timedelta(minutes=15)
+    assert datetime.timedelta(minutes=1) == defaults.PORTAL_LOGIN_BACKOFF_FIRST
+    assert datetime.timedelta(minutes=15) == defaults.PORTAL_LOGIN_BACKOFF_MAX

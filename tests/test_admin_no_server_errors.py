@@ -9,11 +9,42 @@ from tests.staff_cast import signed_in
 
 pytestmark = pytest.mark.django_db
 
-NASTY = ["", " ", "\x00", "a\x00b", "%00", "\u202e\u200b", "😀" * 20, "<script>alert(1)</script>", "' OR 1=1 --", "x" * 5000, "١٢٣", "-1", "9" * 30]
-LISTS = ["/admin/keys/credential/", "/admin/keys/institution/", "/admin/keys/auditevent/", "/admin/keys/credential/export.csv"]
+NASTY = [
+    "",
+    " ",
+    "\x00",
+    "a\x00b",
+    "%00",
+    "\u202e\u200b",
+    "😀" * 20,
+    "<script>alert(1)</script>",
+    "' OR 1=1 --",
+    "x" * 5000,
+    "١٢٣",
+    "-1",
+    "9" * 30,
+]
+LISTS = [
+    "/admin/keys/credential/",
+    "/admin/keys/institution/",
+    "/admin/keys/auditevent/",
+    "/admin/keys/credential/export.csv",
+]
 PARAMETERS = [
-    "q", "status", "kind__exact", "expires_within", "expires_month", "renewal", "action__exact", "o", "p",
-    "at__year", "at__gte", "at__lt", "expires_at__year", "nonsense",
+    "q",
+    "status",
+    "kind__exact",
+    "expires_within",
+    "expires_month",
+    "renewal",
+    "action__exact",
+    "o",
+    "p",
+    "at__year",
+    "at__gte",
+    "at__lt",
+    "expires_at__year",
+    "nonsense",
 ]
 
 
@@ -29,12 +60,21 @@ def test_list_parameters_never_error(alice, url):
 
 def test_staff_forms_never_error(dana, institution):
     active = CredentialFactory(institution=institution)
-    awaiting = CredentialFactory(institution=institution, key_type="partner", status=Credential.Status.AWAITING_SECRET, secret=None)
+    awaiting = CredentialFactory(
+        institution=institution, key_type="partner", status=Credential.Status.AWAITING_SECRET, secret=None
+    )
     client = signed_in(dana)
     for value in NASTY:
-        assert client.post(f"/admin/keys/credential/{active.pk}/reveal/", {"reason": value}).status_code < 500, value[:20]
-        assert client.post(f"/admin/keys/credential/{awaiting.pk}/complete/", {"secret": value}).status_code < 500, value[:20]
-        assert client.post(f"/admin/keys/credential/{active.pk}/revoke/", {"confirm": "yes", "reason": value}).status_code < 500, value[:20]
+        assert client.post(f"/admin/keys/credential/{active.pk}/reveal/", {"reason": value}).status_code < 500, value[
+            :20
+        ]
+        assert client.post(f"/admin/keys/credential/{awaiting.pk}/complete/", {"secret": value}).status_code < 500, (
+            value[:20]
+        )
+        assert (
+            client.post(f"/admin/keys/credential/{active.pk}/revoke/", {"confirm": "yes", "reason": value}).status_code
+            < 500
+        ), value[:20]
         assert client.get(f"/admin/keys/credential/{value}/reveal/").status_code < 500, value[:20]
 
 
@@ -52,7 +92,9 @@ def test_calendar_addresses_never_error():
 def test_staff_pages_refuse_other_methods(dana, institution):
     credential = CredentialFactory(institution=institution)
     client = signed_in(dana)
-    for url in [f"/admin/keys/credential/{credential.pk}/{page}/" for page in ("reveal", "complete", "revoke")] + ["/admin/keys/credential/calendar/"]:
+    for url in [f"/admin/keys/credential/{credential.pk}/{page}/" for page in ("reveal", "complete", "revoke")] + [
+        "/admin/keys/credential/calendar/"
+    ]:
         assert client.put(url).status_code == 405, url
         assert client.delete(url).status_code == 405, url
 

@@ -4,7 +4,6 @@ import datetime
 
 import pytest
 from django.db import DatabaseError
-from django.test import Client
 from django.utils import timezone
 
 from keys import audit
@@ -67,7 +66,9 @@ def test_a_reveal_without_a_reason_is_refused_and_recorded_nowhere(dana, credent
     assert reveal_calls == [] and not AuditEvent.objects.exists()
 
 
-def test_a_reveal_writes_the_audit_event_before_decrypting_and_shows_the_secret_uncached(dana, credential, reveal_calls):
+def test_a_reveal_writes_the_audit_event_before_decrypting_and_shows_the_secret_uncached(
+    dana, credential, reveal_calls
+):
     response = signed_in(dana).post(reveal_url(credential), {"reason": REASON}, REMOTE_ADDR="198.51.100.7")
     assert response.status_code == 200
     assert SECRET.encode() in response.content
@@ -137,8 +138,14 @@ def test_a_pending_submission_cannot_be_revealed_or_even_found(dana, institution
     ],
 )
 def test_only_a_working_credential_can_be_revealed(dana, institution, status, expired, reveal_calls):
-    expires_at = timezone.now() - datetime.timedelta(days=1) if expired else timezone.now() + datetime.timedelta(days=30)
-    secret = None if status in (Credential.Status.REVOKED, Credential.Status.LOCKED, Credential.Status.AWAITING_SECRET) else SECRET
+    expires_at = (
+        timezone.now() - datetime.timedelta(days=1) if expired else timezone.now() + datetime.timedelta(days=30)
+    )
+    secret = (
+        None
+        if status in (Credential.Status.REVOKED, Credential.Status.LOCKED, Credential.Status.AWAITING_SECRET)
+        else SECRET
+    )
     other = CredentialFactory(institution=institution, status=status, secret=secret, expires_at=expires_at)
     client = signed_in(dana)
     assert b"Reveal secret" not in client.get(f"/admin/keys/credential/{other.pk}/change/").content

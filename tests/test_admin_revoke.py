@@ -29,7 +29,9 @@ def test_the_revoke_page_asks_for_a_reason_first(dana, credential):
 def test_revoking_purges_the_secret_cancels_reminders_and_is_audited(dana, institution):
     credential = tracked_credential(institution=institution, secret=SECRET)
     assert ReminderNotice.objects.filter(credential=credential, state="scheduled").exists()
-    response = signed_in(dana).post(revoke_url(credential), {"confirm": "yes", "reason": REASON}, REMOTE_ADDR="192.0.2.4")
+    response = signed_in(dana).post(
+        revoke_url(credential), {"confirm": "yes", "reason": REASON}, REMOTE_ADDR="192.0.2.4"
+    )
     assert response.status_code == 302
     credential.refresh_from_db()
     assert credential.status == Credential.Status.REVOKED
@@ -37,11 +39,20 @@ def test_revoking_purges_the_secret_cancels_reminders_and_is_audited(dana, insti
     assert not ReminderNotice.objects.filter(credential=credential, state="scheduled").exists()
     assert ReminderNotice.objects.filter(credential=credential, state="cancelled").exists()
     event = AuditEvent.objects.get()
-    assert (event.action, event.actor, event.reason, event.ip, event.credential) == ("revoke", "dana", REASON, "192.0.2.4", credential)
+    assert (event.action, event.actor, event.reason, event.ip, event.credential) == (
+        "revoke",
+        "dana",
+        REASON,
+        "192.0.2.4",
+        credential,
+    )
 
 
 def test_the_bulk_action_confirms_then_revokes_every_selected_credential(dana, institution):
-    first, second = CredentialFactory(institution=institution), CredentialFactory(institution=institution, kind="developer_key", client_id="170000000000123")
+    first, second = (
+        CredentialFactory(institution=institution),
+        CredentialFactory(institution=institution, kind="developer_key", client_id="170000000000123"),
+    )
     client = signed_in(dana)
     selection = {"action": "revoke_selected", "_selected_action": [first.pk, second.pk]}
     confirmation = client.post(CHANGELIST, selection)
@@ -58,7 +69,10 @@ def test_staff_without_the_permission_cannot_revoke(bob, credential):
     assert client.get(revoke_url(credential)).status_code == 403
     assert client.post(revoke_url(credential), {"confirm": "yes", "reason": REASON}).status_code == 403
     assert b"revoke_selected" not in client.get(CHANGELIST).content
-    client.post(CHANGELIST, {"action": "revoke_selected", "_selected_action": [credential.pk], "confirm": "yes", "reason": REASON})
+    client.post(
+        CHANGELIST,
+        {"action": "revoke_selected", "_selected_action": [credential.pk], "confirm": "yes", "reason": REASON},
+    )
     credential.refresh_from_db()
     assert credential.status == Credential.Status.ACTIVE and not AuditEvent.objects.exists()
 
@@ -74,6 +88,8 @@ def test_a_pending_submission_cannot_be_revoked_through_the_admin(dana, institut
     pending = CredentialFactory(institution=institution, status=Credential.Status.PENDING, verified_at=None)
     client = signed_in(dana)
     assert client.post(revoke_url(pending), {"confirm": "yes", "reason": REASON}).status_code == 404
-    client.post(CHANGELIST, {"action": "revoke_selected", "_selected_action": [pending.pk], "confirm": "yes", "reason": REASON})
+    client.post(
+        CHANGELIST, {"action": "revoke_selected", "_selected_action": [pending.pk], "confirm": "yes", "reason": REASON}
+    )
     pending.refresh_from_db()
     assert pending.status == Credential.Status.PENDING

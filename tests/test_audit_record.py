@@ -13,7 +13,9 @@ pytestmark = pytest.mark.django_db
 
 def test_it_records_who_what_which_why_and_from_where(institution):
     credential = CredentialFactory(institution=institution)
-    event = audit.record(audit.Action.REVEAL, actor="alice", credential=credential, reason="pipeline broke", ip="203.0.113.9")
+    event = audit.record(
+        audit.Action.REVEAL, actor="alice", credential=credential, reason="pipeline broke", ip="203.0.113.9"
+    )
     event.refresh_from_db()
     assert (event.actor, event.action, event.reason, event.ip) == ("alice", "reveal", "pipeline broke", "203.0.113.9")
     assert event.credential == credential
@@ -60,7 +62,10 @@ def test_an_event_cannot_be_changed_or_deleted_through_the_model():
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigger exists on PostgreSQL only")
 def test_postgresql_refuses_raw_sql_that_changes_or_deletes_an_event():
     event = audit.record(audit.Action.INVITE, actor="alice")
-    for sql in ("UPDATE keys_auditevent SET reason = 'edited' WHERE id = %s", "DELETE FROM keys_auditevent WHERE id = %s"):
+    for sql in (
+        "UPDATE keys_auditevent SET reason = 'edited' WHERE id = %s",
+        "DELETE FROM keys_auditevent WHERE id = %s",
+    ):
         with pytest.raises(DatabaseError, match="append-only"):
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(sql, [event.pk])

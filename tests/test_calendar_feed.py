@@ -36,7 +36,9 @@ def test_staff_create_their_address_on_the_calendar_page(bob):
 
 
 def test_the_feed_has_an_all_day_event_on_each_expiry_date_and_nothing_secret(bob, institution):
-    credential = CredentialFactory(institution=institution, secret=SECRET, expires_at=timezone.now() + datetime.timedelta(days=40))
+    credential = CredentialFactory(
+        institution=institution, secret=SECRET, expires_at=timezone.now() + datetime.timedelta(days=40)
+    )
     feed = CalendarFeed.objects.create(user=bob)
     response = Client().get(feed_path(feed))
     [event] = events(response)

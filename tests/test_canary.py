@@ -110,7 +110,9 @@ def test_the_canary_secret_is_nowhere_in_clear(
     assert_no_canary(customer.get(f"/s/{verification.public_id}/receipt/").content, "the receipt page")
 
     # A campaign: its emails, its pages, its exports; an import staged for preview.
-    campaign = campaigns.start(Institution.objects.all(), kind="developer_key", name="canary", actor="alice", now=timezone.now())
+    campaign = campaigns.start(
+        Institution.objects.all(), kind="developer_key", name="canary", actor="alice", now=timezone.now()
+    )
     assert campaigns.sweep().sent == 1
     staged = InstitutionImport.objects.create(
         filename="i.csv", uploaded_by="alice", content=institution_csv.export_text()
@@ -151,7 +153,10 @@ def test_the_canary_secret_is_nowhere_in_clear(
     csv = staff.get("/admin/keys/credential/export.csv")
     assert csv.status_code == 200
     assert_no_canary(b"".join(csv.streaming_content), "the CSV export")
-    for export in ("/admin/keys/institution/export.csv", f"/admin/keys/campaign/{campaign.campaign.pk}/not-responded.csv"):
+    for export in (
+        "/admin/keys/institution/export.csv",
+        f"/admin/keys/campaign/{campaign.campaign.pk}/not-responded.csv",
+    ):
         response = staff.get(export)
         assert response.status_code == 200
         assert_no_canary(response.content, export)
@@ -160,7 +165,17 @@ def test_the_canary_secret_is_nowhere_in_clear(
     assert calendar.status_code == 200
     assert_no_canary(calendar.content, "the calendar feed")
     out, err = io.StringIO(), io.StringIO()
-    call_command("export_credential", "--institution", institution.slug, "--kind", "dap", "--format", "json", stdout=out, stderr=err)
+    call_command(
+        "export_credential",
+        "--institution",
+        institution.slug,
+        "--kind",
+        "dap",
+        "--format",
+        "json",
+        stdout=out,
+        stderr=err,
+    )
     assert CANARY in out.getvalue()
     assert_no_canary(err.getvalue(), "the export command's stderr")
     out = io.StringIO()
@@ -205,8 +220,15 @@ def test_the_canary_secret_is_nowhere_in_clear(
     mail_files = list(mail_dir.iterdir())
     written = b"".join(path.read_bytes() for path in mail_files)
     for subject in (
-        b"is your code", b"handed over a new", b"expires tomorrow", b"has expired", b"has lapsed", INVITATION,
-        b"Canvas no longer accepts the", b"stopped working", b"Receipt: ",
+        b"is your code",
+        b"handed over a new",
+        b"expires tomorrow",
+        b"has expired",
+        b"has lapsed",
+        INVITATION,
+        b"Canvas no longer accepts the",
+        b"stopped working",
+        b"Receipt: ",
     ):
         assert subject in written, f"no {subject!r} email was written to be searched"
     for path in mail_files:
@@ -275,8 +297,14 @@ def test_staff_sign_in_writes_no_password_code_or_key_anywhere(dana, credential,
     for path in mail_dir.iterdir() if mail_dir.exists() else []:
         assert_none(path.read_bytes(), f"mail file {path.name}")
     staff = signed_in(dana)
-    for page in ["/admin/keys/auditevent/", f"/admin/auth/user/{dana.pk}/change/", "/admin/two-step/setup/",
-                 "/admin/axes/accessattempt/", "/admin/axes/accessfailurelog/", "/admin/django_q/success/"]:
+    for page in [
+        "/admin/keys/auditevent/",
+        f"/admin/auth/user/{dana.pk}/change/",
+        "/admin/two-step/setup/",
+        "/admin/axes/accessattempt/",
+        "/admin/axes/accessfailurelog/",
+        "/admin/django_q/success/",
+    ]:
         response = staff.get(page)
         assert response.status_code in (200, 403), page
         assert_none(response.content, page)

@@ -24,7 +24,7 @@ from keys.tasks import run_live_checks
 from tests.factories import CredentialFactory, InstitutionFactory, works
 
 pytestmark = pytest.mark.django_db
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 START = datetime.datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 SECRET = "Daily0Check1Secret2Value"
 
@@ -196,7 +196,7 @@ def test_keys_from_before_live_checks_get_slots_spread_over_the_next_day(fake_da
     dead = CredentialFactory(status=Credential.Status.REVOKED, secret=None)
     run_live_checks()
     slots = sorted(Credential.objects.filter(pk__in=[k.pk for k in keys]).values_list("next_check_at", flat=True))
-    assert START < slots[0] and slots[-1] <= START + datetime.timedelta(days=1)
+    assert slots[0] > START and slots[-1] <= START + datetime.timedelta(days=1)
     assert len({slot.hour for slot in slots}) >= 12
     dead.refresh_from_db()
     assert dead.next_check_at is None

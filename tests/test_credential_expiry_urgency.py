@@ -6,7 +6,7 @@ import pytest
 
 from keys.models import Credential, Institution
 
-NOON = datetime.datetime(2027, 3, 10, 12, 0, tzinfo=datetime.timezone.utc)
+NOON = datetime.datetime(2027, 3, 10, 12, 0, tzinfo=datetime.UTC)
 
 
 def unsaved(expires_in_days):
@@ -16,7 +16,17 @@ def unsaved(expires_in_days):
 
 @pytest.mark.parametrize(
     "days, urgency",
-    [(None, "none"), (-3, "lapsed"), (0, "lapsed"), (1, "urgent"), (7, "urgent"), (8, "soon"), (30, "soon"), (31, "ok"), (365, "ok")],
+    [
+        (None, "none"),
+        (-3, "lapsed"),
+        (0, "lapsed"),
+        (1, "urgent"),
+        (7, "urgent"),
+        (8, "soon"),
+        (30, "soon"),
+        (31, "ok"),
+        (365, "ok"),
+    ],
 )
 def test_it_grades_days_left(days, urgency):
     assert unsaved(days).expiry_urgency(NOON) == urgency
@@ -24,7 +34,8 @@ def test_it_grades_days_left(days, urgency):
 
 def test_it_reads_the_date_in_the_institutions_time_zone():
     credential = Credential(
-        institution=Institution(name="Unsaved", time_zone="Pacific/Auckland"), kind="dap",
-        expires_at=datetime.datetime(2027, 3, 11, 10, 0, tzinfo=datetime.timezone.utc),  # 11 March 23:00 in Auckland
+        institution=Institution(name="Unsaved", time_zone="Pacific/Auckland"),
+        kind="dap",
+        expires_at=datetime.datetime(2027, 3, 11, 10, 0, tzinfo=datetime.UTC),  # 11 March 23:00 in Auckland
     )
     assert credential.days_left(NOON) == 0 and credential.expiry_urgency(NOON) == "lapsed"

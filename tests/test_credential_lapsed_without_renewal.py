@@ -28,19 +28,32 @@ def test_an_active_or_expired_key_past_its_date_with_nothing_newer_is_lapsed(ins
 @pytest.mark.parametrize("newer_status", [Status.ACTIVE, Status.AWAITING_SECRET, Status.SUPERSEDED, Status.EXPIRED])
 def test_a_newer_verified_key_counts_as_a_renewal(institution, newer_status):
     CredentialFactory(institution=institution, status=Status.EXPIRED, expires_at=days(-1), submitted_at=days(-400))
-    newer = CredentialFactory(institution=institution, status=newer_status, expires_at=days(-1) if newer_status == Status.EXPIRED else days(300))
+    newer = CredentialFactory(
+        institution=institution,
+        status=newer_status,
+        expires_at=days(-1) if newer_status == Status.EXPIRED else days(300),
+    )
     assert lapsed() == ({newer.pk} if newer_status == Status.EXPIRED else set())
 
 
 @pytest.mark.parametrize("newer_status", [Status.PENDING, Status.LOCKED, Status.REVOKED])
 def test_an_unverified_locked_or_revoked_newer_key_is_no_renewal(institution, newer_status):
-    old = CredentialFactory(institution=institution, status=Status.EXPIRED, expires_at=days(-1), submitted_at=days(-400))
-    CredentialFactory(institution=institution, status=newer_status, verified_at=None if newer_status != Status.REVOKED else days(0), submitted_at=days(0))
+    old = CredentialFactory(
+        institution=institution, status=Status.EXPIRED, expires_at=days(-1), submitted_at=days(-400)
+    )
+    CredentialFactory(
+        institution=institution,
+        status=newer_status,
+        verified_at=None if newer_status != Status.REVOKED else days(0),
+        submitted_at=days(0),
+    )
     assert lapsed() == {old.pk}
 
 
 def test_another_kind_or_institution_is_no_renewal(institution):
-    old = CredentialFactory(institution=institution, status=Status.EXPIRED, expires_at=days(-1), submitted_at=days(-400))
+    old = CredentialFactory(
+        institution=institution, status=Status.EXPIRED, expires_at=days(-1), submitted_at=days(-400)
+    )
     CredentialFactory(institution=institution, kind="developer_key", client_id="170000000000123")
     CredentialFactory()
     assert lapsed() == {old.pk}

@@ -53,7 +53,12 @@ def test_env_output_sourced_by_sh_gives_a_child_exactly_the_stored_values(creden
     env_file = tmp_path / "dap.env"
     env_file.write_text(out)
     script = 'set -a; . "$1"; set +a; exec "$2" -c "import json, os; print(json.dumps({k: os.environ.get(k) for k in (\'DAP_CLIENT_ID\', \'DAP_CLIENT_SECRET\')}))"'
-    child = subprocess.run(["/bin/sh", "-c", script, "sh", str(env_file), sys.executable], capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
+    child = subprocess.run(
+        ["/bin/sh", "-c", script, "sh", str(env_file), sys.executable],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"]},
+    )
     assert child.returncode == 0, child.stderr
     assert json.loads(child.stdout) == {"DAP_CLIENT_ID": CLIENT_ID, "DAP_CLIENT_SECRET": AWKWARD_SECRET}
 
@@ -64,16 +69,25 @@ def test_json_format_prints_one_parseable_object(credential):
 
 
 def test_a_developer_key_uses_its_own_variable_names(institution):
-    CredentialFactory(institution=institution, kind="developer_key", client_id="170000000000123", secret="S" * 64, expires_at=None)
+    CredentialFactory(
+        institution=institution, kind="developer_key", client_id="170000000000123", secret="S" * 64, expires_at=None
+    )
     out, _ = export("--institution", "example-u", "--kind", "developer_key", "--format", "json")
     assert json.loads(out) == {"CANVAS_DEVELOPER_KEY_ID": "170000000000123", "CANVAS_DEVELOPER_KEY_SECRET": "S" * 64}
 
 
 def test_it_exports_the_newest_usable_credential(institution):
     now = timezone.now()
-    CredentialFactory(institution=institution, status=Credential.Status.SUPERSEDED, secret="older-secret", submitted_at=now - datetime.timedelta(days=200))
+    CredentialFactory(
+        institution=institution,
+        status=Credential.Status.SUPERSEDED,
+        secret="older-secret",
+        submitted_at=now - datetime.timedelta(days=200),
+    )
     CredentialFactory(institution=institution, secret="newest-secret", submitted_at=now - datetime.timedelta(days=1))
-    CredentialFactory(institution=institution, status=Credential.Status.PENDING, verified_at=None, secret="pending-secret")
+    CredentialFactory(
+        institution=institution, status=Credential.Status.PENDING, verified_at=None, secret="pending-secret"
+    )
     CredentialFactory(institution=institution, status=Credential.Status.AWAITING_SECRET, secret=None, submitted_at=now)
     out, _ = export("--institution", "example-u", "--format", "json")
     assert json.loads(out)["DAP_CLIENT_SECRET"] == "newest-secret"
@@ -81,7 +95,12 @@ def test_it_exports_the_newest_usable_credential(institution):
 
 def test_a_superseded_key_still_working_is_exported_when_the_newer_one_was_revoked(institution):
     now = timezone.now()
-    CredentialFactory(institution=institution, status=Credential.Status.SUPERSEDED, secret="older-secret", submitted_at=now - datetime.timedelta(days=200))
+    CredentialFactory(
+        institution=institution,
+        status=Credential.Status.SUPERSEDED,
+        secret="older-secret",
+        submitted_at=now - datetime.timedelta(days=200),
+    )
     CredentialFactory(institution=institution, status=Credential.Status.REVOKED, secret=None)
     out, _ = export("--institution", "example-u", "--format", "json")
     assert json.loads(out)["DAP_CLIENT_SECRET"] == "older-secret"
@@ -91,12 +110,19 @@ def test_every_export_is_audited_as_the_cli_user(credential, monkeypatch):
     monkeypatch.setattr(audit.getpass, "getuser", lambda: "pipeline")
     export("--institution", "example-u", "--format", "json")
     event = AuditEvent.objects.get()
-    assert (event.action, event.actor, event.credential, event.detail) == ("export", "cli:pipeline", credential, "format json")
+    assert (event.action, event.actor, event.credential, event.detail) == (
+        "export",
+        "cli:pipeline",
+        credential,
+        "format json",
+    )
     assert AWKWARD_SECRET not in f"{event.reason} {event.detail}"
 
 
 def test_it_warns_on_stderr_when_the_key_expires_soon(institution):
-    credential = CredentialFactory(institution=institution, expires_at=timezone.now() + datetime.timedelta(days=5, hours=2))
+    credential = CredentialFactory(
+        institution=institution, expires_at=timezone.now() + datetime.timedelta(days=5, hours=2)
+    )
     out, err = export("--institution", "example-u")
     assert f"({credential.days_left()} days left)" in err and "days left" not in out
 
@@ -154,8 +180,14 @@ def test_an_undecryptable_secret_is_refused_without_an_event(institution):
 def test_as_a_process_a_refusal_exits_non_zero_with_stderr_only(institution, tmp_path):
     manage = Path(__file__).resolve().parent.parent / "manage.py"
     env = {**os.environ, "DATABASE_URL": _database_url_for_a_child(tmp_path)}
-    for args in (["--institution", "nowhere"], ["--institution", "example-u"], ["--institution", "example-u", "--kind", "ftp"]):
-        result = subprocess.run([sys.executable, str(manage), "export_credential", *args], capture_output=True, text=True, env=env)
+    for args in (
+        ["--institution", "nowhere"],
+        ["--institution", "example-u"],
+        ["--institution", "example-u", "--kind", "ftp"],
+    ):
+        result = subprocess.run(
+            [sys.executable, str(manage), "export_credential", *args], capture_output=True, text=True, env=env
+        )
         assert result.returncode != 0
         assert result.stdout == ""
         assert result.stderr.strip()
@@ -210,7 +242,9 @@ def test_the_official_canvas_data_2_client_reads_the_exported_variables(credenti
         script = 'set -a; . "$1"; set +a; exec "$2" --base-url "$3" --no-tracking --non-interactive --no-log-to-console list --namespace canvas'
         child = subprocess.run(
             ["/bin/sh", "-c", script, "sh", str(env_file), dap, f"http://127.0.0.1:{server.server_port}"],
-            capture_output=True, text=True, timeout=120,
+            capture_output=True,
+            text=True,
+            timeout=120,
             env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), "DAP_TRACKING": "false"},
         )
     finally:

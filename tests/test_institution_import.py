@@ -188,7 +188,9 @@ def test_each_import_is_audited(tmp_path):
 
 
 def test_the_sample_file_imports_cleanly(tmp_path):
-    call_command("import_institutions", str(settings.BASE_DIR / "deploy" / "institutions.sample.csv"), stdout=io.StringIO())
+    call_command(
+        "import_institutions", str(settings.BASE_DIR / "deploy" / "institutions.sample.csv"), stdout=io.StringIO()
+    )
     assert Institution.objects.count() == 4
     assert Institution.objects.filter(slug="northfield", canvas_url="https://northfield.instructure.com").exists()
 

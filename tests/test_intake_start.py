@@ -133,8 +133,16 @@ BAD_DAP_INPUTS = [
     ({"client_id": "   "}, "client_id", "Enter the Client ID"),
     ({"client_id": "us-east-1#not-a-uuid"}, "client_id", "look like a Canvas Data 2 Client ID"),
     ({"client_id": "<script>alert(1)</script>"}, "client_id", "look like a Canvas Data 2 Client ID"),
-    ({"client_id": "us-east-1#1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d\x00"}, "client_id", "Null characters are not allowed"),
-    ({"client_id": "us-east-1#1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5\u0661"}, "client_id", "look like a Canvas Data 2 Client ID"),
+    (
+        {"client_id": "us-east-1#1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d\x00"},
+        "client_id",
+        "Null characters are not allowed",
+    ),
+    (
+        {"client_id": "us-east-1#1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5\u0661"},
+        "client_id",
+        "look like a Canvas Data 2 Client ID",
+    ),
     ({"client_id": LONG}, "client_id", "look like a Canvas Data 2 Client ID"),
     ({"client_secret": ""}, "client_secret", "Enter the secret"),
     ({"client_secret": LONG}, "client_secret", "longer than any secret"),

@@ -31,7 +31,17 @@ NASTY = [
     "../../etc/passwd",
     "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
 ]
-START_FIELDS = ["client_id", "client_secret", "key_type", "canvas_url", "expiry", "created_on", "expires_on", "contact", "form_nonce"]
+START_FIELDS = [
+    "client_id",
+    "client_secret",
+    "key_type",
+    "canvas_url",
+    "expiry",
+    "created_on",
+    "expires_on",
+    "contact",
+    "form_nonce",
+]
 
 
 @pytest.mark.parametrize("kind", ["dap", "developer_key"])

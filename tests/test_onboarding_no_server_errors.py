@@ -79,7 +79,7 @@ def test_the_import_command_refuses_any_file_cleanly(tmp_path):
             b"\xff" * 10,
             b"name,slug\n",
             b'name,slug,canvas_url,time_zone,contacts\n"unterminated,x,,,a@b.c\n',
-            "x\x00".encode(),
+            b"x\x00",
         ]
     ):
         path = tmp_path / f"{n}.csv"

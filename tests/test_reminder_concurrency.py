@@ -52,7 +52,9 @@ def test_a_sweep_killed_mid_run_loses_and_doubles_nothing(settings, time_machine
     due_reminders(40)
     with SMTPSink(hold_transaction=15) as sink:
         sweep = sweep_process(sink, "--batch-size", "100")
-        assert sink.handler.holding.wait(timeout=120), sweep.stderr.read() if sweep.poll() is not None else "no 15th message"
+        assert sink.handler.holding.wait(timeout=120), (
+            sweep.stderr.read() if sweep.poll() is not None else "no 15th message"
+        )
         sweep.send_signal(signal.SIGKILL)
         sweep.wait(timeout=30)
         sink.handler.release.set()

@@ -8,7 +8,7 @@ from keys import kinds
 from keys.models import Credential, Institution, ReminderNotice
 from tests.factories import tracked_credential, works
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 NOW = datetime.datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
@@ -20,7 +20,7 @@ def credential(created_on=datetime.date(2026, 11, 23), lifetime="1y", expires_on
         institution=institution,
         kind="dap",
         key_created_on=created_on if lifetime != kinds.EXACT_DATE else None,
-        expires_at=kinds.start_of_day(expires_on, datetime.timezone.utc),
+        expires_at=kinds.start_of_day(expires_on, datetime.UTC),
         verified_at=verified_at,
     )
 

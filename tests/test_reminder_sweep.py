@@ -14,7 +14,7 @@ from tests.factories import tracked_credential, works
 from tests.mail_backends import REFUSING
 
 pytestmark = pytest.mark.django_db
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 START = datetime.datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 SECRET = "lifetime-Secret-value-000111"
 
@@ -23,7 +23,9 @@ def live_through(time_machine, start, days, hour=0, minute=5):
     """Run the schedules once a day (just after midnight UTC) for `days` days; mail per day."""
     sent = {}
     for day in range(days + 1):
-        moment = datetime.datetime.combine(start.date() + datetime.timedelta(days=day), datetime.time(hour, minute), UTC)
+        moment = datetime.datetime.combine(
+            start.date() + datetime.timedelta(days=day), datetime.time(hour, minute), UTC
+        )
         if moment < start:
             continue
         time_machine.move_to(moment, tick=False)
@@ -108,7 +110,9 @@ def test_a_one_day_key_is_reminded_on_the_next_sweep_and_not_again(time_machine,
     assert "tomorrow" in mail.outbox[0].subject
 
 
-def test_the_reminder_email_says_what_where_when_and_how_and_never_the_secret(time_machine, contact_institution, settings):
+def test_the_reminder_email_says_what_where_when_and_how_and_never_the_secret(
+    time_machine, contact_institution, settings
+):
     settings.PORTAL_BASE_URL = "https://keys.partner.example"
     time_machine.move_to(START, tick=False)
     credential = tracked_credential(institution=contact_institution, secret=SECRET, lifetime_days=30)
@@ -158,7 +162,9 @@ def test_final_reminders_also_go_to_partner_staff(time_machine, contact_institut
     ]
 
 
-def test_a_refused_message_is_retried_later_and_the_lapse_notice_still_follows(time_machine, contact_institution, settings):
+def test_a_refused_message_is_retried_later_and_the_lapse_notice_still_follows(
+    time_machine, contact_institution, settings
+):
     time_machine.move_to(START, tick=False)
     credential = tracked_credential(institution=contact_institution, lifetime_days=1)
     settings.EMAIL_BACKEND = REFUSING

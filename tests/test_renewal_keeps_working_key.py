@@ -21,7 +21,7 @@ from keys.tasks import send_reminders
 from tests.factories import canvas_says, tracked_credential, works
 
 pytestmark = pytest.mark.django_db
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 START = datetime.datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 

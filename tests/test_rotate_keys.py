@@ -45,7 +45,9 @@ def test_running_it_twice_changes_nothing_the_second_time(monkeypatch):
 
 def test_a_secret_under_unknown_keys_stops_the_rotation_and_changes_nothing(monkeypatch):
     good = CredentialFactory(secret=sealed_under_old_keys("good"))
-    stranger = CredentialFactory(secret=Sealed.seal("lost", fernet("unknown-key-" + "u" * 40, "unknown-signing-" + "v" * 40)))
+    stranger = CredentialFactory(
+        secret=Sealed.seal("lost", fernet("unknown-key-" + "u" * 40, "unknown-signing-" + "v" * 40))
+    )
     before = Credential.objects.get(pk=good.pk).secret
     with pytest.raises(CommandError, match=f"keys.Credential#{stranger.pk}"):
         rotate(monkeypatch)

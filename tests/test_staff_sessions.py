@@ -53,8 +53,8 @@ def test_the_limits_are_settings(client_signed_in, settings):
 
 
 def test_the_defaults_are_twelve_hours_and_thirty_minutes(settings):
-    assert settings.PORTAL_STAFF_SESSION_MAX_AGE == datetime.timedelta(hours=12)
-    assert settings.PORTAL_STAFF_SESSION_IDLE == datetime.timedelta(minutes=30)
+    assert datetime.timedelta(hours=12) == settings.PORTAL_STAFF_SESSION_MAX_AGE
+    assert datetime.timedelta(minutes=30) == settings.PORTAL_STAFF_SESSION_IDLE
     assert settings.SESSION_COOKIE_AGE <= 12 * 60 * 60
 
 

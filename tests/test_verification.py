@@ -19,7 +19,7 @@ from keys.models import Credential
 from tests.flows import last_code, submit, wrong_code
 
 pytestmark = pytest.mark.django_db
-START = datetime.datetime(2026, 11, 23, 9, 0, 0, tzinfo=datetime.timezone.utc)
+START = datetime.datetime(2026, 11, 23, 9, 0, 0, tzinfo=datetime.UTC)
 
 
 @pytest.fixture
@@ -189,18 +189,41 @@ def test_wrong_expired_and_locked_give_the_same_message(client, pending, time_ma
     expired = enter(client, pending, right)
     at(time_machine, minutes=15, seconds=1)
     locked = enter(client, pending, right)
-    assert wrong.context["code_error"] == expired.context["code_error"] == locked.context["code_error"] == GENERIC_CODE_ERROR
+    assert (
+        wrong.context["code_error"]
+        == expired.context["code_error"]
+        == locked.context["code_error"]
+        == GENERIC_CODE_ERROR
+    )
     assert wrong.status_code == expired.status_code == locked.status_code == 400
 
 
 @pytest.mark.parametrize(
     "code",
-    ["١٢٣٤٥٦", "１２３４５６", "12345", "1234567", "12345a", "abcdef", "", "12 34 5", "½23456", "१२३४५६", "123456\x00", "x" * 5000],
+    [
+        "١٢٣٤٥٦",
+        "１２３４５６",
+        "12345",
+        "1234567",
+        "12345a",
+        "abcdef",
+        "",
+        "12 34 5",
+        "½23456",
+        "१२३४५६",
+        "123456\x00",
+        "x" * 5000,
+    ],
 )
 def test_a_code_that_is_not_six_ascii_digits_is_a_form_error_not_an_attempt(client, pending, code):
     response = enter(client, pending, code)
     assert response.status_code == 400
-    assert "Enter the six digits" in response.content.decode() or "Ensure this value" in response.content.decode() or "Null characters" in response.content.decode() or "This field is required" in response.content.decode()
+    assert (
+        "Enter the six digits" in response.content.decode()
+        or "Ensure this value" in response.content.decode()
+        or "Null characters" in response.content.decode()
+        or "This field is required" in response.content.decode()
+    )
     pending.refresh_from_db()
     assert pending.wrong_attempts == 0
 

@@ -2,39 +2,67 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import intake.models
 from django.db import migrations, models
+
+import intake.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('keys', '0001_initial'),
+        ("keys", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Verification',
+            name="Verification",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(default=intake.models.new_public_id, editable=False, max_length=32, unique=True)),
-                ('form_nonce', models.CharField(max_length=64, unique=True)),
-                ('submitter_ip', models.GenericIPAddressField(blank=True, null=True)),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('code_hash', models.CharField(blank=True, max_length=64)),
-                ('code_sent_at', models.DateTimeField(blank=True, null=True)),
-                ('codes_sent', models.PositiveSmallIntegerField(default=0)),
-                ('wrong_attempts', models.PositiveSmallIntegerField(default=0)),
-                ('verified_at', models.DateTimeField(blank=True, null=True)),
-                ('locked_at', models.DateTimeField(blank=True, null=True)),
-                ('lock_reason', models.CharField(blank=True, choices=[('window', 'Verification window ran out'), ('attempts', 'Too many wrong codes')], max_length=16)),
-                ('contact', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='verifications', to='keys.admincontact')),
-                ('credential', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='verification', to='keys.credential')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "public_id",
+                    models.CharField(default=intake.models.new_public_id, editable=False, max_length=32, unique=True),
+                ),
+                ("form_nonce", models.CharField(max_length=64, unique=True)),
+                ("submitter_ip", models.GenericIPAddressField(blank=True, null=True)),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("code_hash", models.CharField(blank=True, max_length=64)),
+                ("code_sent_at", models.DateTimeField(blank=True, null=True)),
+                ("codes_sent", models.PositiveSmallIntegerField(default=0)),
+                ("wrong_attempts", models.PositiveSmallIntegerField(default=0)),
+                ("verified_at", models.DateTimeField(blank=True, null=True)),
+                ("locked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "lock_reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[("window", "Verification window ran out"), ("attempts", "Too many wrong codes")],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "contact",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="verifications",
+                        to="keys.admincontact",
+                    ),
+                ),
+                (
+                    "credential",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="verification", to="keys.credential"
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(condition=models.Q(('locked_at__isnull', True), ('verified_at__isnull', True)), fields=['started_at'], name='verification_open')],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("locked_at__isnull", True), ("verified_at__isnull", True)),
+                        fields=["started_at"],
+                        name="verification_open",
+                    )
+                ],
             },
         ),
     ]

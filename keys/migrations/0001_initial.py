@@ -2,75 +2,182 @@
 
 import django.db.models.deletion
 import django.utils.timezone
+from django.db import migrations, models
+
 import keys.models
 import keys.sealing
-from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Institution',
+            name="Institution",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('slug', models.SlugField(help_text='Short name used by pipelines and commands.', max_length=80, unique=True)),
-                ('canvas_url', models.URLField(blank=True, help_text="The institution's Canvas address, e.g. https://example.instructure.com.")),
-                ('time_zone', models.CharField(blank=True, help_text="An IANA name such as America/Chicago. Expiry dates are shown in this time zone; empty means the portal's.", max_length=64, validators=[keys.models.validate_time_zone])),
-                ('intake_token', models.CharField(default=keys.models.new_intake_token, editable=False, help_text='The secret part of the intake link. Rotating it makes the old link stop working.', max_length=64, unique=True)),
-                ('intake_token_rotated_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "slug",
+                    models.SlugField(
+                        help_text="Short name used by pipelines and commands.", max_length=80, unique=True
+                    ),
+                ),
+                (
+                    "canvas_url",
+                    models.URLField(
+                        blank=True, help_text="The institution's Canvas address, e.g. https://example.instructure.com."
+                    ),
+                ),
+                (
+                    "time_zone",
+                    models.CharField(
+                        blank=True,
+                        help_text="An IANA name such as America/Chicago. Expiry dates are shown in this time zone; empty means the portal's.",
+                        max_length=64,
+                        validators=[keys.models.validate_time_zone],
+                    ),
+                ),
+                (
+                    "intake_token",
+                    models.CharField(
+                        default=keys.models.new_intake_token,
+                        editable=False,
+                        help_text="The secret part of the intake link. Rotating it makes the old link stop working.",
+                        max_length=64,
+                        unique=True,
+                    ),
+                ),
+                ("intake_token_rotated_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Credential',
+            name="Credential",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('dap', 'Canvas Data 2 key'), ('developer_key', 'Canvas API developer key')], max_length=32)),
-                ('client_id', models.CharField(help_text='An identifier, stored in clear.', max_length=255, verbose_name='Client ID')),
-                ('secret', keys.sealing.SealedSecretField(blank=True, null=True)),
-                ('key_type', models.CharField(blank=True, choices=[('institutional', 'Institutional Use'), ('partner', 'Instructure Partner')], max_length=20)),
-                ('canvas_url', models.URLField(blank=True)),
-                ('lifetime', models.CharField(blank=True, help_text="The expiry chosen in Canvas (1y, 6m…), 'exact' for a stated date, or 'none'.", max_length=8)),
-                ('key_created_on', models.DateField(blank=True, help_text='When the customer created the key in Canvas.', null=True)),
-                ('expires_at', models.DateTimeField(blank=True, help_text='Expiry (or review) date: the key must be replaced before it.', null=True)),
-                ('status', models.CharField(choices=[('pending', 'Pending verification'), ('awaiting_secret', 'Awaiting partner secret'), ('active', 'Active'), ('superseded', 'Superseded'), ('expired', 'Expired'), ('revoked', 'Revoked'), ('locked', 'Locked')], default='pending', max_length=20)),
-                ('submitted_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('verified_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('verified_email', models.EmailField(blank=True, editable=False, help_text='The on-file address that confirmed it.', max_length=254)),
-                ('superseded_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('locked_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('secret_purged_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('superseded_by', models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='supersedes', to='keys.credential')),
-                ('institution', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='credentials', to='keys.institution')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("dap", "Canvas Data 2 key"), ("developer_key", "Canvas API developer key")],
+                        max_length=32,
+                    ),
+                ),
+                (
+                    "client_id",
+                    models.CharField(
+                        help_text="An identifier, stored in clear.", max_length=255, verbose_name="Client ID"
+                    ),
+                ),
+                ("secret", keys.sealing.SealedSecretField(blank=True, null=True)),
+                (
+                    "key_type",
+                    models.CharField(
+                        blank=True,
+                        choices=[("institutional", "Institutional Use"), ("partner", "Instructure Partner")],
+                        max_length=20,
+                    ),
+                ),
+                ("canvas_url", models.URLField(blank=True)),
+                (
+                    "lifetime",
+                    models.CharField(
+                        blank=True,
+                        help_text="The expiry chosen in Canvas (1y, 6m…), 'exact' for a stated date, or 'none'.",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "key_created_on",
+                    models.DateField(blank=True, help_text="When the customer created the key in Canvas.", null=True),
+                ),
+                (
+                    "expires_at",
+                    models.DateTimeField(
+                        blank=True, help_text="Expiry (or review) date: the key must be replaced before it.", null=True
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending verification"),
+                            ("awaiting_secret", "Awaiting partner secret"),
+                            ("active", "Active"),
+                            ("superseded", "Superseded"),
+                            ("expired", "Expired"),
+                            ("revoked", "Revoked"),
+                            ("locked", "Locked"),
+                        ],
+                        default="pending",
+                        max_length=20,
+                    ),
+                ),
+                ("submitted_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                ("verified_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                (
+                    "verified_email",
+                    models.EmailField(
+                        blank=True, editable=False, help_text="The on-file address that confirmed it.", max_length=254
+                    ),
+                ),
+                ("superseded_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("locked_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("secret_purged_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                (
+                    "superseded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        editable=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="supersedes",
+                        to="keys.credential",
+                    ),
+                ),
+                (
+                    "institution",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="credentials", to="keys.institution"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-submitted_at'],
-                'indexes': [models.Index(fields=['institution', 'kind', 'status'], name='credential_current'), models.Index(fields=['status', 'expires_at'], name='credential_expiry')],
+                "ordering": ["-submitted_at"],
+                "indexes": [
+                    models.Index(fields=["institution", "kind", "status"], name="credential_current"),
+                    models.Index(fields=["status", "expires_at"], name="credential_expiry"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='AdminContact',
+            name="AdminContact",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('email', models.EmailField(help_text='Verification codes and renewal reminders go here.', max_length=254)),
-                ('name', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('institution', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='contacts', to='keys.institution')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "email",
+                    models.EmailField(help_text="Verification codes and renewal reminders go here.", max_length=254),
+                ),
+                ("name", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                (
+                    "institution",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="contacts", to="keys.institution"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['email'],
-                'constraints': [models.UniqueConstraint(fields=('institution', 'email'), name='unique_contact_per_institution')],
+                "ordering": ["email"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("institution", "email"), name="unique_contact_per_institution")
+                ],
             },
         ),
     ]

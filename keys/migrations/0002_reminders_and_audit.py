@@ -6,50 +6,112 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('keys', '0001_initial'),
+        ("keys", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('actor', models.CharField(help_text='A staff username, cli:<user>, or the customer contact.', max_length=200)),
-                ('action', models.CharField(choices=[('reveal', 'Secret revealed'), ('export', 'Credential exported'), ('revoke', 'Credential revoked'), ('complete', 'Partner secret entered'), ('rotate_link', 'Intake link rotated'), ('invite', 'Intake link emailed'), ('verified', 'Submission verified'), ('locked', 'Submission locked'), ('csv_export', 'Credential list exported')], max_length=32)),
-                ('reason', models.TextField(blank=True)),
-                ('ip', models.GenericIPAddressField(blank=True, null=True)),
-                ('detail', models.CharField(blank=True, max_length=300)),
-                ('credential', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='audit_events', to='keys.credential')),
-                ('institution', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='audit_events', to='keys.institution')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                (
+                    "actor",
+                    models.CharField(
+                        help_text="A staff username, cli:<user>, or the customer contact.", max_length=200
+                    ),
+                ),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("reveal", "Secret revealed"),
+                            ("export", "Credential exported"),
+                            ("revoke", "Credential revoked"),
+                            ("complete", "Partner secret entered"),
+                            ("rotate_link", "Intake link rotated"),
+                            ("invite", "Intake link emailed"),
+                            ("verified", "Submission verified"),
+                            ("locked", "Submission locked"),
+                            ("csv_export", "Credential list exported"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("reason", models.TextField(blank=True)),
+                ("ip", models.GenericIPAddressField(blank=True, null=True)),
+                ("detail", models.CharField(blank=True, max_length=300)),
+                (
+                    "credential",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="audit_events",
+                        to="keys.credential",
+                    ),
+                ),
+                (
+                    "institution",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="audit_events",
+                        to="keys.institution",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-at'],
+                "ordering": ["-at"],
             },
         ),
         migrations.CreateModel(
-            name='ReminderNotice',
+            name="ReminderNotice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('offset_days', models.PositiveSmallIntegerField(help_text='Days before expiry; 0 is the lapse notice.')),
-                ('due_at', models.DateTimeField()),
-                ('not_before', models.DateTimeField(help_text='Due time, pushed back after a failed send.')),
-                ('state', models.CharField(choices=[('scheduled', 'Scheduled'), ('sent', 'Sent'), ('skipped', 'Skipped'), ('cancelled', 'Cancelled')], default='scheduled', max_length=16)),
-                ('state_reason', models.CharField(blank=True, max_length=200)),
-                ('claimed_by', models.CharField(blank=True, max_length=32)),
-                ('claimed_until', models.DateTimeField(blank=True, null=True)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('last_error', models.CharField(blank=True, max_length=300)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('recipients', models.TextField(blank=True, help_text='Addresses the reminder went to, one per line.')),
-                ('credential', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reminders', to='keys.credential')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "offset_days",
+                    models.PositiveSmallIntegerField(help_text="Days before expiry; 0 is the lapse notice."),
+                ),
+                ("due_at", models.DateTimeField()),
+                ("not_before", models.DateTimeField(help_text="Due time, pushed back after a failed send.")),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("scheduled", "Scheduled"),
+                            ("sent", "Sent"),
+                            ("skipped", "Skipped"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="scheduled",
+                        max_length=16,
+                    ),
+                ),
+                ("state_reason", models.CharField(blank=True, max_length=200)),
+                ("claimed_by", models.CharField(blank=True, max_length=32)),
+                ("claimed_until", models.DateTimeField(blank=True, null=True)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("last_error", models.CharField(blank=True, max_length=300)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("recipients", models.TextField(blank=True, help_text="Addresses the reminder went to, one per line.")),
+                (
+                    "credential",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="reminders", to="keys.credential"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['due_at'],
-                'indexes': [models.Index(condition=models.Q(('state', 'scheduled')), fields=['not_before'], name='reminder_due')],
-                'constraints': [models.UniqueConstraint(fields=('credential', 'offset_days'), name='one_reminder_per_offset')],
+                "ordering": ["due_at"],
+                "indexes": [
+                    models.Index(condition=models.Q(("state", "scheduled")), fields=["not_before"], name="reminder_due")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(fields=("credential", "offset_days"), name="one_reminder_per_offset")
+                ],
             },
         ),
     ]

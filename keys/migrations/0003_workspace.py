@@ -2,39 +2,57 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import keys.models
 from django.conf import settings
 from django.db import migrations, models
 
+import keys.models
+
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('keys', '0002_reminders_and_audit'),
+        ("keys", "0002_reminders_and_audit"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CalendarFeed',
+            name="CalendarFeed",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('token', models.CharField(default=keys.models.new_feed_token, editable=False, help_text='The secret part of the feed address. Rotating it makes the old address stop working.', max_length=64, unique=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('rotated_at', models.DateTimeField(blank=True, editable=False, null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "token",
+                    models.CharField(
+                        default=keys.models.new_feed_token,
+                        editable=False,
+                        help_text="The secret part of the feed address. Rotating it makes the old address stop working.",
+                        max_length=64,
+                        unique=True,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                ("rotated_at", models.DateTimeField(blank=True, editable=False, null=True)),
             ],
         ),
         migrations.AlterModelOptions(
-            name='credential',
-            options={'ordering': ['-submitted_at'], 'permissions': [('reveal_credential_secret', "Can reveal a credential's secret (audited)"), ('revoke_credential', 'Can revoke a credential and purge its secret (audited)'), ('complete_partner_credential', 'Can enter the secret of an Instructure Partner key (audited)')]},
+            name="credential",
+            options={
+                "ordering": ["-submitted_at"],
+                "permissions": [
+                    ("reveal_credential_secret", "Can reveal a credential's secret (audited)"),
+                    ("revoke_credential", "Can revoke a credential and purge its secret (audited)"),
+                    ("complete_partner_credential", "Can enter the secret of an Instructure Partner key (audited)"),
+                ],
+            },
         ),
         migrations.AddIndex(
-            model_name='credential',
-            index=models.Index(fields=['submitted_at', 'id'], name='credential_newest'),
+            model_name="credential",
+            index=models.Index(fields=["submitted_at", "id"], name="credential_newest"),
         ),
         migrations.AddField(
-            model_name='calendarfeed',
-            name='user',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='calendar_feed', to=settings.AUTH_USER_MODEL),
+            model_name="calendarfeed",
+            name="user",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.CASCADE, related_name="calendar_feed", to=settings.AUTH_USER_MODEL
+            ),
         ),
     ]

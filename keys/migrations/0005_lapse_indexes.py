@@ -4,18 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('keys', '0004_audit_append_only'),
+        ("keys", "0004_audit_append_only"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='credential',
-            index=models.Index(fields=['status', 'expires_at', 'institution', 'kind', 'verified_at'], name='credential_lapse'),
+            model_name="credential",
+            index=models.Index(
+                fields=["status", "expires_at", "institution", "kind", "verified_at"], name="credential_lapse"
+            ),
         ),
         migrations.AddIndex(
-            model_name='credential',
-            index=models.Index(fields=['institution', 'kind', 'verified_at', 'status'], name='credential_chain'),
+            model_name="credential",
+            index=models.Index(fields=["institution", "kind", "verified_at", "status"], name="credential_chain"),
         ),
     ]

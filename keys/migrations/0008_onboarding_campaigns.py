@@ -2,8 +2,9 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import keys.models
 from django.db import migrations, models
+
+import keys.models
 
 
 class Migration(migrations.Migration):

@@ -54,4 +54,3 @@ def test_a_mistyped_secret_is_refused_on_the_receipt_and_staff_see_why(page, liv
     history = staff.locator(".kd-check-history tbody tr")
     assert history.count() == 1 and "Hand-over" in history.first.text_content()
     assert violations == [] and staff_violations == []
-

@@ -37,7 +37,9 @@ def watch_for_policy_violations(page):
 
 
 def test_a_staff_member_reveals_a_secret_with_a_reason_and_it_is_audited(page, live_server, institution, dana):
-    credential = CredentialFactory(institution=institution, secret=SECRET, expires_at=timezone.now() + datetime.timedelta(days=20))
+    credential = CredentialFactory(
+        institution=institution, secret=SECRET, expires_at=timezone.now() + datetime.timedelta(days=20)
+    )
     violations = watch_for_policy_violations(page)
     sign_in(page, live_server, dana, "dana-password-123")
     assert page.get_by_role("heading", name="Credential health").is_visible()

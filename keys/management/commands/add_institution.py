@@ -15,14 +15,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("name", help='The institution\'s name, e.g. "Example University"')
         parser.add_argument("--slug", help="Short name for commands and pipelines (default: from the name)")
-        parser.add_argument("--contact", action="append", default=[], metavar="EMAIL", help="An admin address on file; repeat for more")
+        parser.add_argument(
+            "--contact", action="append", default=[], metavar="EMAIL", help="An admin address on file; repeat for more"
+        )
         parser.add_argument("--canvas-url", default="", help="https://example.instructure.com")
         parser.add_argument("--time-zone", default="", help="IANA time zone for expiry dates, e.g. America/Chicago")
 
     def handle(self, *args, name, slug, contact, canvas_url, time_zone, **options):
         if not contact:
             raise CommandError("Give at least one --contact: verification codes can only go to an address on file.")
-        institution = Institution(name=name.strip(), slug=slug or slugify(name), canvas_url=canvas_url, time_zone=time_zone)
+        institution = Institution(
+            name=name.strip(), slug=slug or slugify(name), canvas_url=canvas_url, time_zone=time_zone
+        )
         contacts = [AdminContact(email=email) for email in contact]
         try:
             institution.full_clean()

@@ -23,13 +23,20 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--institution", required=True, metavar="SLUG", help="The institution's slug, as in the admin")
         parser.add_argument(
-            "--kind", default=kinds.DEFAULT.slug, choices=list(kinds.KINDS),
+            "--institution", required=True, metavar="SLUG", help="The institution's slug, as in the admin"
+        )
+        parser.add_argument(
+            "--kind",
+            default=kinds.DEFAULT.slug,
+            choices=list(kinds.KINDS),
             help=f"Kind of credential (default: {kinds.DEFAULT.slug})",
         )
         parser.add_argument(
-            "--format", dest="output_format", default="env", choices=["env", "json"],
+            "--format",
+            dest="output_format",
+            default="env",
+            choices=["env", "json"],
             help="env: NAME=value lines for `set -a; . file` (default); json: one object with the same names",
         )
 
@@ -38,7 +45,9 @@ class Command(BaseCommand):
         spec = kinds.get(kind)
         found = Institution.objects.filter(slug=institution).first()
         if found is None:
-            raise CommandError(f"No institution with the slug {institution!r}. The admin lists every institution's slug.")
+            raise CommandError(
+                f"No institution with the slug {institution!r}. The admin lists every institution's slug."
+            )
         now = timezone.now()
         credential = (
             Credential.objects.for_pipeline(now)
@@ -53,10 +62,16 @@ class Command(BaseCommand):
             )
         try:
             secret = staff.open_secret(
-                credential, action=audit.Action.EXPORT, actor=staff.Actor.cli(), now=now, detail=f"format {output_format}"
+                credential,
+                action=audit.Action.EXPORT,
+                actor=staff.Actor.cli(),
+                now=now,
+                detail=f"format {output_format}",
             )
         except staff.AuditUnavailable as error:
-            raise CommandError("The audit trail could not record this export, so nothing was exported. Try again.") from error
+            raise CommandError(
+                "The audit trail could not record this export, so nothing was exported. Try again."
+            ) from error
         except SecretUnreadable as error:
             raise CommandError(
                 "The stored secret cannot be decrypted with the configured SECRET_KEY and PORTAL_ENCRYPTION_KEY "

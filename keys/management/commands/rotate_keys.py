@@ -47,7 +47,9 @@ class Command(BaseCommand):
                         continue
                     resealed = type(sealed).seal(plaintext, current)
                     # Conditional: a row changed meanwhile (purged, replaced) is left as it is.
-                    rotated += model._default_manager.filter(pk=pk, **{field.name: sealed}).update(**{field.name: resealed})
+                    rotated += model._default_manager.filter(pk=pk, **{field.name: sealed}).update(
+                        **{field.name: resealed}
+                    )
             if unreadable:
                 transaction.set_rollback(True)
                 raise CommandError(

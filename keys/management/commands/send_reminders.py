@@ -12,4 +12,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, batch_size, time_budget, **options):
         report = reminders.sweep(batch_size=batch_size, time_budget=time_budget)
-        self.stdout.write(f"Sent {report.sent} reminder(s); {report.failed} failed and will be retried; {report.skipped} skipped.")
+        self.stdout.write(
+            f"Sent {report.sent} reminder(s); {report.failed} failed and will be retried; {report.skipped} skipped."
+        )

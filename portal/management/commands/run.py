@@ -24,7 +24,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--addr", default="127.0.0.1:8000", help="address:port for the web server")
-        parser.add_argument("--no-demo", action="store_true", help="do not create the local admin user and demo institution")
+        parser.add_argument(
+            "--no-demo", action="store_true", help="do not create the local admin user and demo institution"
+        )
 
     def handle(self, *args, addr, no_demo, **options):
         call_command("migrate", interactive=False, verbosity=0)
@@ -43,7 +45,9 @@ class Command(BaseCommand):
             subprocess.Popen([*manage, "qcluster"], process_group=0),
             subprocess.Popen([*manage, "runserver", addr, "--noreload", "--skip-checks"], process_group=0),
         ]
-        self.stdout.write(self.style.SUCCESS(f"Keydrop is running on http://{addr}/ with its task cluster. Ctrl-C stops both."))
+        self.stdout.write(
+            self.style.SUCCESS(f"Keydrop is running on http://{addr}/ with its task cluster. Ctrl-C stops both.")
+        )
         self.supervise(children, stop)
 
     def supervise(self, children, stop: threading.Event):
@@ -62,7 +66,9 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:
                     os.killpg(child.pid, signal.SIGKILL)  # the whole group: qcluster's workers too
                     child.wait()
-        failed = [child.args[2] for child in children if child.returncode not in (0, -signal.SIGINT, -signal.SIGTERM, None)]
+        failed = [
+            child.args[2] for child in children if child.returncode not in (0, -signal.SIGINT, -signal.SIGTERM, None)
+        ]
         if failed and not stop.is_set():
             self.stderr.write(f"Stopped because {', '.join(failed)} exited.")
             sys.exit(1)
@@ -82,11 +88,17 @@ class Command(BaseCommand):
             slug=DEMO_SLUG, defaults={"name": "Demo University", "canvas_url": "https://demo.instructure.com"}
         )
         if created:
-            AdminContact.objects.create(institution=institution, email="canvas-admin@demo-university.invalid", name="Demo admin")
+            AdminContact.objects.create(
+                institution=institution, email="canvas-admin@demo-university.invalid", name="Demo admin"
+            )
         base = f"http://{addr}"
         self.stdout.write("")
         self.stdout.write(f"  Admin:        {base}/admin/  (user: admin, password: {password})")
-        self.stdout.write("                a superuser: the first sign-in sets up two-step verification (an authenticator app)")
+        self.stdout.write(
+            "                a superuser: the first sign-in sets up two-step verification (an authenticator app)"
+        )
         self.stdout.write(f"  Demo intake:  {base}{institution.intake_path()}")
-        self.stdout.write(f"  Emails are written to {settings.EMAIL_FILE_PATH if hasattr(settings, 'EMAIL_FILE_PATH') else 'EMAIL_URL'}")
+        self.stdout.write(
+            f"  Emails are written to {settings.EMAIL_FILE_PATH if hasattr(settings, 'EMAIL_FILE_PATH') else 'EMAIL_URL'}"
+        )
         self.stdout.write("")
