@@ -184,16 +184,16 @@ def start_gunicorn(port: int) -> subprocess.Popen:
         "portal.wsgi",
     ]
     # Its log (one line per request, as in production) goes to a file: a pipe nobody reads would fill.
-    log = open(Path(os.environ["PORTAL_DATA_DIR"]) / "gunicorn.log", "w+")
-    server = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    log = Path(os.environ["PORTAL_DATA_DIR"]) / "gunicorn.log"
+    with open(log, "w") as output:  # gunicorn keeps its own copy of the descriptor
+        server = subprocess.Popen(command, env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while True:
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0 and len(children(server.pid)) >= 2:
                 return server
         if server.poll() is not None or time.monotonic() > deadline:
-            log.seek(0)
-            raise SystemExit("gunicorn did not start:\n" + log.read()[-3000:])
+            raise SystemExit("gunicorn did not start:\n" + log.read_text()[-3000:])
         time.sleep(0.2)
 
 

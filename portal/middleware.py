@@ -9,11 +9,10 @@ from django.conf import settings
 from django.shortcuts import render
 
 from portal import client, logs
+from portal.branding import brand
 
 request_log = logging.getLogger("keydrop.request")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
-
-from portal.branding import brand
 
 POLICY = "; ".join(
     [

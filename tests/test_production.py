@@ -21,6 +21,7 @@ PostgreSQL role that may create databases: skipped with the reason here, a failu
 """
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -117,10 +118,8 @@ class Processes:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
     def stop_all(self) -> None:
         for process in reversed(self.running):
