@@ -27,9 +27,8 @@ def parse_networks(entries: list[str], setting: str = "PORTAL_TRUSTED_PROXIES") 
         try:
             networks.append(ipaddress.ip_network(entry, strict=False))
         except ValueError:
-            raise ImproperlyConfigured(
-                f"{setting}: {entry!r} is not an IP address or network (such as 10.0.0.0/8)."
-            ) from None
+            problem = f"{setting}: {entry!r} is not an IP address or network (such as 10.0.0.0/8)."
+            raise ImproperlyConfigured(problem) from None
     return tuple(networks)
 
 
