@@ -27,8 +27,10 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check --quiet .
 	$(BIN)/djlint templates --lint --quiet
 
+# Locally the suite runs on two processes (pytest-xdist) to stay near a minute; CI (CI=true), which also
+# runs the tests that start real servers, keeps one process.
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(filter true,$(CI)),,-n 2)
 
 # Also the real-cluster smoke tests, which `make test` leaves to CI (CI=true runs them there).
 test-all: $(VENV)/.installed-test
