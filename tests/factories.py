@@ -56,6 +56,15 @@ class CredentialFactory(factory.django.DjangoModelFactory):
     expires_at = factory.LazyAttribute(lambda o: o.submitted_at + datetime.timedelta(days=365))
 
 
+def midday_time_zone(now=None) -> str:
+    """A zone where it is about midday now. Tests that run subprocesses on the real clock put
+    their institutions there, so the institution's midnight (a lapse, a new reminder day) is
+    hours away whenever the suite happens to run."""
+    utc_hour = (now or timezone.now()).astimezone(datetime.UTC).hour
+    offset = 12 - utc_hour  # -11 … +12; the Etc zones' signs are inverted (Etc/GMT-3 is UTC+3)
+    return f"Etc/GMT{-offset:+d}" if offset else "Etc/UTC"
+
+
 def tracked_credential(*, lifetime_days: int | None = 365, now=None, **kwargs) -> Credential:
     """An active credential verified `now`, created in Canvas today, with its reminders planned."""
     now = now or timezone.now()

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from keys import campaigns
 from keys.models import CampaignInvitation, CampaignMessage, Institution
-from tests.factories import InstitutionFactory
+from tests.factories import InstitutionFactory, midday_time_zone
 from tests.processes import line_up, paused_manage
 from tests.smtp_sink import SMTPSink
 
@@ -40,6 +40,7 @@ def test_sweeps_that_read_the_same_rows_send_each_email_once_and_keep_the_daily_
                 "30",
                 sink=sink,
                 PORTAL_CAMPAIGN_EMAILS_PER_CONTACT_PER_DAY="2",
+                TIME_ZONE=midday_time_zone(),  # the daily limit's day does not end mid-race
             )
             for _ in range(SWEEPS)
         ]

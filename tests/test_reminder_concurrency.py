@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from keys import reminders
 from keys.models import ReminderNotice
-from tests.factories import tracked_credential
+from tests.factories import InstitutionFactory, midday_time_zone, tracked_credential
 from tests.processes import manage
 from tests.smtp_sink import SMTPSink
 
@@ -26,8 +26,9 @@ def sweep_process(sink, *args) -> subprocess.Popen:
 
 
 def due_reminders(count: int) -> list:
-    # One-day keys: each has its one-day reminder due at once.
-    return [tracked_credential(lifetime_days=1) for _ in range(count)]
+    # One-day keys: each has its one-day reminder due at once, and its lapse hours away.
+    zone = midday_time_zone()
+    return [tracked_credential(lifetime_days=1, institution=InstitutionFactory(time_zone=zone)) for _ in range(count)]
 
 
 def test_four_concurrent_sweeps_send_every_reminder_exactly_once():

@@ -29,7 +29,7 @@ from django_q.worker import worker
 
 from keys.models import ReminderNotice
 from tests.ci import missing
-from tests.factories import tracked_credential
+from tests.factories import InstitutionFactory, midday_time_zone, tracked_credential
 from tests.processes import manage
 from tests.smtp_sink import SMTPSink, free_port
 
@@ -104,7 +104,7 @@ def successful_sweeps() -> int:
 
 
 def test_a_due_reminder_goes_out_once_on_the_schedules_first_run_and_not_on_its_next(broker, settings, time_machine):
-    tracked_credential(lifetime_days=1)
+    tracked_credential(lifetime_days=1, institution=InstitutionFactory(time_zone=midday_time_zone()))
     reminder = ReminderNotice.objects.get(offset_days=1)
     with SMTPSink() as sink:
         sink.receive_mail_of(settings)
@@ -124,7 +124,7 @@ def test_a_due_reminder_goes_out_once_on_the_schedules_first_run_and_not_on_its_
 def test_the_real_cluster_sends_a_due_reminder_once(redis_url):
     """The `qcluster` command, configured from the environment as in production, within its
     scheduler cycles (about 30 s each)."""
-    tracked_credential(lifetime_days=1)
+    tracked_credential(lifetime_days=1, institution=InstitutionFactory(time_zone=midday_time_zone()))
     reminder = ReminderNotice.objects.get(offset_days=1)
     env = {"REDIS_URL": redis_url} if redis_url else {}
     with SMTPSink() as sink:
