@@ -15,8 +15,8 @@ from intake import rules, services
 from intake.forms import CodeForm, SubmissionForm
 from intake.models import Verification
 from intake.rules import GENERIC_CODE_ERROR
-from keys import customer_view, kinds, limits
-from keys.models import CampaignInvitation, Institution
+from keys import customer_view, grants, kinds, limits
+from keys.models import AuthorizationRequest, CampaignInvitation, Credential, Institution
 from portal.client import client_ip
 
 INVITATION_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,32}")
@@ -195,3 +195,81 @@ def receipt(request, public_id: str):
         "submit_again_url": credential.institution.intake_path(credential.kind),
     }
     return render(request, "intake/receipt.html", context)
+
+
+# The admin's OAuth grant of a developer key (keys/grants.py) --------------------------------------
+
+BROWSER_COOKIE = "keydrop_oauth_browser"  # binds an authorization to the browser that started it
+AUTHORIZATIONS_PER_HOUR = 20  # per key: enough for every mistake a person makes, not for a flood
+
+
+def _granted_credential(token: str, credential_id: int) -> Credential:
+    institution = get_object_or_404(Institution, intake_token=token)
+    return get_object_or_404(
+        Credential.objects.visible_to_staff().select_related("institution").defer("secret"),
+        pk=credential_id,
+        institution=institution,
+        kind__in=kinds.GRANTED_KINDS,
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def authorize(request, token: str, credential_id: int):
+    """The Authorize button's page: POST sends the browser to Canvas; GET shows where things stand."""
+    credential = _granted_credential(token, credential_id)
+    now = timezone.now()
+    if request.method == "POST" and credential.awaits_authorization:
+        if grants.recent_requests(credential, now) >= AUTHORIZATIONS_PER_HOUR:
+            messages.error(request, "Too many authorizations were started for this key in the last hour. Try later.")
+            return redirect(credential.authorization_path())
+        browser_key = request.COOKIES.get(BROWSER_COOKIE) or grants.new_browser_key()
+        response = redirect(grants.start(credential, browser_key, now))
+        response.set_cookie(
+            BROWSER_COOKIE,
+            browser_key,
+            max_age=int(AuthorizationRequest.LIFETIME.total_seconds()),
+            secure=settings.SESSION_COOKIE_SECURE,
+            httponly=True,
+            samesite="Lax",  # sent on Canvas's redirect back, a top-level navigation
+        )
+        return response
+    context = {
+        "credential": credential,
+        "institution": credential.institution,
+        "kind": credential.kind_spec,
+        "grant": credential.current_grant(),
+        "summary": customer_view.summarise(credential, now, settings.PORTAL_PARTNER_NAME),
+    }
+    return render(request, "intake/authorize.html", context, status=405 if request.method == "POST" else 200)
+
+
+@never_cache
+@sensitive_variables("code")
+@require_http_methods(["GET"])
+def oauth_callback(request):
+    """Where Canvas sends the admin back, with a code or an error, and our state."""
+    now = timezone.now()
+    state, error, code = (request.GET.get(name, "")[:2000] for name in ("state", "error", "code"))
+    description = request.GET.get("error_description", "")[:1000]
+    browser_key = request.COOKIES.get(BROWSER_COOKIE, "")
+    try:
+        if state:
+            authorization = grants.redeem(state, browser_key, now)
+        elif error:  # Canvas leaves state out of some error answers: this browser's latest request
+            authorization = grants.redeem_latest(browser_key, now)
+        else:
+            raise grants.StateRefused("unknown")
+    except grants.StateRefused as refused:
+        context = {
+            "why": refused.why,
+            "explanation": grants.explain_callback_error(error, description) if error else "",
+        }
+        return render(request, "intake/authorization_refused.html", context, status=400)
+    if error or not code:
+        completed = grants.finish_with_error(authorization, error or "no_code", description)
+    else:
+        completed = grants.complete(authorization, code, now)
+    (messages.success if completed.authorized else messages.error)(request, completed.message)
+    # Off the callback's address at once, so the code stays out of the history and the Referer.
+    return redirect("intake:authorize", authorization.credential.institution.intake_token, authorization.credential_id)

@@ -5,14 +5,14 @@ Only the protocol lives here (reference: canvas-auth-endpoints.md, and Canvas's 
 credential (works, rejected, inconclusive, and the fix in words) is the kind's business, in
 ``keys/kinds.py``. Every request goes through ``keys.outbound``.
 
-An answer object keeps only what a reading needs: status, error words, scope facts. Access
-tokens and bodies are dropped here and never leave this module.
+An answer object keeps only what a reading needs: status, error words, scope facts. Bodies are
+dropped here; tokens leave this module only in a ``Grant``, for ``keys.grants`` to seal or hand out.
 """
 
 import re
 import secrets
-from dataclasses import dataclass
-from urllib.parse import parse_qs, urljoin, urlsplit
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, quote, urlencode, urljoin, urlsplit
 
 from keys import outbound
 
@@ -193,3 +193,142 @@ def token_with_random_code(http: outbound.Session, canvas_url: str, client_id: s
         error=word(payload.get("error")),
         description=description[:300] if isinstance(description, str) else "",
     )
+
+
+# The grant an admin gives (reference § 2.2) --------------------------------------------------
+
+# The one scope Keydrop needs of a grant: ``GET /api/v1/users/self`` confirms a token works.
+USERS_SELF_SCOPE = "url:GET|/api/v1/users/:id"
+
+
+def authorization_url(canvas_url: str, client_id: str, redirect_uri: str, scopes: list[str], state: str) -> str:
+    """Where the admin's browser goes to grant access: Canvas signs them in and asks them."""
+    query = urlencode(
+        {
+            "client_id": client_id,
+            "response_type": "code",
+            "redirect_uri": redirect_uri,
+            "state": state,
+            "scope": " ".join(scopes),
+        },
+        quote_via=quote,
+    )
+    return f"{canvas_url.rstrip('/')}/login/oauth2/auth?{query}"
+
+
+@dataclass(frozen=True)
+class Grant:
+    """The answer of ``POST /login/oauth2/token`` (a code or a refresh). Tokens are kept out of
+    repr, so a log line or a traceback that shows the object shows no token."""
+
+    status: int
+    error: str
+    description: str
+    access_token: str = field(default="", repr=False)
+    refresh_token: str = field(default="", repr=False)
+    expires_in: int = 0
+    user_id: str = ""
+    user_name: str = ""
+    user_global_id: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200 and bool(self.access_token)
+
+
+def exchange_code(
+    http: outbound.Session, canvas_url: str, client_id: str, secret: str, redirect_uri: str, code: str
+) -> Grant:
+    """Step 2: the code the admin's browser brought back, for an access and a refresh token."""
+    return _token_request(
+        http,
+        canvas_url,
+        {
+            "grant_type": "authorization_code",
+            "client_id": client_id,
+            "client_secret": secret,
+            "redirect_uri": redirect_uri,
+            "code": code,
+        },
+    )
+
+
+def refresh(http: outbound.Session, canvas_url: str, client_id: str, secret: str, refresh_token: str) -> Grant:
+    """Step 3: a new access token. Canvas keeps one per grant: the previous one stops working."""
+    return _token_request(
+        http,
+        canvas_url,
+        {
+            "grant_type": "refresh_token",
+            "client_id": client_id,
+            "client_secret": secret,
+            "refresh_token": refresh_token,
+        },
+    )
+
+
+def _token_request(http: outbound.Session, canvas_url: str, form: dict) -> Grant:
+    answer = http.post(canvas_url.rstrip("/") + "/login/oauth2/token", data=form)
+    payload = answer.json()
+    payload = payload if isinstance(payload, dict) else {}
+    user = payload.get("user") if isinstance(payload.get("user"), dict) else {}
+    description = payload.get("error_description")
+    expires_in = payload.get("expires_in")
+    return Grant(
+        status=answer.status,
+        error=word(payload.get("error")),
+        description=description[:300] if isinstance(description, str) else "",
+        access_token=_token(payload.get("access_token")),
+        refresh_token=_token(payload.get("refresh_token")),
+        expires_in=expires_in if isinstance(expires_in, int) and 0 < expires_in < 10**7 else 0,
+        user_id=_text(user.get("id"), 32),
+        user_name=_text(user.get("name"), 200),
+        user_global_id=_text(user.get("global_id"), 32),
+    )
+
+
+def _token(value) -> str:
+    return value if isinstance(value, str) and 0 < len(value) <= 4096 and value.isprintable() else ""
+
+
+def _text(value, limit: int) -> str:
+    return str(value)[:limit] if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+
+
+@dataclass(frozen=True)
+class Me:
+    """The answer of ``GET /api/v1/users/self``: who the token acts as, or why it cannot."""
+
+    status: int
+    user_id: str
+    user_name: str
+    token_dead: bool  # 401 with WWW-Authenticate: revoked, expired, or the key is Off or deleted
+    scope_missing: bool  # 401 without it: "Insufficient scopes on access token."
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200 and bool(self.user_id)
+
+
+def users_self(http: outbound.Session, canvas_url: str, access_token: str) -> Me:
+    answer = http.get(
+        canvas_url.rstrip("/") + "/api/v1/users/self", headers={"Authorization": f"Bearer {access_token}"}
+    )
+    payload = answer.json()
+    payload = payload if isinstance(payload, dict) else {}
+    unauthorized = answer.status == 401
+    return Me(
+        status=answer.status,
+        user_id=_text(payload.get("id"), 32),
+        user_name=_text(payload.get("name"), 200),
+        token_dead=unauthorized and "www-authenticate" in answer.headers,
+        scope_missing=unauthorized and "www-authenticate" not in answer.headers,
+    )
+
+
+def delete_token(http: outbound.Session, canvas_url: str, access_token: str) -> bool:
+    """Step 5: revoke the grant (Canvas deletes the access and the refresh token together)."""
+    answer = http.request(
+        "DELETE", canvas_url.rstrip("/") + "/login/oauth2/token", headers={"Authorization": f"Bearer {access_token}"}
+    )
+    return answer.status == 200

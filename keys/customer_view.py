@@ -78,14 +78,14 @@ def next_step(credential: Credential, now: datetime.datetime, partner_name: str)
             "wait",
             f"Nothing to do: Instructure sends {partner_name} the secret, and {partner_name} completes the setup.",
         )
+    if credential.awaits_authorization:  # before a refusal: a grant Canvas ended says how to mend it
+        grant = credential.current_grant()
+        text = (grant and grant.lost_reason) or f"Authorize {partner_name} in Canvas to finish the setup."
+        return NextStep("authorize", text, credential.authorization_path())
     if check is not None and check.outcome == "rejected":
         return NextStep("renew", f"Canvas refused this key ({check.reason}). Create a new key and submit it below.")
     if days is not None and days <= 0:
         return NextStep("renew", f"{kind.lapsed_sentence(credential.expires_on())} {kind.renew_instruction}")
-    if credential.awaits_authorization:
-        return NextStep(
-            "authorize", f"Authorize {partner_name} in Canvas to finish the setup.", credential.authorization_url()
-        )
     if credential.status == Status.SUPERSEDED:
         return REPLACED
     if days is not None and days <= Credential.SOON_DAYS:

@@ -103,6 +103,8 @@ class Kind:
     renew_instruction: str = "Create a new key and submit it below."
     # The likely causes when a key that worked is refused, for the alert to the institution.
     failure_causes: tuple[str, ...] = ()
+    # A key that is not yet access: a Canvas admin must also grant it through OAuth2.
+    needs_grant: bool = False
 
     # Format checks -------------------------------------------------------------------
 
@@ -561,6 +563,7 @@ DEVELOPER_KEY = DeveloperKeyKind(
     expiry_optional=True,
     asks_canvas_url=True,
     shows_scopes=True,
+    needs_grant=True,
     env_names=("CANVAS_DEVELOPER_KEY_ID", "CANVAS_DEVELOPER_KEY_SECRET"),
     failure_causes=(
         "the key was deleted in Admin → Developer Keys",
@@ -604,6 +607,7 @@ DEVELOPER_KEY = DeveloperKeyKind(
 )
 
 KINDS: dict[str, Kind] = {kind.slug: kind for kind in (DAP, DEVELOPER_KEY)}
+GRANTED_KINDS = tuple(kind.slug for kind in KINDS.values() if kind.needs_grant)
 # The kind an intake link without one, and the export command without --kind, mean.
 DEFAULT = DAP
 CHOICES = [(kind.slug, kind.label) for kind in KINDS.values()]
@@ -619,10 +623,33 @@ def get(slug: str) -> Kind:
     return KINDS[slug]
 
 
+OAUTH_CALLBACK_PATH = "/oauth/canvas/callback"
+
+
+def keydrop_callback_url() -> str:
+    return settings.PORTAL_BASE_URL + OAUTH_CALLBACK_PATH
+
+
+def keydrop_completes_grants() -> bool:
+    """Keydrop's own callback is the key's redirect URI unless the partner lists its own."""
+    return not settings.PORTAL_DEVELOPER_KEY["redirect_uris"]
+
+
 def developer_key_setup(institution_slug: str) -> dict:
-    """The partner's developer-key requirements: scopes, redirect URIs per region, toggles."""
+    """The partner's developer-key requirements: scopes, redirect URIs, toggles.
+
+    With Keydrop's own callback there is one redirect URI, and the scope that lets Keydrop confirm
+    a grant (``GET /api/v1/users/self``) joins the partner's. With the partner's own callbacks
+    (one per hosting region), Keydrop checks the key and the partner completes the grant.
+    """
     setup = dict(settings.PORTAL_DEVELOPER_KEY)
-    setup["redirect_uris"] = [
-        (region, uri.format(institution=institution_slug)) for region, uri in setup["redirect_uris"]
-    ]
+    setup["keydrop_callback"] = keydrop_completes_grants()
+    if setup["keydrop_callback"]:
+        setup["redirect_uris"] = [("", keydrop_callback_url())]
+        if canvas.USERS_SELF_SCOPE not in [scope for scope, _ in setup["scopes"]]:
+            setup["scopes"] = [*setup["scopes"], (canvas.USERS_SELF_SCOPE, "Users")]
+    else:
+        setup["redirect_uris"] = [
+            (region, uri.format(institution=institution_slug)) for region, uri in setup["redirect_uris"]
+        ]
     return setup

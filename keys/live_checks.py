@@ -32,7 +32,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from keys import outbound
+from keys import grants, outbound
 from keys.models import Credential, CredentialCheck, HostCheckBudget
 from keys.outcomes import Outcome, Verdict
 from keys.sealing import SecretUnreadable
@@ -93,6 +93,7 @@ def ask_canvas(
             secret = sealed.reveal()
         with outbound.Session(deadline=deadline) as http:
             verdict = credential.kind_spec.check(credential, secret, http)
+        verdict = grants.confirm(credential, verdict, timezone.now())  # and the admin's grant, if it has one
     except SecretUnreadable:
         verdict = Verdict.inconclusive(
             "The stored secret cannot be decrypted with the configured keys (see rotate_keys in the README)."

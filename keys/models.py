@@ -146,12 +146,19 @@ class CredentialQuerySet(models.QuerySet):
         """Working keys that Canvas has accepted at least once: the campaign funnel's "works"."""
         return self.working(now).filter(last_worked_at__isnull=False)
 
-    # A capability that arrives separately (the OAuth grant) answers this. None means it does not
-    # exist here, so the dashboard leaves its tile out rather than show a 0 that cannot change.
-
-    def awaiting_authorization(self):
-        """Developer keys still waiting for the customer admin's OAuth grant."""
-        return None
+    def awaiting_authorization(self, now: datetime.datetime | None = None):
+        """Usable developer keys whose admin has not granted access in Canvas yet, or whose grant
+        Canvas no longer honours. None when the partner runs its own callback: Keydrop then never
+        holds a grant, and the dashboard leaves the tile out rather than show a 0 that cannot change."""
+        if not kinds.keydrop_completes_grants():
+            return None
+        live_grant = CanvasGrant.objects.filter(credential=models.OuterRef("pk"), lost_at__isnull=True)
+        return (
+            self.usable(now)
+            .filter(kind__in=kinds.GRANTED_KINDS)
+            .exclude(status=Credential.Status.PENDING)
+            .filter(~models.Exists(live_grant))
+        )
 
     def lapsed_without_renewal(self, now: datetime.datetime | None = None):
         """Tracked keys past their expiry with nothing newer from the customer: data has stopped."""
@@ -182,7 +189,8 @@ class CredentialQuerySet(models.QuerySet):
         )
 
     def purge_dead_secrets(self, now: datetime.datetime) -> int:
-        """Any secret a dead key still holds is destroyed; the record stays."""
+        """Any secret a dead key still holds is destroyed, with its grant's tokens; the record stays."""
+        CanvasGrant.objects.filter(credential__status__in=Credential.DEAD_STATUSES).purge(now)
         return self.filter(status__in=Credential.DEAD_STATUSES, secret__isnull=False).update(
             secret=None, secret_purged_at=now
         )
@@ -393,8 +401,7 @@ class Credential(models.Model):
             .order_by("-verified_at", "-submitted_at", "-pk")
         )
 
-    # The customer's view asks these. The OAuth grant, which arrives separately, makes a developer
-    # key wait for authorization; until then nothing is to be authorized.
+    # The customer's view and the staff pages ask these.
 
     def last_check(self) -> "LastCheck | None":
         """What Canvas said when Keydrop last asked (works, rejected or inconclusive), or None."""
@@ -402,13 +409,32 @@ class Credential(models.Model):
             return None
         return LastCheck(self.last_check_outcome, self.last_check_reason, self.last_check_at)
 
+    def current_grant(self) -> "CanvasGrant | None":
+        """The admin's OAuth grant for this key, live or lost; None if nobody has authorized it."""
+        try:
+            return self.grant
+        except CanvasGrant.DoesNotExist:
+            return None
+
     @property
     def awaits_authorization(self) -> bool:
-        return False
+        """A usable developer key that Keydrop should hold a grant for, and does not (or no longer)."""
+        if self.kind not in kinds.GRANTED_KINDS or not kinds.keydrop_completes_grants():
+            return False
+        if self.status not in self.USABLE_STATUSES or not self.has_secret or not self.is_usable():
+            return False
+        grant = self.current_grant()
+        return grant is None or grant.lost_at is not None
+
+    def authorization_path(self) -> str:
+        """Where the customer admin grants access; empty while nothing is to be authorized."""
+        if not self.awaits_authorization:
+            return ""
+        return reverse("intake:authorize", args=[self.institution.intake_token, self.pk])
 
     def authorization_url(self) -> str:
-        """Where the customer admin grants access; empty while nothing is to be authorized."""
-        return ""
+        path = self.authorization_path()
+        return settings.PORTAL_BASE_URL + path if path else ""
 
     # Changes of state ---------------------------------------------------------------------
 
@@ -624,6 +650,7 @@ class Credential(models.Model):
         )
         if not revoked:
             return False
+        CanvasGrant.objects.filter(credential_id=self.pk).purge(now)
         ReminderNotice.objects.filter(credential_id=self.pk, state=ReminderNotice.State.SCHEDULED).update(
             state=ReminderNotice.State.CANCELLED, state_reason="credential revoked"
         )
@@ -733,6 +760,7 @@ class CredentialCheck(models.Model):
         SCHEDULE = "schedule", "Daily check"
         COMMAND = "command", "check_credentials"
         PARTNER_SECRET = "partner_secret", "Partner secret entered"
+        AUTHORIZATION = "authorization", "Admin authorized in Canvas"
 
     credential = models.ForeignKey(Credential, on_delete=models.CASCADE, related_name="checks")
     at = models.DateTimeField(default=timezone.now)
@@ -814,6 +842,84 @@ class CheckAlert(models.Model):
         return self.topic in self.CUSTOMER_TOPICS
 
 
+class CanvasGrantQuerySet(models.QuerySet):
+    def purge(self, now: datetime.datetime) -> int:
+        """Destroy the tokens; who authorized, when and with which scopes stays on record."""
+        return self.filter(models.Q(refresh_token__isnull=False) | models.Q(access_token__isnull=False)).update(
+            refresh_token=None, access_token=None, access_token_expires_at=None, purged_at=now
+        )
+
+
+class CanvasGrant(models.Model):
+    """The access a Canvas admin granted a developer key through OAuth2: what the partner uses.
+
+    The refresh token is sealed like every secret. The access token is sealed with its expiry
+    because Canvas keeps one access token per grant and a refresh replaces it: a pipeline's token
+    would die whenever the daily check or another pipeline refreshed. Keeping the current one lets
+    every caller share it until it nears its end, and the check use it without replacing it.
+    """
+
+    credential = models.OneToOneField(Credential, on_delete=models.CASCADE, related_name="grant")
+    refresh_token = SealedSecretField(null=True, blank=True)
+    access_token = SealedSecretField(null=True, blank=True)
+    access_token_expires_at = models.DateTimeField(null=True, blank=True)
+    canvas_user_id = models.CharField(max_length=32, blank=True)
+    canvas_user_name = models.CharField(max_length=200, blank=True)
+    canvas_global_id = models.CharField(max_length=32, blank=True)
+    scopes = models.TextField(blank=True, help_text="The scopes granted, one per line.")
+    authorized_at = models.DateTimeField()
+    last_refreshed_at = models.DateTimeField(null=True, blank=True)
+    lost_at = models.DateTimeField(
+        null=True, blank=True, help_text="When Canvas stopped honouring the grant: someone must authorize again."
+    )
+    lost_reason = models.CharField(max_length=500, blank=True)
+    purged_at = models.DateTimeField(null=True, blank=True)
+
+    objects = CanvasGrantQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"Grant by {self.canvas_user_name or 'a Canvas user'}"
+
+    @property
+    def authorized_by(self) -> str:
+        """The Canvas user as staff read it: name and global id."""
+        who = self.canvas_user_name or "a Canvas user"
+        return f"{who} (Canvas user {self.canvas_global_id or self.canvas_user_id})"
+
+    @property
+    def scope_list(self) -> list[str]:
+        return [scope for scope in self.scopes.splitlines() if scope]
+
+
+class AuthorizationRequest(models.Model):
+    """One start of the OAuth dance: the row behind a ``state``. Single-use, ten minutes, and bound
+    to the browser that started it (the digest of a cookie only that browser holds)."""
+
+    LIFETIME = datetime.timedelta(minutes=10)
+
+    credential = models.ForeignKey(Credential, on_delete=models.CASCADE, related_name="authorization_requests")
+    nonce_digest = models.CharField(max_length=64, unique=True)
+    browser_digest = models.CharField(max_length=64)
+    redirect_uri = models.URLField(max_length=500)
+    scopes = models.TextField(help_text="The scopes asked for, one per line.")
+    created_at = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Authorization request of {self.created_at:%Y-%m-%d %H:%M}"
+
+    def expired(self, now: datetime.datetime) -> bool:
+        return now - self.created_at > self.LIFETIME
+
+    def use(self, now: datetime.datetime) -> bool:
+        """Spend the request; False if someone spent it first (a replayed callback)."""
+        return bool(AuthorizationRequest.objects.filter(pk=self.pk, used_at__isnull=True).update(used_at=now))
+
+
 class HostCheckBudget(models.Model):
     """Checks started per Canvas host in one minute, across every worker and machine.
 
@@ -886,6 +992,11 @@ class AuditEvent(models.Model):
         INSTITUTION_CHANGED = "institution_changed", "Institution changed"
         CONTACTS_CHANGED = "contacts_changed", "Admin contacts changed"
         LIMIT_LIFTED = "limit_lifted", "Hourly limits lifted"
+        # The admin's OAuth grant of a developer key
+        AUTHORIZED = "authorized", "Access granted in Canvas"
+        AUTHORIZATION_EMAILED = "authorization_emailed", "Authorization link emailed"
+        ACCESS_TOKEN_EXPORT = "access_token_export", "Access token exported"
+        GRANT_REVOKED = "grant_revoked", "Access revoked in Canvas"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.CharField(max_length=200, help_text="A staff username, cli:<user>, or the customer contact.")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
-from keys import audit, kinds, limits, live_checks
+from keys import audit, grants, kinds, limits, live_checks
 from keys.models import Credential, CredentialCheck, Institution
 from portal import emails
 from portal.client import client_ip
@@ -75,6 +75,8 @@ def revoke(credentials, *, actor: Actor, reason: str, now: datetime.datetime) ->
     """Revoke each credential that can be; returns those this call revoked."""
     revoked = []
     for credential in credentials:
+        # Canvas first: ending the admin's grant takes a token, minted with the secret about to go.
+        in_canvas = grants.revoke_in_canvas(credential, now) if credential.can_be_revoked else ""
         with transaction.atomic():
             if credential.revoke(now):
                 audit.record(
@@ -84,8 +86,9 @@ def revoke(credentials, *, actor: Actor, reason: str, now: datetime.datetime) ->
                     reason=reason,
                     ip=actor.ip,
                     at=now,
-                    detail="secret purged",
+                    detail="; ".join(filter(None, ["secret purged", in_canvas])),
                 )
+                credential.revoked_in_canvas = in_canvas  # for the page that reports it
                 revoked.append(credential)
     return revoked
 

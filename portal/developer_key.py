@@ -15,7 +15,7 @@ SAMPLE_FILE = Path(__file__).resolve().parent.parent / "deploy" / "developer-key
 
 
 def load(path: Path | str) -> dict:
-    """{"redirect_uris": [(region, uri)], "scopes": [(scope, group)], "enforce_scopes", "allow_include_parameters"}."""
+    """{"redirect_uris": [(region, uri)], maybe none, "scopes": [(scope, group)], and the two toggles}."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text())
@@ -24,18 +24,19 @@ def load(path: Path | str) -> dict:
     except tomllib.TOMLDecodeError as exc:
         raise ImproperlyConfigured(f"PORTAL_DEVELOPER_KEY_FILE: {path} is not valid TOML: {exc}.") from None
     try:
-        redirect_uris = [(str(entry["region"]), str(entry["uri"])) for entry in data["redirect_uris"]]
+        # Optional: without them, Keydrop's own callback is the redirect URI and Keydrop completes the grant.
+        redirect_uris = [(str(entry["region"]), str(entry["uri"])) for entry in data.get("redirect_uris", [])]
         scopes = [(str(entry["scope"]), str(entry["group"])) for entry in data["scopes"]]
         toggles = {name: data[name] for name in ("enforce_scopes", "allow_include_parameters")}
     except (KeyError, TypeError) as exc:
         raise ImproperlyConfigured(
-            f"PORTAL_DEVELOPER_KEY_FILE: {path} needs redirect_uris (region, uri), scopes (scope, group), "
+            f"PORTAL_DEVELOPER_KEY_FILE: {path} needs scopes (scope, group), "
             f"enforce_scopes and allow_include_parameters, as in deploy/developer-key.toml (missing {exc})."
         ) from None
     if not all(isinstance(value, bool) for value in toggles.values()):
         raise ImproperlyConfigured(f"PORTAL_DEVELOPER_KEY_FILE: {path}: the toggles must be true or false.")
-    if not redirect_uris or not scopes:
-        raise ImproperlyConfigured(f"PORTAL_DEVELOPER_KEY_FILE: {path} lists no redirect URIs or no scopes.")
+    if not scopes:
+        raise ImproperlyConfigured(f"PORTAL_DEVELOPER_KEY_FILE: {path} lists no scopes.")
     return {"redirect_uris": redirect_uris, "scopes": scopes, **toggles}
 
 

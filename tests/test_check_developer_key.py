@@ -251,7 +251,13 @@ def test_an_unclear_answer_records_the_status_of_the_probe_that_was_unclear(fake
     assert "HTTP 503 at its token endpoint" in checked.record.reason
 
 
-def test_without_configured_redirect_uris_only_the_secret_is_probed(fake_key, credential, fake_canvas, settings):
+def test_with_keydrop_s_own_callback_the_probes_ask_for_it_and_the_users_self_scope(
+    fake_key, credential, fake_canvas, settings
+):
     settings.PORTAL_DEVELOPER_KEY = {**settings.PORTAL_DEVELOPER_KEY, "redirect_uris": []}
+    fake_key.redirect_uris = [settings.PORTAL_BASE_URL + "/oauth/canvas/callback"]
+    checked = check(credential)
+    assert checked.outcome == "rejected" and "url:GET|/api/v1/users/:id" in checked.record.reason
+    fake_key.scopes.append("url:GET|/api/v1/users/:id")
+    credential.refresh_from_db()
     assert check(credential).outcome == "works"
-    assert [s.path for s in fake_canvas.served] == ["/login/oauth2/token"]

@@ -121,10 +121,11 @@ def test_the_last_check_outcome_is_shown_with_its_reason(client, institution):
 def test_a_key_awaiting_authorization_offers_the_button_once_the_grant_exists(client, institution, monkeypatch):
     CredentialFactory(institution=institution, kind="developer_key", client_id="170000000000123", expires_at=None)
     monkeypatch.setattr(Credential, "awaits_authorization", property(lambda self: True))
-    monkeypatch.setattr(Credential, "authorization_url", lambda self: "/oauth/canvas/start/xyz")
+    monkeypatch.setattr(Credential, "authorization_path", lambda self: "/i/xyz/authorize/1/")
     html = page(client, institution, "developer_key")
     assert "Awaiting authorization in Canvas" in html
-    assert '<a class="button" href="/oauth/canvas/start/xyz">Authorize Keydrop</a>' in html
+    assert '<form method="post" action="/i/xyz/authorize/1/"' in html
+    assert "Authorize Keydrop in Canvas</button>" in html
 
 
 def test_the_page_says_who_to_ask_to_replace_the_link(client, institution, settings):

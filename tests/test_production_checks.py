@@ -99,9 +99,17 @@ def test_a_partner_file_still_holding_sample_scopes_or_hosts_is_an_error(setting
     settings.PORTAL_DEVELOPER_KEY_FILE = str(partner_file)
     settings.PORTAL_DEVELOPER_KEY = developer_key.load(partner_file)
     found = messages()
-    assert {m.id for m in found} == {"keydrop.E025"}
-    assert len(found) == 6  # five sample redirect hosts and the sample scopes
-    partner_file.write_text(sample.replace("partner.example", "partner.com").replace('/courses/:id"', '/users/:id"'))
+    assert [m.id for m in found] == ["keydrop.E025"] and "the scopes are the samples" in found[0].msg
+    partner_file.write_text(sample.replace('/courses/:id"', '/users/:id"'))
+    settings.PORTAL_DEVELOPER_KEY = developer_key.load(partner_file)
+    assert ids() == []
+    # A partner that completes the grant itself lists its callbacks; sample hosts among them are refused.
+    own_callbacks = 'redirect_uris = [{ region = "US", uri = "https://us.example.com/{institution}/callback" }]\n'
+    partner_file.write_text(own_callbacks + sample.replace('/courses/:id"', '/users/:id"'))
+    settings.PORTAL_DEVELOPER_KEY = developer_key.load(partner_file)
+    [message] = messages()
+    assert message.id == "keydrop.E025" and "the US redirect URI" in message.msg
+    partner_file.write_text(own_callbacks.replace("example.com", "partner.com") + sample.replace('/courses/:id"', '/users/:id"'))
     settings.PORTAL_DEVELOPER_KEY = developer_key.load(partner_file)
     assert ids() == []
 
@@ -122,7 +130,7 @@ def test_a_developer_key_file_that_cannot_be_read_is_an_error_saying_why(setting
     for content, problem in [
         (None, "cannot read"),
         ("scopes = [", "not valid TOML"),
-        ('redirect_uris = [{ region = "US" }]\nscopes = []\n', "needs redirect_uris"),
+        ('redirect_uris = [{ region = "US" }]\nscopes = []\n', "needs scopes"),
     ]:
         if content is not None:
             broken.write_text(content)
