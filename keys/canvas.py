@@ -9,6 +9,7 @@ An answer object keeps only what a reading needs: status, error words, scope fac
 dropped here; tokens leave this module only in a ``Grant``, for ``keys.grants`` to seal or hand out.
 """
 
+import datetime
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -34,7 +35,8 @@ def word(value) -> str:
 
 @dataclass(frozen=True)
 class DapLogin:
-    """The answer of ``POST {base}/ids/auth/login``. The access token itself is not kept."""
+    """The answer of ``POST {base}/ids/auth/login``. The access token is out of repr, and only an
+    access-token export reads it."""
 
     status: int
     is_json: bool
@@ -42,6 +44,8 @@ class DapLogin:
     scope: dict[str, str]  # "principal", "region" and other key:value words of the token's scope
     error_type: str  # {"error": {"type": "AccountDisabled", …}}
     retry_after: str
+    access_token: str = field(default="", repr=False)  # for a pipeline's export only; checks ignore it
+    expires_in: int = 0
 
 
 def dap_login(http: outbound.Session, base_url: str, client_id: str, secret: str) -> DapLogin:
@@ -62,6 +66,8 @@ def dap_login(http: outbound.Session, base_url: str, client_id: str, secret: str
         scope=parse_dap_scope(payload.get("scope")),
         error_type=word(error.get("type")) if isinstance(error, dict) else "",
         retry_after=answer.headers.get("retry-after", "")[:32],
+        access_token=_token(payload.get("access_token")),
+        expires_in=_seconds(payload.get("expires_in")),
     )
 
 
@@ -197,6 +203,15 @@ def token_with_random_code(http: outbound.Session, canvas_url: str, client_id: s
 
 # The grant an admin gives (reference § 2.2) --------------------------------------------------
 
+
+@dataclass(frozen=True)
+class AccessToken:
+    """A short-lived token for a pipeline, in place of a long-lived secret."""
+
+    token: str = field(repr=False)
+    expires_at: datetime.datetime
+
+
 # The one scope Keydrop needs of a grant: ``GET /api/v1/users/self`` confirms a token works.
 USERS_SELF_SCOPE = "url:GET|/api/v1/users/:id"
 
@@ -280,7 +295,7 @@ def _token_request(http: outbound.Session, canvas_url: str, form: dict) -> Grant
         description=description[:300] if isinstance(description, str) else "",
         access_token=_token(payload.get("access_token")),
         refresh_token=_token(payload.get("refresh_token")),
-        expires_in=expires_in if isinstance(expires_in, int) and 0 < expires_in < 10**7 else 0,
+        expires_in=_seconds(expires_in),
         user_id=_text(user.get("id"), 32),
         user_name=_text(user.get("name"), 200),
         user_global_id=_text(user.get("global_id"), 32),
@@ -289,6 +304,10 @@ def _token_request(http: outbound.Session, canvas_url: str, form: dict) -> Grant
 
 def _token(value) -> str:
     return value if isinstance(value, str) and 0 < len(value) <= 4096 and value.isprintable() else ""
+
+
+def _seconds(value) -> int:
+    return value if isinstance(value, int) and 0 < value < 10**7 else 0
 
 
 def _text(value, limit: int) -> str:

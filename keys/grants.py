@@ -249,17 +249,8 @@ class GrantUnusable(Exception):
     """Canvas no longer honours the grant. The message says what happened, for people."""
 
 
-@dataclass(frozen=True)
-class AccessToken:
-    token: str
-    expires_at: datetime.datetime
-
-    def __repr__(self) -> str:
-        return f"AccessToken(expires_at={self.expires_at.isoformat()})"
-
-
 @sensitive_variables("secret", "answer")
-def access_token(credential: Credential, now: datetime.datetime, *, margin=ACCESS_TOKEN_MARGIN) -> AccessToken:
+def access_token(credential: Credential, now: datetime.datetime, *, margin=ACCESS_TOKEN_MARGIN) -> canvas.AccessToken:
     """A working access token of the credential's grant: the current one while it has ``margin``
     left, else a fresh one from the refresh token (the grant's row is locked while it refreshes,
     so callers at the same moment share one token instead of replacing each other's)."""
@@ -268,7 +259,7 @@ def access_token(credential: Credential, now: datetime.datetime, *, margin=ACCES
         if grant is None or grant.refresh_token is None:
             raise GrantUnusable("Nobody has authorized this key in Canvas yet (or the authorization was revoked).")
         if grant.access_token is not None and grant.access_token_expires_at - now > margin:
-            return AccessToken(grant.access_token.reveal(), grant.access_token_expires_at)
+            return canvas.AccessToken(grant.access_token.reveal(), grant.access_token_expires_at)
         secret = _secret_of(credential)
         with outbound.Session() as http:
             answer = canvas.refresh(
@@ -280,7 +271,7 @@ def access_token(credential: Credential, now: datetime.datetime, *, margin=ACCES
         CanvasGrant.objects.filter(pk=grant.pk).update(
             access_token=Sealed.seal(answer.access_token), access_token_expires_at=expires_at, last_refreshed_at=now
         )
-        return AccessToken(answer.access_token, expires_at)
+        return canvas.AccessToken(answer.access_token, expires_at)
 
 
 def describe_refresh_failure(answer: canvas.Grant) -> str:

@@ -180,6 +180,11 @@ class Kind:
         anything the network or Canvas does: every answer is works, rejected or inconclusive."""
         raise NotImplementedError
 
+    def access_token(self, credential, secret: str, now: datetime.datetime) -> canvas.AccessToken:
+        """A freshly minted short-lived access token, for a pipeline that should not hold the secret.
+        Raises outbound.OutboundError if Canvas cannot be reached, AccessRefused if it says no."""
+        raise NotImplementedError
+
     def mask(self, client_id: str) -> str:
         """Enough to recognise a Client ID, not enough to use it: region and last four."""
         prefix, _, rest = client_id.rpartition("#")
@@ -223,6 +228,17 @@ class DataAccessPlatformKind(Kind):
             # The gateway's address is the partner's setting, never the customer's: not their fault.
             return Verdict.inconclusive(f"Instructure's login service could not be reached: {exc}.")
         return read_dap_login(answer)
+
+    def access_token(self, credential, secret: str, now: datetime.datetime) -> canvas.AccessToken:
+        with outbound.Session() as http:
+            answer = canvas.dap_login(http, settings.PORTAL_DAP_API_URL, credential.client_id, secret)
+        if not answer.access_token:
+            raise AccessRefused(read_dap_login(answer).reason)
+        return canvas.AccessToken(answer.access_token, now + datetime.timedelta(seconds=answer.expires_in or 3600))
+
+
+class AccessRefused(Exception):
+    """Canvas would not mint an access token; the message says why, for people."""
 
 
 # How Keydrop reads each answer of the DAP login (reference § 1). ---------------------------------
@@ -318,6 +334,14 @@ class DeveloperKeyKind(Kind):
 
     def mask(self, client_id: str) -> str:
         return f"…{client_id[-4:]}"
+
+    def access_token(self, credential, secret: str, now: datetime.datetime) -> canvas.AccessToken:
+        from keys import grants  # grants builds on the kinds
+
+        try:
+            return grants.access_token(credential, now)
+        except grants.GrantUnusable as exc:
+            raise AccessRefused(str(exc)) from None
 
     def check_host(self, credential) -> str:
         return urlsplit(credential.canvas_url).hostname or ""
@@ -564,7 +588,7 @@ DEVELOPER_KEY = DeveloperKeyKind(
     asks_canvas_url=True,
     shows_scopes=True,
     needs_grant=True,
-    env_names=("CANVAS_DEVELOPER_KEY_ID", "CANVAS_DEVELOPER_KEY_SECRET"),
+    env_names=("CANVAS_CLIENT_ID", "CANVAS_CLIENT_SECRET"),
     failure_causes=(
         "the key was deleted in Admin → Developer Keys",
         "its secret was regenerated, so the old one no longer works",

@@ -67,6 +67,15 @@ def open_secret(
     return secret
 
 
+@sensitive_variables("secret")
+def export_access_token(credential: Credential, *, actor: Actor, now: datetime.datetime, detail: str = ""):
+    """Record the export, then mint a short-lived access token: the pipeline never holds the secret.
+    The record and the token go together: if Canvas mints none, the record is rolled back."""
+    with transaction.atomic():
+        secret = open_secret(credential, action=audit.Action.ACCESS_TOKEN_EXPORT, actor=actor, now=now, detail=detail)
+        return credential.kind_spec.access_token(credential, secret, now)
+
+
 def reveal(credential: Credential, *, actor: Actor, reason: str, now: datetime.datetime) -> str:
     return open_secret(credential, action=audit.Action.REVEAL, actor=actor, reason=reason, now=now)
 

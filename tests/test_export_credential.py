@@ -72,11 +72,15 @@ def test_json_format_prints_one_parseable_object(credential):
 
 
 def test_a_developer_key_uses_its_own_variable_names(institution):
-    CredentialFactory(
+    credential = CredentialFactory(
         institution=institution, kind="developer_key", client_id="170000000000123", secret="S" * 64, expires_at=None
     )
     out, _ = export("--institution", "example-u", "--kind", "developer_key", "--format", "json")
-    assert json.loads(out) == {"CANVAS_DEVELOPER_KEY_ID": "170000000000123", "CANVAS_DEVELOPER_KEY_SECRET": "S" * 64}
+    assert json.loads(out) == {
+        "CANVAS_BASE_URL": credential.canvas_url,
+        "CANVAS_CLIENT_ID": "170000000000123",
+        "CANVAS_CLIENT_SECRET": "S" * 64,
+    }
 
 
 def test_it_exports_the_newest_usable_credential(institution):

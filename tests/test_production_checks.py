@@ -109,7 +109,9 @@ def test_a_partner_file_still_holding_sample_scopes_or_hosts_is_an_error(setting
     settings.PORTAL_DEVELOPER_KEY = developer_key.load(partner_file)
     [message] = messages()
     assert message.id == "keydrop.E025" and "the US redirect URI" in message.msg
-    partner_file.write_text(own_callbacks.replace("example.com", "partner.com") + sample.replace('/courses/:id"', '/users/:id"'))
+    partner_file.write_text(
+        own_callbacks.replace("example.com", "partner.com") + sample.replace('/courses/:id"', '/users/:id"')
+    )
     settings.PORTAL_DEVELOPER_KEY = developer_key.load(partner_file)
     assert ids() == []
 

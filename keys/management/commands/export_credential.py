@@ -1,13 +1,15 @@
 """Print an institution's current working credential for a data pipeline, and record that it did."""
 
+import contextlib
 import json
 import shlex
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from keys import audit, kinds, staff
+from keys import audit, kinds, outbound, staff
 from keys.models import Credential, Institution
 from keys.sealing import SecretUnreadable
 
@@ -39,9 +41,18 @@ class Command(BaseCommand):
             choices=["env", "json"],
             help="env: NAME=value lines for `set -a; . file` (default); json: one object with the same names",
         )
+        parser.add_argument(
+            "--access-token",
+            action="store_true",
+            help=(
+                "Print only a short-lived access token and its expiry, minted now, instead of any long-lived "
+                "secret: CANVAS_BASE_URL and CANVAS_ACCESS_TOKEN for a developer key, DAP_API_URL and "
+                "DAP_ACCESS_TOKEN for a Canvas Data 2 key"
+            ),
+        )
 
-    @sensitive_variables("secret", "values")
-    def handle(self, *args, institution, kind, output_format, **options):
+    @sensitive_variables("secret", "values", "token")
+    def handle(self, *args, institution, kind, output_format, access_token, **options):
         spec = kinds.get(kind)
         found = Institution.objects.filter(slug=institution).first()
         if found is None:
@@ -60,14 +71,60 @@ class Command(BaseCommand):
                 f"{found.name} has no usable {spec.label}: none is verified, or each one has expired or been revoked. "
                 f"Ask the customer to renew at {found.intake_url(spec.slug)}"
             )
-        try:
-            secret = staff.open_secret(
-                credential,
-                action=audit.Action.EXPORT,
-                actor=staff.Actor.cli(),
-                now=now,
-                detail=f"format {output_format}",
+        if credential.awaits_authorization:
+            raise CommandError(
+                f"{found.name}'s {spec.label} is awaiting authorization: no Canvas admin has granted access yet, "
+                f"or Canvas ended the grant. Send the admins {credential.authorization_url()}"
             )
+        with self._refusals():
+            detail = f"format {output_format}"
+            values = (
+                self._access_token(credential, now, detail)
+                if access_token
+                else self._credential(credential, now, detail)
+            )
+        if output_format == "json":
+            self.stdout.write(json.dumps(values))
+        else:
+            # shlex.quote: any value, whatever it holds, reads back verbatim in a POSIX shell.
+            self.stdout.write("".join(f"{name}={shlex.quote(value)}\n" for name, value in values.items()), ending="")
+        self._warn_if_expiring(credential, now)
+
+    @sensitive_variables("secret")
+    def _credential(self, credential: Credential, now, detail: str) -> dict[str, str]:
+        secret = staff.open_secret(
+            credential, action=audit.Action.EXPORT, actor=staff.Actor.cli(), now=now, detail=detail
+        )
+        id_name, secret_name = credential.kind_spec.env_names
+        values = {id_name: credential.client_id, secret_name: secret}
+        if credential.kind_spec.needs_grant:
+            grant = credential.current_grant()
+            values = {"CANVAS_BASE_URL": credential.canvas_url, **values}
+            if grant is not None and grant.refresh_token is not None:
+                values["CANVAS_REFRESH_TOKEN"] = grant.refresh_token.reveal()
+        return values
+
+    @sensitive_variables("token")
+    def _access_token(self, credential: Credential, now, detail: str) -> dict[str, str]:
+        token = staff.export_access_token(credential, actor=staff.Actor.cli(), now=now, detail=detail)
+        expires = timezone.localtime(token.expires_at).isoformat(timespec="seconds")
+        if credential.kind_spec.needs_grant:
+            return {
+                "CANVAS_BASE_URL": credential.canvas_url,
+                "CANVAS_ACCESS_TOKEN": token.token,
+                "CANVAS_ACCESS_TOKEN_EXPIRES_AT": expires,
+            }
+        return {
+            "DAP_API_URL": settings.PORTAL_DAP_API_URL,
+            "DAP_ACCESS_TOKEN": token.token,
+            "DAP_ACCESS_TOKEN_EXPIRES_AT": expires,
+        }
+
+    @contextlib.contextmanager
+    def _refusals(self):
+        """Every refusal is a message and a non-zero exit, with nothing on stdout."""
+        try:
+            yield
         except staff.AuditUnavailable as error:
             raise CommandError(
                 "The audit trail could not record this export, so nothing was exported. Try again."
@@ -77,14 +134,10 @@ class Command(BaseCommand):
                 "The stored secret cannot be decrypted with the configured SECRET_KEY and PORTAL_ENCRYPTION_KEY "
                 "(see rotate_keys in the README). Nothing was exported."
             ) from error
-        id_name, secret_name = spec.env_names
-        values = {id_name: credential.client_id, secret_name: secret}
-        if output_format == "json":
-            self.stdout.write(json.dumps(values))
-        else:
-            # shlex.quote: any value, whatever it holds, reads back verbatim in a POSIX shell.
-            self.stdout.write("".join(f"{name}={shlex.quote(value)}\n" for name, value in values.items()), ending="")
-        self._warn_if_expiring(credential, now)
+        except kinds.AccessRefused as error:
+            raise CommandError(f"Canvas did not issue an access token: {error} Nothing was exported.") from error
+        except outbound.OutboundError as error:
+            raise CommandError(f"Canvas could not be reached ({error}). Nothing was exported; try again.") from error
 
     def _warn_if_expiring(self, credential: Credential, now) -> None:
         days = credential.days_left(now)
