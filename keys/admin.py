@@ -23,16 +23,10 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from keys import kinds, staff
-from keys.admin_filters import (
-    CheckFilter,
-    ExpiresWithinFilter,
-    ExpiryMonthFilter,
-    RenewalFilter,
-    StatusFilter,
-    client_id_search_q,
-)
+from keys.admin_filters import CREDENTIAL_FILTERS, client_id_search_q
 from keys.admin_onboarding import CampaignPages, InstitutionOnboarding, WorkingKeyFilter
-from keys.admin_views import COMPLETE_PERMISSION, REVEAL_PERMISSION, REVOKE_PERMISSION, CredentialPages
+from keys.admin_views import COMPLETE_PERMISSION, INVITE_PERMISSION, REVEAL_PERMISSION, REVOKE_PERMISSION
+from keys.admin_views import CredentialPages
 from keys.models import AdminContact, AuditEvent, Campaign, Credential, Institution, ReminderNotice
 from keys.templatetags.keydrop_admin import check_badge, days_left, status_badge
 
@@ -293,12 +287,12 @@ class CredentialAdmin(CredentialPages, RefusesUnusableQueries, ReadOnlyAdmin):
         "last_reminder",
     ]
     list_display_links = ["client_id_masked"]
-    list_filter = [StatusFilter, CheckFilter, "kind", ExpiresWithinFilter, ExpiryMonthFilter, RenewalFilter]
+    list_filter = CREDENTIAL_FILTERS
     search_fields = ["institution__name", "institution__slug"]  # and the Client ID, as get_search_results allows
     search_help_text = (
         "Institution name or slug, a whole Client ID, or what its mask shows (region, last four characters)."
     )
-    list_select_related = ["institution"]
+    list_select_related = ["institution", "grant"]
     list_per_page = 100
     # One count for the filtered list instead of two: on a long list each is a full scan.
     show_full_result_count = False
@@ -336,7 +330,7 @@ class CredentialAdmin(CredentialPages, RefusesUnusableQueries, ReadOnlyAdmin):
             .get_queryset(request)
             .visible_to_staff()
             # The ciphertext is not even loaded: listing never touches a secret.
-            .defer("secret")
+            .defer("secret", "grant__refresh_token", "grant__access_token")
             .annotate(
                 last_reminder_at=Subquery(last_sent),
                 secret_stored=ExpressionWrapper(Q(secret__isnull=False), output_field=BooleanField()),
@@ -399,6 +393,7 @@ class CredentialAdmin(CredentialPages, RefusesUnusableQueries, ReadOnlyAdmin):
                 can_reveal=user.has_perm(REVEAL_PERMISSION) and obj.is_usable(now),
                 can_complete=user.has_perm(COMPLETE_PERMISSION) and obj.awaits_partner_secret,
                 can_revoke=user.has_perm(REVOKE_PERMISSION) and obj.can_be_revoked,
+                can_email_authorization=user.has_perm(INVITE_PERMISSION) and obj.awaits_authorization,
                 key_history=obj.key_history(),
                 checks=obj.checks.all()[:30],
                 audit_events=obj.audit_events.order_by("-at")[:20],

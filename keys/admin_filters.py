@@ -111,6 +111,31 @@ class CheckFilter(StrictListFilter):
         return queryset.usable(now).filter(failing_since__isnull=True, last_check_outcome=last)
 
 
+class AuthorizationFilter(StrictListFilter):
+    """Developer keys whose admin has not granted access in Canvas, or whose grant Canvas ended."""
+
+    title = "authorization"
+    parameter_name = "authorization"
+
+    def lookups(self, request, model_admin):
+        return [("awaiting", "Awaiting authorization")]
+
+    def filter(self, queryset, value):
+        awaiting = queryset.awaiting_authorization(timezone.now())
+        return awaiting if awaiting is not None else queryset.none()
+
+
+# The credential list's filters, in the order the sidebar shows them.
+CREDENTIAL_FILTERS = [
+    StatusFilter,
+    CheckFilter,
+    AuthorizationFilter,
+    "kind",
+    ExpiresWithinFilter,
+    ExpiryMonthFilter,
+    RenewalFilter,
+]
+
 _REGION = re.compile(r"[a-z]{2}-[a-z]+-[0-9]{1,2}", re.ASCII)
 _VISIBLE_TAIL = 4  # what kinds.Kind.mask shows of a Client ID's end
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from keys import csv_export, staff
 from keys.forms import PartnerSecretForm, RevealForm, RevokeForm
@@ -31,6 +31,7 @@ from portal.signin import views as signin_views
 REVEAL_PERMISSION = "keys.reveal_credential_secret"
 REVOKE_PERMISSION = "keys.revoke_credential"
 COMPLETE_PERMISSION = "keys.complete_partner_credential"
+INVITE_PERMISSION = "keys.change_institution"  # who may email an institution's contacts its links
 GET_OR_POST = require_http_methods(["GET", "POST"])
 
 
@@ -51,6 +52,11 @@ class CredentialPages:
             path("<path:object_id>/reveal/", wrap(self.reveal_view), name="keys_credential_reveal"),
             path("<path:object_id>/complete/", wrap(self.complete_view), name="keys_credential_complete"),
             path("<path:object_id>/revoke/", wrap(self.revoke_view), name="keys_credential_revoke"),
+            path(
+                "<path:object_id>/email-authorization/",
+                wrap(self.email_authorization_view),
+                name="keys_credential_email_authorization",
+            ),
             *super().get_urls(),
         ]
 
@@ -160,6 +166,24 @@ class CredentialPages:
             return redirect("admin:keys_credential_change", credential.pk)
         done = self._revoke(request, Credential.objects.filter(pk=credential.pk), single=credential)
         return done or redirect("admin:keys_credential_change", credential.pk)
+
+    @method_decorator(require_POST)
+    def email_authorization_view(self, request, object_id):
+        """Send the contacts the page where they grant the developer key access in Canvas (audited)."""
+        if not request.user.has_perm(INVITE_PERMISSION):
+            raise PermissionDenied
+        credential = self._credential_or_404(request, object_id)
+        if not credential.awaits_authorization:
+            self.message_user(request, "This key does not await an authorization.", messages.WARNING)
+            return redirect("admin:keys_credential_change", credential.pk)
+        result = staff.email_authorization_link(credential, actor=staff.Actor.from_request(request), now=timezone.now())
+        if result.sent:
+            self.message_user(request, f"Authorization link emailed to {', '.join(result.sent)}.", messages.SUCCESS)
+        if result.failed:
+            self.message_user(request, f"Could not email {', '.join(result.failed)}; try again.", messages.ERROR)
+        if not result.sent and not result.failed:
+            self.message_user(request, "The institution has no admin contacts on file.", messages.WARNING)
+        return redirect("admin:keys_credential_change", credential.pk)
 
     @admin.action(description="Revoke selected credentials (purges their secrets)", permissions=["revoke"])
     def revoke_selected(self, request, queryset):

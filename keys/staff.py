@@ -8,6 +8,7 @@ nothing is shown.
 import datetime
 import logging
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
@@ -174,6 +175,42 @@ def invite_contacts(institution: Institution, *, actor: Actor, now: datetime.dat
             ip=actor.ip,
             at=now,
             detail="to " + ", ".join(result.sent),
+        )
+    return result
+
+
+def email_authorization_link(credential: Credential, *, actor: Actor, now: datetime.datetime) -> Invitation:
+    """Email each contact on file the page where they grant the developer key access in Canvas."""
+    result = Invitation()
+    url = credential.authorization_url()
+    if not url:
+        return result
+    grant = credential.current_grant()
+    context = {
+        "institution": credential.institution,
+        "credential": credential,
+        "url": url,
+        "canvas_host": urlsplit(credential.canvas_url).hostname,
+        "reason": grant.lost_reason if grant else "",
+    }
+    for contact in credential.institution.contacts.all():
+        try:
+            emails.send("authorization-link", [contact.email], {**context, "contact": contact})
+        except Exception as exc:  # SMTP and socket errors alike: report, and go on with the others
+            log.warning(
+                "authorization link to a contact of %s failed: %s", credential.institution.slug, type(exc).__name__
+            )
+            result.failed.append(contact.email)
+        else:
+            result.sent.append(contact.email)
+    if result.sent:
+        audit.record(
+            audit.Action.AUTHORIZATION_EMAILED,
+            actor=actor.name,
+            credential=credential,
+            ip=actor.ip,
+            at=now,
+            detail=("to " + ", ".join(result.sent))[:300],
         )
     return result
 

@@ -26,12 +26,36 @@ def check_badge(credential: Credential):
     if not state:
         return mark_safe('<span class="kd-muted">—</span>')
     if state == "unchecked":
-        return mark_safe('<span class="kd-check kd-check-unchecked">not checked yet</span>')
+        return format_html(
+            '<span class="kd-check kd-check-unchecked">not checked yet</span>{}', awaiting_badge(credential)
+        )
     outcome = credential.last_check_outcome
     when = f"{timezone.localtime(credential.last_check_at):%Y-%m-%d %H:%M}"
     failing = mark_safe(' <span class="kd-badge kd-failing">failing</span>') if state == "failing" else ""
-    html = '<span class="kd-check kd-check-{}">{}</span>{} <span class="kd-muted">{}</span>'
-    return format_html(html, outcome, outcome, failing, when)
+    html = '<span class="kd-check kd-check-{}">{}</span>{} <span class="kd-muted">{}</span>{}'
+    return format_html(html, outcome, outcome, failing, when, awaiting_badge(credential))
+
+
+def awaiting_badge(credential: Credential):
+    if not credential.awaits_authorization:
+        return ""
+    return mark_safe(' <span class="kd-badge kd-awaiting">awaiting authorization</span>')
+
+
+@register.simple_tag
+def grant_summary(credential: Credential):
+    """Who granted a developer key access in Canvas and when, or that nobody has (yet, or any more)."""
+    grant = credential.current_grant()
+    if credential.awaits_authorization:
+        lost = f" (Canvas ended the grant by {grant.authorized_by}: {grant.lost_reason})" if grant else ""
+        return format_html('<span class="kd-badge kd-awaiting">awaiting authorization</span>{}', lost)
+    if grant is None:
+        return "—"
+    when = f"{timezone.localtime(grant.authorized_at):%Y-%m-%d %H:%M}"
+    purged = " Its tokens are destroyed." if grant.purged_at else ""
+    return format_html(
+        "Authorized by {} on {}, {} scope(s).{}", grant.authorized_by, when, len(grant.scope_list), purged
+    )
 
 
 def days_left_label(credential: Credential, now) -> str:
