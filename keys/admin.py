@@ -25,8 +25,7 @@ from django.views.decorators.http import require_POST
 from keys import kinds, staff
 from keys.admin_filters import CREDENTIAL_FILTERS, client_id_search_q
 from keys.admin_onboarding import CampaignPages, InstitutionOnboarding, WorkingKeyFilter
-from keys.admin_views import COMPLETE_PERMISSION, INVITE_PERMISSION, REVEAL_PERMISSION, REVOKE_PERMISSION
-from keys.admin_views import CredentialPages
+from keys.admin_views import COMPLETE_PERMISSION, REVEAL_PERMISSION, REVOKE_PERMISSION, CredentialPages
 from keys.models import AdminContact, AuditEvent, Campaign, Credential, Institution, ReminderNotice
 from keys.templatetags.keydrop_admin import check_badge, days_left, status_badge
 
@@ -393,7 +392,7 @@ class CredentialAdmin(CredentialPages, RefusesUnusableQueries, ReadOnlyAdmin):
                 can_reveal=user.has_perm(REVEAL_PERMISSION) and obj.is_usable(now),
                 can_complete=user.has_perm(COMPLETE_PERMISSION) and obj.awaits_partner_secret,
                 can_revoke=user.has_perm(REVOKE_PERMISSION) and obj.can_be_revoked,
-                can_email_authorization=user.has_perm(INVITE_PERMISSION) and obj.awaits_authorization,
+                can_email_authorization=self.may_email_authorization(request, obj),
                 key_history=obj.key_history(),
                 checks=obj.checks.all()[:30],
                 audit_events=obj.audit_events.order_by("-at")[:20],

@@ -60,6 +60,9 @@ class CredentialPages:
             *super().get_urls(),
         ]
 
+    def may_email_authorization(self, request, credential) -> bool:
+        return request.user.has_perm(INVITE_PERMISSION) and credential.awaits_authorization
+
     def has_revoke_permission(self, request):
         return request.user.has_perm(REVOKE_PERMISSION)
 
