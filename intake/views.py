@@ -89,6 +89,7 @@ def start(request, token: str, kind: str = kinds.DEFAULT.slug):
             return redirect("intake:verify", verification.public_id)
     elif request.method == "POST":
         status = 400
+    setup = kinds.developer_key_setup(institution.slug) if spec.shows_scopes else None
     context = {
         "institution": institution,
         "kind": spec,
@@ -103,7 +104,8 @@ def start(request, token: str, kind: str = kinds.DEFAULT.slug):
             else None
         ),
         "partner_chosen": kinds.is_partner_key(key_type) and bool(spec.key_types),
-        "developer_key": kinds.developer_key_setup(institution.slug) if spec.shows_scopes else None,
+        "developer_key": setup,
+        "developer_key_api_calls": kinds.developer_key_api_calls(setup, settings.PORTAL_PARTNER_NAME) if setup else [],
         "no_contacts": not form.contacts,
         "current_keys": customer_view.current_keys(institution, now, settings.PORTAL_PARTNER_NAME),
     }

@@ -10,6 +10,7 @@ asks the kind; it never tests ``if kind == ...``.
 import calendar
 import datetime
 import re
+import shlex
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -374,8 +375,8 @@ DEVELOPER_KEY_FIXES = {
         "column of Admin → Developer Keys, or create a new key and submit it."
     ),
     "redirect_uri": (
-        "The key does not list our redirect URI: add the one for your hosting region (shown on the intake "
-        "page) under Redirect URIs on the key in Admin → Developer Keys."
+        "The key does not list our redirect URI: add the one shown on the intake page under Redirect URIs on "
+        "the key in Admin → Developer Keys."
     ),
     "scopes": "Add {count} missing scope{plural} to the key in Admin → Developer Keys: {scopes}.",
     "off": "The key is Off for your account: switch it On in Admin → Developer Keys.",
@@ -610,7 +611,7 @@ DEVELOPER_KEY = DeveloperKeyKind(
             "Create an API key",
             "Click + Developer Key and choose API Key. Key Name: {partner}; Owner Email: your admin address.",
         ),
-        Step("Add the redirect URI", "Paste the redirect URI for your hosting region (below) into Redirect URIs."),
+        Step("Add the redirect URI", "Paste the redirect URI shown below into Redirect URIs."),
         Step(
             "Enforce scopes",
             "Turn on Enforce Scopes, tick Allow Include Parameters, and enable every scope in the table below.",
@@ -677,3 +678,26 @@ def developer_key_setup(institution_slug: str) -> dict:
             (region, uri.format(institution=institution_slug)) for region, uri in setup["redirect_uris"]
         ]
     return setup
+
+
+def developer_key_api_calls(setup: dict, partner_name: str) -> list[str]:
+    """The developer-key setup as two Developer Keys API calls (reference § 2.3), for an admin who
+    would rather paste a command than tick every scope: create the key, then switch it On."""
+    base, auth = "https://YOUR-CANVAS", '-H "Authorization: Bearer $CANVAS_ADMIN_TOKEN"'
+    fields = [
+        ("developer_key[name]", partner_name),
+        ("developer_key[email]", "YOUR-ADMIN-EMAIL"),
+        *(("developer_key[redirect_uris][]", uri) for _, uri in setup["redirect_uris"]),
+        *(("developer_key[scopes][]", scope) for scope, _ in setup["scopes"]),
+        ("developer_key[require_scopes]", "true" if setup["enforce_scopes"] else "false"),
+        ("developer_key[allow_includes]", "true" if setup["allow_include_parameters"] else "false"),
+    ]
+    create = " \\\n  ".join(
+        [f"curl -X POST {base}/api/v1/accounts/self/developer_keys {auth}"]
+        + [f"--data-urlencode {shlex.quote(f'{name}={value}')}" for name, value in fields]
+    )
+    switch_on = (
+        f"curl -X POST {base}/api/v1/accounts/self/developer_keys/KEY_ID/developer_key_account_bindings {auth}"
+        " \\\n  --data-urlencode 'developer_key_account_binding[workflow_state]=on'"
+    )
+    return [create, switch_on]

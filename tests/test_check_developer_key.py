@@ -96,7 +96,7 @@ def test_a_key_without_our_redirect_uri_is_rejected_with_the_fix(fake_key, crede
     fake_key.redirect_uris = ["https://elsewhere.example/callback"]
     checked = check(credential)
     assert checked.outcome == "rejected"
-    assert "add the one for your hosting region" in checked.record.reason
+    assert "add the one shown on the intake page" in checked.record.reason
 
 
 def test_a_key_registering_another_regions_redirect_uri_works(fake_key, credential, institution):
