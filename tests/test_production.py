@@ -433,14 +433,19 @@ def run_the_recipe(folder, logs, processes, database, sink, nginx, redis_server)
     assert clusters[1].poll() is None
     assert len(messages_to(sink, "admin@first.edu", reminder)) == 1
 
+    # Canvas's redirect back to the OAuth callback carries a code and a state (here, not ours: refused).
+    refused = customer.get("/oauth/canvas/callback?code=smokeCode4711&state=smokeState4711")
+    assert refused.status == 400 and "We do not recognise this authorization" in refused.text
+
     # Logs: Keydrop's JSON lines carry request ids; no intake token in them or in nginx's log.
     tokens = [urlsplit(link).path.split("/")[2] for link in (first_link, second_link)] + [submission]
+    tokens += ["smokeCode4711", "smokeState4711"]
     keydrop_log = (folder / "data" / "logs" / "keydrop.log").read_text()
     request_lines = [json.loads(line) for line in keydrop_log.splitlines() if '"keydrop.request"' in line]
     assert request_lines and all(len(line["request_id"]) == 32 for line in request_lines)  # nginx's $request_id
     assert {line["client_ip"] for line in request_lines} >= {CUSTOMER, STAFF, ATTACKER}
     access_log = (folder / "nginx" / "access.log").read_text()
-    assert "/i/[redacted]/" in access_log
+    assert "/i/[redacted]/" in access_log and "/oauth/canvas/callback?[redacted]" in access_log
     for token in tokens:
         assert token not in keydrop_log and token not in access_log
     assert secret not in keydrop_log + access_log

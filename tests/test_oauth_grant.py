@@ -1,0 +1,376 @@
+"""The admin's OAuth grant of a developer key, end to end against a loopback fake of Canvas:
+the button, Canvas's answers on the callback, the state's guarantees, the refresh token kept
+sealed, the grant kept alive by the daily check, and the grant revoked with the key.
+
+The browser is Django's test client, which keeps cookies like a browser; what Canvas does with the
+admin's browser (sign-in, the Authorize button) is the fake's ``browser`` setting. The same walk in
+a real browser is tests/e2e/test_authorize_browser.py.
+"""
+
+import datetime
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from django.core import mail
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from keys import canvas, grants, kinds, live_checks, staff
+from keys.models import AuditEvent, AuthorizationRequest, CanvasGrant, CheckAlert, Credential, CredentialCheck
+from tests.factories import CredentialFactory
+from tests.fakes import FakeCanvas, FakeKey
+from tests.staff_cast import signed_in
+
+pytestmark = pytest.mark.django_db
+KEY_ID = "170000000000123"
+KEY_SECRET = "K" * 32 + "s3" * 16
+CALLBACK = "/oauth/canvas/callback"
+
+
+@pytest.fixture
+def keydrop_callback(settings):
+    """The partner lets Keydrop complete grants: no callbacks of its own in its developer-key file."""
+    settings.PORTAL_DEVELOPER_KEY = {**settings.PORTAL_DEVELOPER_KEY, "redirect_uris": []}
+    settings.PORTAL_BASE_URL = "http://testserver"
+    return settings.PORTAL_BASE_URL + CALLBACK
+
+
+@pytest.fixture
+def fake_key(fake_canvas, keydrop_callback):
+    scopes = [scope for scope, _ in kinds.developer_key_setup("x")["scopes"]]
+    fake_canvas.browser = "approve"  # the admin is signed in to Canvas and clicks Authorize
+    return fake_canvas.add_key(KEY_ID, FakeKey(secret=KEY_SECRET, redirect_uris=[keydrop_callback], scopes=scopes))
+
+
+@pytest.fixture
+def credential(fake_canvas, fake_key, institution):
+    """A verified developer key that Canvas accepted at hand-over: it awaits the admin's grant."""
+    key = CredentialFactory(
+        institution=institution,
+        kind="developer_key",
+        client_id=KEY_ID,
+        secret=KEY_SECRET,
+        canvas_url=fake_canvas.url,
+        key_type="",
+        lifetime="none",
+        expires_at=None,
+    )
+    live_checks.record(key, canvas_verdict_works(), trigger=CredentialCheck.Trigger.HANDOVER)
+    return key
+
+
+def canvas_verdict_works():
+    from keys.outcomes import Verdict
+
+    return Verdict.works("Canvas knows the key, it is On, and the secret matches.")
+
+
+def start(browser: Client, credential: Credential) -> str:
+    """Click Authorize: returns the Canvas address Keydrop sent the browser to."""
+    response = browser.post(credential.authorization_path())
+    assert response.status_code == 302
+    return response["Location"]
+
+
+def canvas_answers(authorize_url: str) -> str:
+    """What Canvas does with the admin's browser: the callback address it sends them back to."""
+    answer = httpx.get(authorize_url, follow_redirects=False)
+    assert answer.status_code == 302, answer.text
+    return answer.headers["location"]
+
+
+def come_back(browser: Client, callback_url: str):
+    parts = urlsplit(callback_url)
+    assert parts.path == CALLBACK
+    return browser.get(f"{parts.path}?{parts.query}")
+
+
+def authorize(browser: Client, credential: Credential):
+    return come_back(browser, canvas_answers(start(browser, credential)))
+
+
+def exchanges(fake: FakeCanvas) -> int:
+    return sum(1 for served in fake.served if served.method == "POST" and served.path == "/login/oauth2/token")
+
+
+# The grant, end to end ------------------------------------------------------------------------------
+
+
+def test_the_button_sends_the_admin_to_canvas_with_our_callback_scopes_and_a_state(credential, keydrop_callback):
+    assert credential.awaits_authorization
+    target = urlsplit(start(Client(), credential))
+    query = {name: values[0] for name, values in parse_qs(target.query).items()}
+    assert f"{target.scheme}://{target.netloc}{target.path}" == credential.canvas_url + "/login/oauth2/auth"
+    assert query["response_type"] == "code" and query["client_id"] == KEY_ID
+    assert query["redirect_uri"] == keydrop_callback
+    assert query["scope"].split() == [scope for scope, _ in kinds.developer_key_setup("x")["scopes"]]
+    assert canvas.USERS_SELF_SCOPE in query["scope"].split()
+    assert len(query["state"]) > 40 and "code_challenge" not in query
+
+
+def test_an_authorized_key_shows_who_granted_it_and_its_refresh_token_is_sealed(credential, fake_canvas):
+    browser = Client()
+    path = credential.authorization_path()
+    response = authorize(browser, credential)
+    assert response.status_code == 302 and response["Location"] == path
+    page = browser.get(response["Location"]).content.decode()
+    assert "has access to your Canvas" in page and "Ada Admin" in page
+    grant = CanvasGrant.objects.get(credential=credential)
+    assert (grant.canvas_user_name, grant.canvas_global_id) == ("Ada Admin", "10000000000042")
+    assert grant.scope_list == [scope for scope, _ in kinds.developer_key_setup("x")["scopes"]]
+    assert FakeCanvas.REFRESH_MARK in grant.refresh_token.reveal()
+    with connection.cursor() as cursor:  # at rest: ciphertext only
+        cursor.execute("SELECT refresh_token, access_token FROM keys_canvasgrant")
+        for value in cursor.fetchone():
+            assert FakeCanvas.REFRESH_MARK.encode() not in bytes(value)
+            assert FakeCanvas.ACCESS_MARK.encode() not in bytes(value)
+    credential.refresh_from_db()
+    assert not credential.awaits_authorization and credential.authorization_path() == ""
+    event = AuditEvent.objects.get(action=AuditEvent.Action.AUTHORIZED)
+    assert event.credential == credential and "Ada Admin" in event.detail
+    assert credential.checks.latest("at").trigger == CredentialCheck.Trigger.AUTHORIZATION
+    # The customer's page no longer offers the button.
+    assert (
+        "Authorize Keydrop in Canvas"
+        not in browser.get(credential.institution.intake_path("developer_key")).content.decode()
+    )
+
+
+def test_the_institution_page_offers_the_button_until_the_grant_exists(credential, client):
+    page = client.get(credential.institution.intake_path("developer_key")).content.decode()
+    assert "Awaiting authorization in Canvas" in page
+    assert f'action="{credential.authorization_path()}"' in page
+
+
+def test_the_admin_who_clicks_cancel_is_told_what_to_do(credential, fake_canvas):
+    fake_canvas.browser = "deny"
+    browser = Client()
+    response = authorize(browser, credential)
+    page = browser.get(response["Location"]).content.decode()
+    assert "The authorization was cancelled in Canvas" in page
+    assert exchanges(fake_canvas) == 0 and not CanvasGrant.objects.exists()
+    assert "Authorize Keydrop in Canvas" in page  # and may try again
+
+
+def test_missing_scopes_are_named_even_when_canvas_leaves_out_the_state(credential, fake_canvas, fake_key):
+    fake_key.scopes.remove("url:GET|/api/v1/courses/:course_id/assignments")
+    browser = Client()
+    callback = canvas_answers(start(browser, credential))
+    assert "state=" not in callback  # current Canvas: error and description only
+    page = browser.get(come_back(browser, callback)["Location"]).content.decode()
+    assert "lacks scopes" in page and "url:GET|/api/v1/courses/:course_id/assignments" in page
+    assert AuthorizationRequest.objects.get().used_at is not None
+
+
+def test_a_key_switched_off_is_explained(credential, fake_key):
+    fake_key.on = False
+    browser = Client()
+    page = browser.get(authorize(browser, credential)["Location"]).content.decode()
+    assert "the key is Off for your account: switch it On" in page
+
+
+def test_a_secret_regenerated_since_the_hand_over_is_explained(credential, fake_key, fake_canvas):
+    fake_key.secret = "N" * 64
+    browser = Client()
+    page = browser.get(authorize(browser, credential)["Location"]).content.decode()
+    assert "no longer accepts this key's secret" in page and not CanvasGrant.objects.exists()
+
+
+# The state's guarantees -----------------------------------------------------------------------------
+
+
+def test_a_state_that_was_tampered_with_is_refused_before_any_exchange(credential, fake_canvas):
+    browser = Client()
+    callback = canvas_answers(start(browser, credential))
+    tampered = callback.replace("state=", "state=x")
+    response = come_back(browser, tampered)
+    assert response.status_code == 400 and "We do not recognise this authorization" in response.content.decode()
+    assert exchanges(fake_canvas) == 0
+
+
+def test_a_callback_used_twice_is_refused_the_second_time(credential, fake_canvas):
+    browser = Client()
+    callback = canvas_answers(start(browser, credential))
+    assert come_back(browser, callback).status_code == 302
+    again = come_back(browser, callback)
+    assert again.status_code == 400 and "already used" in again.content.decode()
+    assert exchanges(fake_canvas) == 1
+
+
+def test_a_state_older_than_ten_minutes_is_refused(credential, fake_canvas, time_machine):
+    browser = Client()
+    callback = canvas_answers(start(browser, credential))
+    time_machine.move_to(timezone.now() + datetime.timedelta(minutes=10, seconds=5))
+    response = come_back(browser, callback)
+    assert response.status_code == 400 and "more than 10 minutes ago" in response.content.decode()
+    assert exchanges(fake_canvas) == 0 and not CanvasGrant.objects.exists()
+
+
+def test_a_callback_opened_in_another_browser_is_refused_and_the_right_browser_can_still_finish(
+    credential, fake_canvas
+):
+    admin, stranger = Client(), Client()
+    callback = canvas_answers(start(admin, credential))
+    refused = come_back(stranger, callback)
+    assert refused.status_code == 400 and "different browser" in refused.content.decode()
+    assert exchanges(fake_canvas) == 0
+    assert come_back(admin, callback).status_code == 302
+    assert CanvasGrant.objects.filter(credential=credential).exists()
+
+
+def test_a_callback_without_state_or_code_is_refused(credential, fake_canvas):
+    response = Client().get(CALLBACK + "?code=abc")
+    assert response.status_code == 400 and exchanges(fake_canvas) == 0
+
+
+def test_authorizing_is_offered_only_while_the_key_awaits_it(credential, fake_canvas):
+    authorize(Client(), credential)
+    response = Client().post(f"/i/{credential.institution.intake_token}/authorize/{credential.pk}/")
+    assert response.status_code == 405 and "does not need an authorization now" in response.content.decode()
+
+
+def test_a_flood_of_authorizations_is_cut_off(credential):
+    browser = Client()
+    for _ in range(20):
+        start(browser, credential)
+    response = browser.post(credential.authorization_path())
+    assert response.status_code == 302 and response["Location"] == credential.authorization_path()
+    assert AuthorizationRequest.objects.count() == 20
+
+
+# Kept alive -----------------------------------------------------------------------------------------
+
+
+def check(credential: Credential):
+    credential.refresh_from_db()
+    return live_checks.check(credential, trigger=CredentialCheck.Trigger.SCHEDULE)
+
+
+def test_the_daily_check_uses_the_grant_and_a_revoked_grant_alerts_once(credential, fake_canvas, time_machine):
+    authorize(Client(), credential)
+    time_machine.move_to(timezone.now() + datetime.timedelta(hours=2))  # the token from the grant has expired
+    checked = check(credential)
+    assert checked.outcome == "works" and "The authorization by Ada Admin" in checked.record.reason
+    fake_canvas.revoke_grants(KEY_ID)  # the admin removed the app in Canvas
+    time_machine.move_to(timezone.now() + datetime.timedelta(hours=2))
+    refused = check(credential)
+    assert refused.outcome == "rejected" and refused.change == "failing"
+    assert "Authorize Keydrop again" in refused.record.reason
+    assert CheckAlert.objects.filter(credential=credential, topic=CheckAlert.Topic.FAILING).count() == 1
+    credential.refresh_from_db()
+    assert credential.awaits_authorization and credential.status == Credential.Status.ACTIVE  # the key is fine
+    # The next check does not alert again; the customer's page offers the button with the reason.
+    check(credential)
+    assert CheckAlert.objects.filter(credential=credential).count() == 1
+    page = Client().get(credential.institution.intake_path("developer_key")).content.decode()
+    assert "no longer knows the authorization" in page and credential.authorization_path() in page
+    # Authorizing again ends the episode.
+    authorize(Client(), credential)
+    credential.refresh_from_db()
+    assert credential.failing_since is None and not credential.awaits_authorization
+
+
+def test_scopes_removed_from_the_key_end_the_grant(credential, fake_canvas, time_machine):
+    authorize(Client(), credential)
+    fake_canvas.remove_scope(KEY_ID, "url:GET|/api/v1/accounts")
+    checked = check(credential)
+    assert checked.outcome == "rejected"  # the probe names the scope; the grant is not blamed
+    assert "url:GET|/api/v1/accounts" in checked.record.reason
+
+
+def test_a_key_turned_off_after_the_grant_is_failing_with_the_key_s_own_fix(credential, fake_key):
+    authorize(Client(), credential)
+    fake_key.on = False
+    checked = check(credential)
+    assert checked.outcome == "rejected" and "switch it On" in checked.record.reason
+
+
+def test_access_tokens_are_shared_until_they_near_their_end(credential, fake_canvas, time_machine):
+    authorize(Client(), credential)
+    now = timezone.now()
+    first = grants.access_token(credential, now)
+    assert grants.access_token(credential, now + datetime.timedelta(minutes=30)).token == first.token
+    refreshes = exchanges(fake_canvas)
+    time_machine.move_to(now + datetime.timedelta(minutes=55))
+    second = grants.access_token(credential, timezone.now())
+    assert second.token != first.token and exchanges(fake_canvas) == refreshes + 1
+    assert second.expires_at > timezone.now() + datetime.timedelta(minutes=55)
+
+
+# Revoked with the key --------------------------------------------------------------------------------
+
+
+def test_revoking_the_key_revokes_the_grant_in_canvas(credential, fake_canvas):
+    authorize(Client(), credential)
+    assert fake_canvas.grants_of(KEY_ID) == 1
+    [revoked] = staff.revoke([credential], actor=staff.Actor(name="alice"), reason="contract ended", now=timezone.now())
+    assert revoked.revoked_in_canvas == "the authorization was revoked in Canvas"
+    assert fake_canvas.grants_of(KEY_ID) == 0
+    grant = CanvasGrant.objects.get()
+    assert grant.refresh_token is None and grant.access_token is None and grant.purged_at
+    assert "revoked in Canvas" in AuditEvent.objects.get(action=AuditEvent.Action.REVOKE).detail
+
+
+def test_revoking_says_so_when_canvas_could_not_be_told(credential, fake_canvas):
+    authorize(Client(), credential)
+    fake_canvas.mode = "500"
+    [revoked] = staff.revoke([credential], actor=staff.Actor(name="alice"), reason="contract ended", now=timezone.now())
+    assert "revoke it in Canvas by hand" in revoked.revoked_in_canvas
+    assert CanvasGrant.objects.get().refresh_token is None  # Keydrop forgets it all the same
+
+
+# Staff ---------------------------------------------------------------------------------------------
+
+
+def test_staff_email_the_authorization_link_and_it_is_audited(credential, alice, bob):
+    viewer = signed_in(bob)
+    assert viewer.post(f"/admin/keys/credential/{credential.pk}/email-authorization/").status_code == 403
+    admin_page = signed_in(alice).get(f"/admin/keys/credential/{credential.pk}/change/").content.decode()
+    assert "awaiting authorization" in admin_page and "Email the authorization link" in admin_page
+    response = signed_in(alice).post(f"/admin/keys/credential/{credential.pk}/email-authorization/")
+    assert response.status_code == 302
+    [message] = mail.outbox
+    assert message.to == ["charlie@example.edu"] and message.alternatives
+    assert credential.authorization_url() in message.body
+    event = AuditEvent.objects.get(action=AuditEvent.Action.AUTHORIZATION_EMAILED)
+    assert event.actor == "alice" and "charlie@example.edu" in event.detail
+
+
+def test_staff_see_who_authorized_and_can_list_the_keys_still_awaiting(credential, alice):
+    waiting = CredentialFactory(
+        institution=credential.institution,
+        kind="developer_key",
+        client_id="170000000000999",
+        secret=KEY_SECRET,
+        canvas_url=credential.canvas_url,
+        expires_at=None,
+    )
+    authorize(Client(), credential)
+    staff_browser = signed_in(alice)
+    page = staff_browser.get(f"/admin/keys/credential/{credential.pk}/change/").content.decode()
+    assert "Authorized by Ada Admin (Canvas user 10000000000042)" in page
+    listed = staff_browser.get("/admin/keys/credential/?authorization=awaiting").content.decode()
+    assert waiting.masked_client_id in listed and credential.masked_client_id not in listed
+    dashboard = staff_browser.get("/admin/").content.decode()
+    assert "Awaiting authorization" in dashboard
+
+
+def test_the_developer_keys_api_calls_ask_for_exactly_the_configured_scopes(keydrop_callback):
+    setup = kinds.developer_key_setup("example-u")
+    create, switch_on = kinds.developer_key_api_calls(setup, "Acme Analytics")
+    fields = [part.strip(" '\\\n").split("=", 1) for part in create.split("--data-urlencode")[1:]]
+    scopes = [value for name, value in fields if name == "developer_key[scopes][]"]
+    assert scopes == [scope for scope, _ in setup["scopes"]] and canvas.USERS_SELF_SCOPE in scopes
+    assert ["developer_key[redirect_uris][]", keydrop_callback] in fields
+    assert ["developer_key[require_scopes]", "true"] in fields and ["developer_key[allow_includes]", "true"] in fields
+    assert create.startswith("curl -X POST https://YOUR-CANVAS/api/v1/accounts/self/developer_keys ")
+    assert "/developer_keys/KEY_ID/developer_key_account_bindings" in switch_on
+    assert "developer_key_account_binding[workflow_state]=on" in switch_on
+
+
+def test_the_intake_page_shows_one_redirect_uri_and_the_api_calls(client, institution, keydrop_callback):
+    page = client.get(institution.intake_path("developer_key")).content.decode()
+    assert f'data-copy="{keydrop_callback}"' in page and "hosting region" not in page
+    assert "developer_key[scopes][]=url:GET|/api/v1/users/:id" in page
