@@ -421,7 +421,8 @@ class Credential(models.Model):
         """A usable developer key that Keydrop should hold a grant for, and does not (or no longer)."""
         if self.kind not in kinds.GRANTED_KINDS or not kinds.keydrop_completes_grants():
             return False
-        if self.status not in self.USABLE_STATUSES or not self.has_secret or not self.is_usable():
+        # Usable statuses always hold a secret; not reading it keeps lists that defer it to one query.
+        if self.status not in self.USABLE_STATUSES or (self.expires_at and self.expires_at <= timezone.now()):
             return False
         grant = self.current_grant()
         return grant is None or grant.lost_at is not None

@@ -154,19 +154,11 @@ class Invitation:
 
 def invite_contacts(institution: Institution, *, actor: Actor, now: datetime.datetime) -> Invitation:
     """Email the intake link to each contact on file, one message each (no one sees the others)."""
-    result = Invitation()
     context = {
         "institution": institution,
         "links": [(kind, institution.intake_url(kind.slug)) for kind in kinds.KINDS.values()],
     }
-    for contact in institution.contacts.all():
-        try:
-            emails.send("invitation", [contact.email], {**context, "contact": contact})
-        except Exception as exc:  # SMTP and socket errors alike: report, and go on with the others
-            log.warning("invitation to a contact of %s failed: %s", institution.slug, type(exc).__name__)
-            result.failed.append(contact.email)
-        else:
-            result.sent.append(contact.email)
+    result = email_each_contact(institution, "invitation", context)
     if result.sent:
         audit.record(
             audit.Action.INVITE,
@@ -179,12 +171,25 @@ def invite_contacts(institution: Institution, *, actor: Actor, now: datetime.dat
     return result
 
 
+def email_each_contact(institution: Institution, template: str, context: dict) -> Invitation:
+    """One message per contact on file (no one sees the others); a failure is reported, not raised."""
+    result = Invitation()
+    for contact in institution.contacts.all():
+        try:
+            emails.send(template, [contact.email], {**context, "contact": contact})
+        except Exception as exc:  # SMTP and socket errors alike: report, and go on with the others
+            log.warning("%s email to a contact of %s failed: %s", template, institution.slug, type(exc).__name__)
+            result.failed.append(contact.email)
+        else:
+            result.sent.append(contact.email)
+    return result
+
+
 def email_authorization_link(credential: Credential, *, actor: Actor, now: datetime.datetime) -> Invitation:
     """Email each contact on file the page where they grant the developer key access in Canvas."""
-    result = Invitation()
     url = credential.authorization_url()
     if not url:
-        return result
+        return Invitation()
     grant = credential.current_grant()
     context = {
         "institution": credential.institution,
@@ -193,16 +198,7 @@ def email_authorization_link(credential: Credential, *, actor: Actor, now: datet
         "canvas_host": urlsplit(credential.canvas_url).hostname,
         "reason": grant.lost_reason if grant else "",
     }
-    for contact in credential.institution.contacts.all():
-        try:
-            emails.send("authorization-link", [contact.email], {**context, "contact": contact})
-        except Exception as exc:  # SMTP and socket errors alike: report, and go on with the others
-            log.warning(
-                "authorization link to a contact of %s failed: %s", credential.institution.slug, type(exc).__name__
-            )
-            result.failed.append(contact.email)
-        else:
-            result.sent.append(contact.email)
+    result = email_each_contact(credential.institution, "authorization-link", context)
     if result.sent:
         audit.record(
             audit.Action.AUTHORIZATION_EMAILED,

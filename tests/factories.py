@@ -56,6 +56,21 @@ class CredentialFactory(factory.django.DjangoModelFactory):
     expires_at = factory.LazyAttribute(lambda o: o.submitted_at + datetime.timedelta(days=365))
 
 
+def developer_key_credential(institution, client_id: str, secret: str, canvas_url: str, **kwargs) -> Credential:
+    """A verified Canvas API developer key without a review date, at the given Canvas."""
+    return CredentialFactory(
+        institution=institution,
+        kind=kinds.DEVELOPER_KEY.slug,
+        client_id=client_id,
+        secret=secret,
+        canvas_url=canvas_url,
+        key_type="",
+        lifetime="none",
+        expires_at=None,
+        **kwargs,
+    )
+
+
 def midday_time_zone(now=None) -> str:
     """A zone where it is about midday now. Tests that run subprocesses on the real clock put
     their institutions there, so the institution's midnight (a lapse, a new reminder day) is

@@ -308,3 +308,105 @@ def test_staff_sign_in_writes_no_password_code_or_key_anywhere(dana, credential,
         response = staff.get(page)
         assert response.status_code in (200, 403), page
         assert_none(response.content, page)
+
+
+DEV_CANARY = "CANARYdevKey0042" + "x" * 48  # a developer key secret is 64 letters and digits
+
+
+def test_the_grant_s_tokens_and_codes_are_nowhere_in_clear(
+    institution, alice, mail_dir, fake_canvas, settings, time_machine, json_log
+):
+    """A developer key's whole grant: its secret (a canary), the authorization code, the state, the
+    refresh token and every access token. Only ciphertext at rest; nothing in mail, logs, pages
+    (the reveal excepted), sessions, task rows or error pages; the export prints them by design."""
+    from keys import kinds, live_checks, staff
+    from keys.models import CanvasGrant, CredentialCheck
+    from tests.fakes import FakeCanvas, FakeKey
+    from tests.test_oauth_grant import CALLBACK, canvas_answers, come_back, start
+
+    settings.PORTAL_DEVELOPER_KEY = {**settings.PORTAL_DEVELOPER_KEY, "redirect_uris": []}
+    settings.PORTAL_BASE_URL = "http://testserver"
+    scopes = [scope for scope, _ in kinds.developer_key_setup("x")["scopes"]]
+    fake_canvas.add_key(
+        "170000000000123", FakeKey(secret=DEV_CANARY, redirect_uris=[kinds.keydrop_callback_url()], scopes=scopes)
+    )
+    fake_canvas.browser = "approve"
+    customer = Client()
+    response, verification = submit(
+        customer,
+        institution,
+        kind="developer_key",
+        client_id="170000000000123",
+        client_secret=DEV_CANARY,
+        canvas_url=fake_canvas.url,
+    )
+    assert response.status_code == 302
+    assert customer.post(f"/s/{verification.public_id}/", {"code": _code(mail_dir)}).status_code == 302
+    credential = Credential.objects.get(pk=verification.credential_id)
+    assert credential.awaits_authorization
+    staff_browser = signed_in(alice)
+    assert staff_browser.post(f"/admin/keys/credential/{credential.pk}/email-authorization/").status_code == 302
+
+    # A refused state, a denial, then the grant; the callback addresses carry the code and state.
+    callback = canvas_answers(start(customer, credential))
+    code_and_state = [value for _, value in (pair.split("=", 1) for pair in callback.split("?", 1)[1].split("&"))]
+    assert come_back(Client(), callback).status_code == 400  # another browser: refused
+    assert come_back(customer, callback).status_code == 302
+    assert Client().get(CALLBACK + "?error=access_denied").status_code == 400
+    grant = CanvasGrant.objects.get()
+    tokens = [grant.refresh_token.reveal(), grant.access_token.reveal()]
+
+    # The daily check refreshes; the pipeline's exports print the long-lived and the short-lived.
+    time_machine.move_to(timezone.now() + datetime.timedelta(hours=2))
+    credential.refresh_from_db()
+    assert live_checks.check(credential, trigger=CredentialCheck.Trigger.SCHEDULE).outcome == "works"
+    tokens.append(CanvasGrant.objects.get().access_token.reveal())
+    for args in (["--format", "json"], ["--access-token"]):
+        out, err = io.StringIO(), io.StringIO()
+        call_command(
+            "export_credential",
+            "--institution",
+            institution.slug,
+            "--kind",
+            "developer_key",
+            *args,
+            stdout=out,
+            stderr=err,
+        )
+        assert_no_grant_secret(err.getvalue(), "the export command's stderr", tokens, code_and_state)
+    for page in [
+        "/admin/",
+        "/admin/keys/credential/",
+        "/admin/keys/credential/?authorization=awaiting",
+        f"/admin/keys/credential/{credential.pk}/change/",
+        "/admin/keys/auditevent/",
+        "/admin/django_q/task/",
+    ]:
+        response = staff_browser.get(page)
+        assert response.status_code in (200, 403), page
+        assert_no_grant_secret(response.content, page, tokens, code_and_state)
+    for page in [institution.intake_path("developer_key"), f"/s/{verification.public_id}/receipt/"]:
+        assert_no_grant_secret(customer.get(page).content, page, tokens, code_and_state)
+    # Revoked: Canvas is told with a token, and Keydrop forgets them all.
+    staff.revoke([credential], actor=staff.Actor(name="alice"), reason="canary", now=timezone.now())
+    assert fake_canvas.grants_of("170000000000123") == 0
+
+    for table, value in every_database_value():
+        assert_no_grant_secret(
+            value if isinstance(value, bytes) else str(value), f"table {table}", tokens, code_and_state
+        )
+    for session in decoded_sessions():
+        assert_no_grant_secret(session, "a session", tokens, code_and_state)
+    written = b"".join(path.read_bytes() for path in mail_dir.iterdir())
+    assert b"one last step in Canvas" in written and b"is your code" in written
+    assert_no_grant_secret(written, "the mail files", tokens, code_and_state)
+    for path in (settings.DATA_DIR / "logs").iterdir():
+        assert_no_grant_secret(path.read_bytes(), f"log {path.name}", tokens, code_and_state)
+    assert_no_grant_secret(json_log.getvalue(), "the JSON log", tokens, code_and_state)
+    assert all(FakeCanvas.ACCESS_MARK in token or FakeCanvas.REFRESH_MARK in token for token in tokens)
+
+
+def assert_no_grant_secret(data, where, tokens, code_and_state):
+    data = data if isinstance(data, bytes) else str(data).encode()
+    for value in [DEV_CANARY, *tokens, *code_and_state]:
+        assert value.encode() not in data, f"a secret of the grant leaked into {where}"

@@ -9,7 +9,7 @@ from django.core.management.base import CommandError
 
 from keys import kinds
 from keys.models import Credential
-from tests.factories import CredentialFactory, InstitutionFactory
+from tests.factories import CredentialFactory, InstitutionFactory, developer_key_credential
 from tests.fakes import FakeKey
 from tests.staff_cast import signed_in
 
@@ -36,16 +36,7 @@ def developer_key(institution, fake_canvas, settings):
     uri = dict(kinds.developer_key_setup(institution.slug)["redirect_uris"])["Canada"]
     scopes = [scope for scope, _ in settings.PORTAL_DEVELOPER_KEY["scopes"]]
     fake = fake_canvas.add_key(DEV_ID, FakeKey(secret=DEV_SECRET, redirect_uris=[uri], scopes=scopes))
-    key = CredentialFactory(
-        institution=institution,
-        kind="developer_key",
-        client_id=DEV_ID,
-        secret=DEV_SECRET,
-        canvas_url=fake_canvas.url,
-        key_type="",
-        lifetime="none",
-        expires_at=None,
-    )
+    key = developer_key_credential(institution, DEV_ID, DEV_SECRET, fake_canvas.url)
     return key, fake
 
 

@@ -25,7 +25,7 @@ import pytest
 
 from keys import canvas, kinds, live_checks, outbound
 from keys.models import CredentialCheck
-from tests.factories import CredentialFactory
+from tests.factories import developer_key_credential
 from tests.fakes import FakeKey
 
 pytestmark = pytest.mark.django_db
@@ -51,16 +51,7 @@ def fake_key(fake_canvas, institution):
 
 @pytest.fixture
 def credential(fake_canvas, institution):
-    return CredentialFactory(
-        institution=institution,
-        kind="developer_key",
-        client_id=KEY_ID,
-        secret=KEY_SECRET,
-        canvas_url=fake_canvas.url,
-        key_type="",
-        lifetime="none",
-        expires_at=None,
-    )
+    return developer_key_credential(institution, KEY_ID, KEY_SECRET, fake_canvas.url)
 
 
 def check(credential):

@@ -8,18 +8,22 @@ a real browser is tests/e2e/test_authorize_browser.py.
 """
 
 import datetime
+import io
+import json
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 from django.core import mail
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
 from keys import canvas, grants, kinds, live_checks, staff
 from keys.models import AuditEvent, AuthorizationRequest, CanvasGrant, CheckAlert, Credential, CredentialCheck
-from tests.factories import CredentialFactory
+from tests.factories import CredentialFactory, developer_key_credential
 from tests.fakes import FakeCanvas, FakeKey
 from tests.staff_cast import signed_in
 
@@ -47,16 +51,7 @@ def fake_key(fake_canvas, keydrop_callback):
 @pytest.fixture
 def credential(fake_canvas, fake_key, institution):
     """A verified developer key that Canvas accepted at hand-over: it awaits the admin's grant."""
-    key = CredentialFactory(
-        institution=institution,
-        kind="developer_key",
-        client_id=KEY_ID,
-        secret=KEY_SECRET,
-        canvas_url=fake_canvas.url,
-        key_type="",
-        lifetime="none",
-        expires_at=None,
-    )
+    key = developer_key_credential(institution, KEY_ID, KEY_SECRET, fake_canvas.url)
     live_checks.record(key, canvas_verdict_works(), trigger=CredentialCheck.Trigger.HANDOVER)
     return key
 
@@ -374,3 +369,62 @@ def test_the_intake_page_shows_one_redirect_uri_and_the_api_calls(client, instit
     page = client.get(institution.intake_path("developer_key")).content.decode()
     assert f'data-copy="{keydrop_callback}"' in page and "hosting region" not in page
     assert "developer_key[scopes][]=url:GET|/api/v1/users/:id" in page
+
+
+# Pipelines -----------------------------------------------------------------------------------------
+
+
+def export(*args) -> tuple[str, str]:
+    return export_kind("developer_key", *args)
+
+
+def test_a_key_awaiting_authorization_is_not_exported(credential):
+    with pytest.raises(CommandError, match="awaiting authorization") as refused:
+        export("--format", "json")
+    assert credential.authorization_url() in str(refused.value)
+
+
+def test_the_export_carries_the_refresh_token_and_an_access_token_works_with_canvasapi(credential, fake_canvas):
+    import canvasapi
+
+    authorize(Client(), credential)
+    values = json.loads(export("--format", "json")[0])
+    assert set(values) == {"CANVAS_BASE_URL", "CANVAS_CLIENT_ID", "CANVAS_CLIENT_SECRET", "CANVAS_REFRESH_TOKEN"}
+    assert FakeCanvas.REFRESH_MARK in values["CANVAS_REFRESH_TOKEN"] and values["CANVAS_CLIENT_SECRET"] == KEY_SECRET
+
+    token = json.loads(export("--access-token", "--format", "json")[0])
+    assert set(token) == {"CANVAS_BASE_URL", "CANVAS_ACCESS_TOKEN", "CANVAS_ACCESS_TOKEN_EXPIRES_AT"}
+    assert KEY_SECRET not in json.dumps(token) and FakeCanvas.REFRESH_MARK not in json.dumps(token)
+    expires = datetime.datetime.fromisoformat(token["CANVAS_ACCESS_TOKEN_EXPIRES_AT"])
+    assert timezone.now() + datetime.timedelta(minutes=10) < expires <= timezone.now() + datetime.timedelta(hours=1)
+    me = canvasapi.Canvas(token["CANVAS_BASE_URL"], token["CANVAS_ACCESS_TOKEN"]).get_current_user()
+    assert me.name == "Ada Admin"
+    actions = list(AuditEvent.objects.filter(credential=credential).values_list("action", "detail"))
+    assert (AuditEvent.Action.ACCESS_TOKEN_EXPORT, "format json") in actions
+
+
+def test_an_access_token_for_a_canvas_data_2_key_comes_from_instructure(fake_dap, institution):
+    from tests.flows import VALID_DAP_CLIENT_ID, VALID_DAP_SECRET
+
+    CredentialFactory(institution=institution, client_id=VALID_DAP_CLIENT_ID, secret=VALID_DAP_SECRET)
+    fake_dap.add_key(VALID_DAP_CLIENT_ID, VALID_DAP_SECRET)
+    out, _ = export_kind("dap", "--access-token", "--format", "json")
+    token = json.loads(out)
+    assert set(token) == {"DAP_API_URL", "DAP_ACCESS_TOKEN", "DAP_ACCESS_TOKEN_EXPIRES_AT"}
+    assert fake_dap.TOKEN_MARK in token["DAP_ACCESS_TOKEN"] and VALID_DAP_SECRET not in out
+    assert AuditEvent.objects.get().action == AuditEvent.Action.ACCESS_TOKEN_EXPORT
+
+
+def test_no_access_token_no_export_and_no_record(fake_dap, institution):
+    from tests.flows import VALID_DAP_CLIENT_ID
+
+    CredentialFactory(institution=institution, client_id=VALID_DAP_CLIENT_ID, secret="not-the-secret")
+    with pytest.raises(CommandError, match="Canvas did not issue an access token"):
+        export_kind("dap", "--access-token")
+    assert not AuditEvent.objects.exists()
+
+
+def export_kind(kind, *args):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("export_credential", "--institution", "example-u", "--kind", kind, *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
