@@ -18,6 +18,7 @@ from intake.rules import GENERIC_CODE_ERROR
 from keys import customer_view, grants, kinds, limits
 from keys.models import AuthorizationRequest, CampaignInvitation, Credential, Institution
 from portal.client import client_ip
+from portal.middleware import allow_forms_to
 
 INVITATION_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,32}")
 
@@ -110,6 +111,7 @@ def start(request, token: str, kind: str = kinds.DEFAULT.slug):
         "current_keys": customer_view.current_keys(institution, now, settings.PORTAL_PARTNER_NAME),
     }
     response = render(request, "intake/start.html", context, status=status)
+    allow_forms_to(response, customer_view.authorize_targets(context["current_keys"]))
     return _retry_after(response, refused) if refused else response
 
 
@@ -196,7 +198,8 @@ def receipt(request, public_id: str):
         "check": services.handover_state(credential),
         "submit_again_url": credential.institution.intake_path(credential.kind),
     }
-    return render(request, "intake/receipt.html", context)
+    response = render(request, "intake/receipt.html", context)
+    return allow_forms_to(response, [credential.canvas_url] if context["summary"].next_step.url else [])
 
 
 # The admin's OAuth grant of a developer key (keys/grants.py) --------------------------------------
@@ -243,7 +246,10 @@ def authorize(request, token: str, credential_id: int):
         "grant": credential.current_grant(),
         "summary": customer_view.summarise(credential, now, settings.PORTAL_PARTNER_NAME),
     }
-    return render(request, "intake/authorize.html", context, status=405 if request.method == "POST" else 200)
+    if request.method == "POST":
+        messages.info(request, "This key does not need an authorization now: nothing was changed.")
+    response = render(request, "intake/authorize.html", context, status=405 if request.method == "POST" else 200)
+    return allow_forms_to(response, [credential.canvas_url] if credential.awaits_authorization else [])
 
 
 @never_cache

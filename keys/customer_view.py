@@ -135,3 +135,13 @@ def current_keys(institution: Institution, now: datetime.datetime, partner_name:
 
 def has_any(summaries: list[KindSummary]) -> bool:
     return any(summary.keys for summary in summaries)
+
+
+def authorize_targets(summaries: list[KindSummary]) -> list[str]:
+    """The Canvas sites that the page's Authorize buttons send the admin to."""
+    return [
+        key.credential.canvas_url
+        for summary in summaries
+        for key in summary.keys
+        if key.next_step.action == "authorize"
+    ]

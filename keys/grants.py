@@ -293,8 +293,10 @@ def confirm(credential: Credential, verdict: Verdict, now: datetime.datetime) ->
     still works (a token, refreshed if the current one nears its end, and ``users/self``).
     A dead grant makes the key refused, with "authorize again" as the fix."""
     grant = credential.current_grant()
-    if not verdict.is_works or grant is None or grant.lost_at or credential.handover_check_pending:
+    if not verdict.is_works or grant is None or credential.handover_check_pending:
         return verdict
+    if grant.lost_at:  # the episode goes on until the admin authorizes again; no new alert
+        return Verdict.rejected(grant.lost_reason)
     try:
         token = access_token(credential, now)
         with outbound.Session() as http:
@@ -330,7 +332,7 @@ def lose(grant: CanvasGrant, reason: str, now: datetime.datetime, status: int | 
 @sensitive_variables("token")
 def revoke_in_canvas(credential: Credential, now: datetime.datetime) -> str:
     """Delete the grant in Canvas before Keydrop forgets it. Returns what happened, in words."""
-    grant = credential.current_grant()
+    grant = CanvasGrant.objects.filter(credential=credential).first()  # as stored now, not as cached
     if grant is None or grant.refresh_token is None:
         return ""
     try:

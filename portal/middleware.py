@@ -4,6 +4,7 @@ import logging
 import re
 import time
 import uuid
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.shortcuts import render
@@ -28,6 +29,15 @@ POLICY = "; ".join(
 )
 # The Django admin sets a few inline styles of its own.
 ADMIN_POLICY = POLICY.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+
+
+def allow_forms_to(response, urls):
+    """Let this page's forms end at these sites. The Authorize button POSTs to Keydrop, which answers
+    with a redirect to the institution's Canvas, and browsers apply form-action to that redirect."""
+    origins = {f"{parts.scheme}://{parts.netloc}" for parts in map(urlsplit, filter(None, urls))}
+    response.form_action_origins = sorted(origin for origin in origins if ORIGIN.fullmatch(origin))
+    return response
 
 
 class ContentSecurityPolicyMiddleware:
@@ -41,6 +51,9 @@ class ContentSecurityPolicyMiddleware:
         logo_origin = brand().logo_origin
         if logo_origin:  # the partner's logo may live on its own site
             policy = policy.replace("img-src 'self' data:", f"img-src 'self' data: {logo_origin}")
+        extra_form_origins = getattr(response, "form_action_origins", ())
+        if extra_form_origins:
+            policy = policy.replace("form-action 'self'", " ".join(["form-action 'self'", *extra_form_origins]))
         response.headers.setdefault("Content-Security-Policy", policy)
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         return response

@@ -9,10 +9,13 @@ records each request it served: method, path and client id, never a secret.
 import base64
 import json
 import re
+import secrets
 import ssl
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
+from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -42,6 +45,9 @@ class FakeServer:
                 fake._handle(self)
 
             def do_POST(self):
+                fake._handle(self)
+
+            def do_DELETE(self):
                 fake._handle(self)
 
             def log_message(self, *args):  # keep test output quiet
@@ -197,6 +203,28 @@ def _basic_auth(header: str) -> tuple[str | None, str | None]:
 
 
 @dataclass
+class FakeCode:
+    """An authorization code: ten minutes, once, for the client and redirect URI that asked."""
+
+    client_id: str
+    redirect_uri: str
+    scopes: list[str]
+    issued_at: float
+
+
+@dataclass
+class FakeGrant:
+    """One user's grant of a key (Canvas's AccessToken row): a refresh token and the one current
+    access token, which a refresh replaces."""
+
+    refresh_token: str
+    access_token: str
+    access_expires_at: float
+    scopes: list[str]
+    alive: bool = True
+
+
+@dataclass
 class FakeKey:
     """A developer key as Canvas holds it, and its binding to the account (On or Off)."""
 
@@ -206,28 +234,74 @@ class FakeKey:
     require_scopes: bool = True
     active: bool = True  # False: deleted or deactivated
     on: bool = True  # the account binding
-    codes: set[str] = field(default_factory=set)
+    codes: dict[str, FakeCode] = field(default_factory=dict)
+    grants: list[FakeGrant] = field(default_factory=list)
 
 
 class FakeCanvas(FakeServer):
-    """``/login/oauth2/auth`` and ``/login/oauth2/token`` with Canvas's checks, in Canvas's order."""
+    """``/login/oauth2/auth``, ``/login/oauth2/token`` (code, refresh, delete) and
+    ``/api/v1/users/self``, with Canvas's checks in Canvas's order.
+
+    ``browser`` is what Canvas does with a browser that passed the pre-login checks: ``None`` sends
+    it to the login page (nobody is signed in, as for Keydrop's own probes), "approve" sends it back
+    with a code at once (an admin who is signed in and has authorized before), "confirm" shows the
+    Authorize page, and "deny" sends it back with ``error=access_denied`` (the admin clicked Cancel).
+    """
+
+    CODE_LIFETIME = 600
+    TOKEN_LIFETIME = 3600
+    REFRESH_MARK = "fake-refresh"  # in every refresh token, so tests can look for leaks
+    ACCESS_MARK = "fake-access"  # in every access token
+    USER = {"id": 42, "name": "Ada Admin", "global_id": "10000000000042"}
+    USERS_SELF_SCOPE = "url:GET|/api/v1/users/:id"
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.keys: dict[str, FakeKey] = {}
+        self.browser: str | None = None
 
     def add_key(self, client_id: str, key: FakeKey) -> FakeKey:
         self.keys[client_id] = key
         return key
 
+    # What a test does to Canvas ---------------------------------------------------------------
+
+    def revoke_grants(self, client_id: str) -> None:
+        """The admin removed the app under Account → Settings → Approved Integrations."""
+        for grant in self.keys[client_id].grants:
+            grant.alive = False
+
+    def remove_scope(self, client_id: str, scope: str) -> None:
+        """Removing a scope from a key deletes every token issued for it."""
+        key = self.keys[client_id]
+        key.scopes.remove(scope)
+        self.revoke_grants(client_id)
+
+    def grants_of(self, client_id: str) -> int:
+        return sum(1 for grant in self.keys[client_id].grants if grant.alive)
+
+    # The endpoints ------------------------------------------------------------------------------
+
     def answer(self, request: Request):
-        if request.path == "/login/oauth2/auth" and request.method == "GET":
+        route = (request.method, request.path)
+        if route == ("GET", "/login/oauth2/auth"):
             self.served.append(Served("GET", request.path, request.arg("client_id")))
             return self.bad_day() or self.authorize(request)
-        if request.path == "/login/oauth2/token" and request.method == "POST":
+        if route == ("GET", "/login/oauth2/confirm"):
+            return self.confirm_page(request)
+        if route == ("POST", "/login/oauth2/accept"):
+            form = request.form()
+            return self.issue_code(form.get("client_id", ""), form.get("redirect_uri", ""), form)
+        if route == ("POST", "/login/oauth2/token"):
             form = request.form()
             self.served.append(Served("POST", request.path, form.get("client_id", "")))
             return self.bad_day() or self.token(form)
+        if route == ("DELETE", "/login/oauth2/token"):
+            self.served.append(Served("DELETE", request.path))
+            return self.bad_day() or self.delete_token(request)
+        if route == ("GET", "/api/v1/users/self"):
+            self.served.append(Served("GET", request.path))
+            return self.bad_day() or self.users_self(request)
         return 404, {}, {"errors": [{"message": "The specified resource does not exist."}]}
 
     def bad_day(self):
@@ -273,32 +347,51 @@ class FakeCanvas(FakeServer):
             )
         state = request.arg("state")
         if not key.on:
-            return (
-                302,
-                {
-                    "Location": final_redirect(
-                        redirect_uri,
-                        error="unauthorized_client",
-                        state=state,
-                        error_description="Client does not have access to the specified Canvas account.",
-                    )
-                },
-                "",
+            return self.send_back(
+                redirect_uri,
+                error="unauthorized_client",
+                state=state,
+                error_description="Client does not have access to the specified Canvas account.",
             )
         if request.arg("response_type") != "code":
-            return (
-                302,
-                {
-                    "Location": final_redirect(
-                        redirect_uri,
-                        error="unsupported_response_type",
-                        state=state,
-                        error_description="Only response_type=code is permitted",
-                    )
-                },
-                "",
+            return self.send_back(
+                redirect_uri,
+                error="unsupported_response_type",
+                state=state,
+                error_description="Only response_type=code is permitted",
             )
+        if self.browser == "approve":
+            return self.issue_code(request.arg("client_id"), redirect_uri, {"state": state, "scope": " ".join(scopes)})
+        if self.browser == "deny":
+            return self.send_back(redirect_uri, error="access_denied", state=state)
+        if self.browser == "confirm":
+            query = {name: values[0] for name, values in request.query.items()}
+            return 302, {"Location": f"{self.url}/login/oauth2/confirm?{urlencode(query)}"}, ""
         return 302, {"Location": f"{self.url}/login/canvas"}, ""  # nobody is signed in: off to the login page
+
+    def confirm_page(self, request: Request):
+        """Canvas's Authorize page: the admin sees who asks, and clicks Authorize."""
+        fields = "".join(
+            f'<input type="hidden" name="{escape(name)}" value="{escape(values[0])}">'
+            for name, values in request.query.items()
+        )
+        page = (
+            "<!doctype html><html lang='en'><head><title>Authorize</title></head><body><main>"
+            "<h1>Keydrop is requesting access to your account.</h1>"
+            f'<form method="post" action="/login/oauth2/accept">{fields}<button type="submit">Authorize</button></form>'
+            "</main></body></html>"
+        )
+        return 200, {"Content-Type": "text/html; charset=utf-8"}, page
+
+    def issue_code(self, client_id: str, redirect_uri: str, params: dict):
+        code = secrets.token_hex(16)
+        key = self.keys[client_id]
+        key.codes[code] = FakeCode(client_id, redirect_uri, params.get("scope", "").split(), time.time())
+        return self.send_back(redirect_uri, code=code, state=params.get("state", ""))
+
+    @staticmethod
+    def send_back(redirect_uri: str, **params):
+        return 302, {"Location": final_redirect(redirect_uri, **params)}, ""
 
     def token(self, form: dict):
         key = self.keys.get(form.get("client_id", ""))
@@ -314,6 +407,8 @@ class FakeCanvas(FakeServer):
                 {"WWW-Authenticate": "Canvas OAuth 2.0"},
                 {"error": "invalid_client", "error_description": "invalid client"},
             )
+        if form.get("grant_type") == "refresh_token":
+            return self.refresh(key, form.get("refresh_token", ""))
         if form.get("grant_type") != "authorization_code":
             return (
                 400,
@@ -334,9 +429,70 @@ class FakeCanvas(FakeServer):
                     ),
                 },
             )
-        if form["code"] not in key.codes:
+        code = key.codes.pop(form["code"], None)  # once, whatever happens next
+        if code is None or time.time() - code.issued_at > self.CODE_LIFETIME:
             return 400, {}, {"error": "invalid_grant", "error_description": "authorization_code not found"}
-        return 500, {}, {"error": "not implemented in this fake"}
+        if form.get("redirect_uri") != code.redirect_uri:
+            return 400, {}, {"error": "invalid_grant", "error_description": "redirect_uri does not match"}
+        grant = FakeGrant(
+            refresh_token=f"1~{self.REFRESH_MARK}-{secrets.token_hex(24)}",
+            access_token="",
+            access_expires_at=0,
+            scopes=code.scopes if key.require_scopes else list(key.scopes),
+        )
+        key.grants.append(grant)
+        return 200, {}, {**self.new_access_token(grant), "refresh_token": grant.refresh_token}
+
+    def refresh(self, key: FakeKey, refresh_token: str):
+        grant = next((g for g in key.grants if g.alive and g.refresh_token == refresh_token), None)
+        if grant is None:
+            return 400, {}, {"error": "invalid_request", "error_description": "refresh_token not found"}
+        return 200, {}, self.new_access_token(grant)
+
+    def new_access_token(self, grant: FakeGrant) -> dict:
+        grant.access_token = f"1~{self.ACCESS_MARK}-{secrets.token_hex(24)}"
+        grant.access_expires_at = time.time() + self.TOKEN_LIFETIME
+        return {
+            "access_token": grant.access_token,
+            "token_type": "Bearer",
+            "expires_in": self.TOKEN_LIFETIME,
+            "user": dict(self.USER),
+            "canvas_region": "us-east-1",
+        }
+
+    def bearer(self, request: Request) -> tuple[FakeKey, FakeGrant] | None:
+        """The key and grant of a live, unexpired access token in the Authorization header."""
+        header = request.headers.get("Authorization", "")
+        token = header[7:] if header.startswith("Bearer ") else ""
+        for key in self.keys.values():
+            for grant in key.grants:
+                if token and grant.alive and grant.access_token == token and time.time() < grant.access_expires_at:
+                    return key, grant
+        return None
+
+    @staticmethod
+    def invalid_token():
+        return (
+            401,
+            {"WWW-Authenticate": 'Bearer realm="canvas-lms"'},
+            {"errors": [{"message": "Invalid access token."}]},
+        )
+
+    def users_self(self, request: Request):
+        found = self.bearer(request)
+        if found is None or not (found[0].active and found[0].on):
+            return self.invalid_token()
+        key, grant = found
+        if key.require_scopes and self.USERS_SELF_SCOPE not in grant.scopes:
+            return 401, {}, {"errors": [{"message": "Insufficient scopes on access token."}]}
+        return 200, {}, {"id": self.USER["id"], "name": self.USER["name"], "sortable_name": "Admin, Ada"}
+
+    def delete_token(self, request: Request):
+        found = self.bearer(request)
+        if found is None:
+            return self.invalid_token()
+        found[1].alive = False  # the access and the refresh token go together
+        return 200, {}, {}
 
 
 def to_sentence(words: list[str]) -> str:

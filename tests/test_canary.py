@@ -374,13 +374,15 @@ def test_the_grant_s_tokens_and_codes_are_nowhere_in_clear(
             stderr=err,
         )
         assert_no_grant_secret(err.getvalue(), "the export command's stderr", tokens, code_and_state)
+    staff_browser = signed_in(alice)  # the clock moved past the staff session's idle limit
     for page in [
         "/admin/",
         "/admin/keys/credential/",
         "/admin/keys/credential/?authorization=awaiting",
         f"/admin/keys/credential/{credential.pk}/change/",
         "/admin/keys/auditevent/",
-        "/admin/django_q/task/",
+        "/admin/django_q/success/",
+        "/admin/django_q/failure/",
     ]:
         response = staff_browser.get(page)
         assert response.status_code in (200, 403), page

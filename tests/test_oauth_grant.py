@@ -8,6 +8,7 @@ a real browser is tests/e2e/test_authorize_browser.py.
 """
 
 import datetime
+import html
 import io
 import json
 from urllib.parse import parse_qs, urlsplit
@@ -169,7 +170,7 @@ def test_a_key_switched_off_is_explained(credential, fake_key):
 def test_a_secret_regenerated_since_the_hand_over_is_explained(credential, fake_key, fake_canvas):
     fake_key.secret = "N" * 64
     browser = Client()
-    page = browser.get(authorize(browser, credential)["Location"]).content.decode()
+    page = html.unescape(browser.get(authorize(browser, credential)["Location"]).content.decode())
     assert "no longer accepts this key's secret" in page and not CanvasGrant.objects.exists()
 
 
