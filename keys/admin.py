@@ -8,6 +8,7 @@ written first. Pending submissions are invisible here: every credential query st
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import PermissionDenied
 from django.db import DataError, models
 from django.db.models import BooleanField, Count, ExpressionWrapper, OuterRef, Prefetch, Q, Subquery
@@ -46,9 +47,21 @@ class RefusesUnusableQueries:
     def has_nul(self, request) -> bool:
         return any("\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists())
 
-    def changelist_view(self, request, extra_context=None):
+    SEARCH_MAX_LENGTH = 200  # SQLite refuses LIKE patterns of 50,000 bytes and more; no name is that long
+
+    def refuse_unusable(self, request, list_url: str) -> HttpResponseRedirect | None:
+        """The answer to a query the database would choke on, before it sees it; None if it is fine."""
         if self.has_nul(request):
-            return HttpResponseRedirect(request.path + "?e=1")
+            return HttpResponseRedirect(list_url + "?e=1")
+        if len(request.GET.get(SEARCH_VAR, "")) > self.SEARCH_MAX_LENGTH:
+            messages.error(request, f"A search can be at most {self.SEARCH_MAX_LENGTH} characters long.")
+            return HttpResponseRedirect(list_url)
+        return None
+
+    def changelist_view(self, request, extra_context=None):
+        refused = self.refuse_unusable(request, request.path)
+        if refused:
+            return refused
         try:
             return super().changelist_view(request, extra_context)
         except (ValueError, OverflowError, DataError):

@@ -239,12 +239,14 @@ class CredentialPages:
             raise PermissionDenied
         request.GET = request.GET.copy()
         request.GET.pop("p", None)  # every page, not the one on screen
+        list_url = reverse("admin:keys_credential_changelist")
+        refused = self.refuse_unusable(request, list_url)
+        if refused:
+            return refused
         try:
-            if self.has_nul(request):
-                raise IncorrectLookupParameters("NUL in the query")
             changelist = self.get_changelist_instance(request)
         except (IncorrectLookupParameters, ValueError, OverflowError, DataError):
-            return HttpResponseRedirect(reverse("admin:keys_credential_changelist") + "?e=1")
+            return HttpResponseRedirect(list_url + "?e=1")
         now = timezone.now()
         actor = staff.Actor.from_request(request)
         staff.record_csv_export(actor=actor, rows=changelist.result_count, filters=request.GET.urlencode(), now=now)

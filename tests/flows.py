@@ -51,3 +51,29 @@ def last_code(outbox=None) -> str:
 def wrong_code(right: str) -> str:
     """A well-formed code that is not `right`."""
     return f"{(int(right) + 1) % 10**6:06d}"
+
+
+# Every value that has broken a form or a lookup somewhere: for the "no input gives a 500" tests.
+NASTY = [
+    "",
+    " ",
+    "\x00",
+    "a\x00b",
+    "\u202e\u200b\ufeff",
+    "😀" * 50,
+    "<script>alert(1)</script>",
+    "' OR 1=1 --",
+    "x" * 100_000,
+    "١٢٣٤٥٦",
+    "１２３４５６",
+    "%00",
+    "\r\n\r\n",
+    "9" * 50,
+    "-1",
+    "1e309",
+    "2027-02-30",
+    "0000-00-00",
+    "99999-12-31",
+    "../../etc/passwd",
+    "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
+]

@@ -5,25 +5,11 @@ from django.test import Client
 
 from keys.models import Credential
 from tests.factories import CredentialFactory
+from tests.flows import NASTY
 from tests.staff_cast import signed_in
 
 pytestmark = pytest.mark.django_db
 
-NASTY = [
-    "",
-    " ",
-    "\x00",
-    "a\x00b",
-    "%00",
-    "\u202e\u200b",
-    "😀" * 20,
-    "<script>alert(1)</script>",
-    "' OR 1=1 --",
-    "x" * 5000,
-    "١٢٣",
-    "-1",
-    "9" * 30,
-]
 LISTS = [
     "/admin/keys/credential/",
     "/admin/keys/institution/",

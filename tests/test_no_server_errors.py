@@ -4,33 +4,10 @@ import pytest
 from django.test import Client
 
 from keys.models import Credential
-from tests.flows import form_data, submit
+from tests.flows import NASTY, form_data, submit
 
 pytestmark = pytest.mark.django_db
 
-NASTY = [
-    "",
-    " ",
-    "\x00",
-    "a\x00b",
-    "\u202e\u200b\ufeff",
-    "😀" * 50,
-    "<script>alert(1)</script>",
-    "' OR 1=1 --",
-    "x" * 100_000,
-    "١٢٣٤٥٦",
-    "１２３４５６",
-    "%00",
-    "\r\n\r\n",
-    "9" * 50,
-    "-1",
-    "1e309",
-    "2027-02-30",
-    "0000-00-00",
-    "99999-12-31",
-    "../../etc/passwd",
-    "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
-]
 START_FIELDS = [
     "client_id",
     "client_secret",

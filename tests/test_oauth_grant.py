@@ -140,6 +140,22 @@ def test_the_institution_page_offers_the_button_until_the_grant_exists(credentia
     assert f'action="{credential.authorization_path()}"' in page
 
 
+def test_only_pages_with_the_button_let_a_form_end_at_the_institution_s_canvas(credential, client):
+    """The button's POST is answered with a redirect to Canvas; browsers hold that redirect to the
+    page's form-action, so the pages that show the button name that one Canvas, and no others."""
+
+    def form_action(path: str) -> str:
+        policy = client.get(path)["Content-Security-Policy"]
+        return next(part for part in policy.split("; ") if part.startswith("form-action"))
+
+    pages = [credential.institution.intake_path("developer_key"), credential.authorization_path()]
+    for page in pages:
+        assert form_action(page) == f"form-action 'self' {credential.canvas_url}"
+    authorize(Client(), credential)
+    for page in pages:
+        assert form_action(page) == "form-action 'self'"
+
+
 def test_the_admin_who_clicks_cancel_is_told_what_to_do(credential, fake_canvas):
     fake_canvas.browser = "deny"
     browser = Client()

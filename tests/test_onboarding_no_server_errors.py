@@ -12,24 +12,10 @@ from django.utils import timezone
 from keys import campaigns
 from keys.models import Institution
 from tests.factories import InstitutionFactory
+from tests.flows import NASTY
 from tests.staff_cast import signed_in
 
 pytestmark = pytest.mark.django_db
-NASTY = [
-    "",
-    " ",
-    "\x00",
-    "a\x00b",
-    "%00",
-    "\u202e\u200b",
-    "😀" * 20,
-    "<script>alert(1)</script>",
-    "' OR 1=1 --",
-    "x" * 5000,
-    "١٢٣",
-    "-1",
-    "9" * 30,
-]
 
 
 def test_campaign_and_institution_lists_take_any_parameter(alice, institution):
