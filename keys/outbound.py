@@ -156,11 +156,43 @@ def resolve(host: str, port: int) -> list[IPAddress]:
 # The connection-level guard --------------------------------------------------------------------
 
 
-class GuardedBackend(httpcore.SyncBackend):
-    """Opens TCP connections only to addresses the policy permits, resolving names itself."""
+class DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write ends by the session's deadline. Timeouts apply per
+    read, so without this a server sending its headers a line at a time could hold a check for as
+    long as it liked."""
 
-    def __init__(self, policy: Policy):
-        self.policy = policy
+    def __init__(self, stream: httpcore.NetworkStream, ends_at: float):
+        self.stream, self.ends_at = stream, ends_at
+
+    def _left(self, timeout: float | None, error: type[Exception]) -> float:
+        left = self.ends_at - time.monotonic()
+        if left <= 0:
+            raise error("the deadline passed")
+        return left if timeout is None else min(timeout, left)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self.stream.read(max_bytes, self._left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.stream.write(buffer, self._left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None) -> "DeadlineStream":
+        upgraded = self.stream.start_tls(ssl_context, server_hostname, self._left(timeout, httpcore.ConnectTimeout))
+        return DeadlineStream(upgraded, self.ends_at)
+
+    def get_extra_info(self, info: str):
+        return self.stream.get_extra_info(info)
+
+
+class GuardedBackend(httpcore.SyncBackend):
+    """Opens TCP connections only to addresses the policy permits, resolving names itself, each
+    bound to the session's deadline."""
+
+    def __init__(self, policy: Policy, ends_at: float):
+        self.policy, self.ends_at = policy, ends_at
 
     def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
         addresses = resolve(host, port)
@@ -178,7 +210,7 @@ class GuardedBackend(httpcore.SyncBackend):
             if not self.policy.permits(peer):  # whatever routed us here, this is where we are
                 stream.close()
                 raise Refused(f"{host} connected to an address that is not public")
-            return stream
+            return DeadlineStream(stream, self.ends_at)
         raise last_error  # type: ignore[misc]
 
 
@@ -186,7 +218,7 @@ class GuardedTransport(httpx.HTTPTransport):
     """httpx's own transport with the guarded backend underneath (httpx 0.28 takes no backend
     argument, so its connection pool is replaced with one that has it; pinned, and tested)."""
 
-    def __init__(self, policy: Policy, ssl_context: ssl.SSLContext):
+    def __init__(self, policy: Policy, ssl_context: ssl.SSLContext, ends_at: float):
         super().__init__(verify=ssl_context, trust_env=False, retries=0)
         self._pool = httpcore.ConnectionPool(
             ssl_context=ssl_context,
@@ -194,7 +226,7 @@ class GuardedTransport(httpx.HTTPTransport):
             max_keepalive_connections=2,
             keepalive_expiry=5.0,
             retries=0,
-            network_backend=GuardedBackend(policy),
+            network_backend=GuardedBackend(policy, ends_at),
         )
 
 
@@ -252,7 +284,7 @@ class Session:
         self.max_bytes = settings.PORTAL_OUTBOUND_MAX_RESPONSE_BYTES
         self.ends_at = time.monotonic() + (deadline if deadline is not None else settings.PORTAL_OUTBOUND_DEADLINE)
         self.client = httpx.Client(
-            transport=GuardedTransport(self.policy, ssl_context()),
+            transport=GuardedTransport(self.policy, ssl_context(), self.ends_at),
             follow_redirects=False,
             trust_env=False,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},

@@ -17,6 +17,7 @@ No test here connects anywhere but loopback: conftest.py fails any test that tri
 import ipaddress
 import socket
 import ssl
+import threading
 
 import httpcore
 import pytest
@@ -269,6 +270,40 @@ def test_a_session_stops_at_its_deadline(server):
     ):
         http.get(f"{server.url}/ok")
     assert server.served == []
+
+
+def test_a_server_that_trickles_its_headers_is_cut_off_at_the_deadline(settings):
+    """Each header line comes well within the read timeout, and the last one only after 20 s: the
+    read timeout alone never fires, so only the session's deadline (1 s) can end the request."""
+    finished = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def trickle():
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            try:
+                connection.sendall(b"HTTP/1.1 200 OK\r\n")
+                for number in range(100):
+                    if finished.wait(0.2):
+                        return
+                    connection.sendall(f"X-Line-{number}: slow\r\n".encode())
+                connection.sendall(b"Content-Length: 0\r\n\r\n")
+            except OSError:  # the client hung up: what the test wants
+                return
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    try:
+        with (
+            outbound.Session(policy=LOCAL, deadline=1) as http,
+            pytest.raises(outbound.Unreachable, match="did not answer in time"),
+        ):
+            http.get(f"http://127.0.0.1:{listener.getsockname()[1]}/")
+        assert thread.is_alive()  # the server was still sending its headers when Keydrop gave up
+    finally:
+        finished.set()
+        listener.close()
 
 
 def test_a_non_json_answer_reads_as_none(server):
