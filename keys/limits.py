@@ -1,15 +1,16 @@
 """Hourly limits that hold under concurrency: at most N uses of a scope in any rolling hour.
 
-A limit of N is N slot rows per scope (created on first use, unique per (scope, number)). Using the
-limit takes a free slot, one whose last use is an hour old or that was never used, with one
-conditional UPDATE:
+A limit of N is at most N slot rows per scope, unique per (scope, number). Using the limit takes a
+slot whose last use is an hour old (or that was given back) with one conditional UPDATE:
 
     UPDATE slot SET taken_at = now WHERE id = <candidate> AND (taken_at IS NULL OR taken_at <= now - 1h)
 
-Two requests that pick the same candidate cannot both change it: on PostgreSQL the second waits for
-the first's row lock and then finds the condition false, on SQLite writers take turns; the loser
-looks for another slot. So N + k racing requests get exactly N slots whatever the timing, and a
-refused request knows the moment the oldest slot frees (the "try again at" of the 429 page).
+or, while fewer than N exist, creates the next one, taken: an INSERT that the unique constraint
+lets only one of several racers make. Two requests that pick the same slot cannot both have it: on
+PostgreSQL the second waits for the first's row lock (or its insert) and then finds the condition
+false (or the number taken), on SQLite writers take turns; the loser looks again. So N + k racing
+requests get exactly N slots whatever the timing, and a refused request knows the moment the oldest
+slot frees (the "try again at" of the 429 page).
 
 Giving a slot back (a code email the mail server refused) or lifting a limit early (staff, audited)
 sets taken_at back to NULL.
@@ -19,6 +20,7 @@ import datetime
 import ipaddress
 from dataclasses import dataclass
 
+from django.db import IntegrityError, transaction
 from django.db.models import Min, Q
 
 from keys.models import AdminContact, Institution, LimitSlot
@@ -64,27 +66,27 @@ def take(scope: str, limit: int, now: datetime.datetime) -> Slot:
     """Take one use of `scope`, or raise LimitReached with the moment a use frees up."""
     free = Q(taken_at__isnull=True) | Q(taken_at__lte=now - HOUR)
     slots = LimitSlot.objects.filter(scope=scope, number__lt=limit)
-    ensured = False
-    # Each failed claim means another request took that slot, so this loop ends after `limit` losses.
+    # Each lost claim means another request took that slot, so this loop ends after `limit` losses.
     for _ in range(limit + 3):
-        candidate = slots.filter(free).order_by("number").values_list("pk", flat=True).first()
-        if candidate is None:
-            if ensured:
-                break  # every slot exists and is taken
-            _ensure_slots(scope, limit)  # first use of this scope (or a larger limit): whoever adds them
-            ensured = True
-            continue
+        existing = {number: (pk, taken_at) for pk, number, taken_at in slots.values_list("pk", "number", "taken_at")}
+        reusable = [pk for pk, taken_at in existing.values() if taken_at is None or taken_at <= now - HOUR]
+        unused_numbers = [number for number in range(limit) if number not in existing]
+        if not reusable and not unused_numbers:
+            break  # every slot exists and is taken
         _race_point(scope)
-        if LimitSlot.objects.filter(pk=candidate).filter(free).update(taken_at=now):
-            return Slot(candidate, now)
+        if reusable:
+            if LimitSlot.objects.filter(pk=min(reusable)).filter(free).update(taken_at=now):
+                return Slot(min(reusable), now)
+            continue
+        # A slot is created when first needed: most scopes (a link, a contact) are used once or twice.
+        try:
+            with transaction.atomic():
+                created = LimitSlot.objects.create(scope=scope, number=unused_numbers[0], taken_at=now)
+        except IntegrityError:  # a racer created that number first
+            continue
+        return Slot(created.pk, now)
     oldest = slots.aggregate(oldest=Min("taken_at"))["oldest"]
     raise LimitReached(scope, (oldest or now) + HOUR)
-
-
-def _ensure_slots(scope: str, limit: int) -> None:
-    have = set(LimitSlot.objects.filter(scope=scope, number__lt=limit).values_list("number", flat=True))
-    missing = [LimitSlot(scope=scope, number=n) for n in range(limit) if n not in have]
-    LimitSlot.objects.bulk_create(missing, ignore_conflicts=True)  # a racer may be adding them too
 
 
 def give_back(slot: Slot | None) -> None:
