@@ -15,6 +15,7 @@ PRODUCTION_LIKE = {
     "PORTAL_ENCRYPTION_KEY": "bench-encryption-key-" + "c" * 40,
     "PORTAL_BASE_URL": "https://keydrop.internal",
     "PORTAL_SUPPORT_EMAIL": "support@keydrop.internal",
+    "PORTAL_PARTNER_NAME": "Keydrop",
     "DEFAULT_FROM_EMAIL": "Keydrop <keydrop@keydrop.internal>",
     "ADMINS": "ops@keydrop.internal",
     "PORTAL_DEVELOPER_KEY_FILE": str(ROOT / "tests" / "developer-key.toml"),

@@ -21,6 +21,7 @@ from portal import developer_key
 # Names reserved for examples and tests (RFC 2606, RFC 6761): never a real partner's host.
 PLACEHOLDER_TLDS = {"example", "invalid", "test", "localhost"}
 PLACEHOLDER_DOMAINS = ("example.com", "example.net", "example.org")
+PARTNER_NAME_SAMPLES = {"Partner"}  # deploy/keydrop.env's
 EMAILS_TO_FILES = {
     "django.core.mail.backends.filebased.EmailBackend",
     "django.core.mail.backends.console.EmailBackend",
@@ -186,6 +187,24 @@ def check_production_settings(app_configs, **kwargs):
                     id="keydrop.E024",
                 )
             )
+    if settings.PORTAL_PARTNER_NAME_UNSET or settings.PORTAL_PARTNER_NAME in PARTNER_NAME_SAMPLES:
+        errors.append(
+            checks.Error(
+                f"PORTAL_PARTNER_NAME is {'not set' if settings.PORTAL_PARTNER_NAME_UNSET else 'the sample'}: "
+                f"customers would be asked to trust {settings.PORTAL_PARTNER_NAME!r}.",
+                hint="Set it to your company's name as your customers know it, such as Acme Analytics.",
+                id="keydrop.E029",
+            )
+        )
+    logo_host = urlsplit(settings.PORTAL_PARTNER_LOGO_URL).hostname
+    if logo_host and is_placeholder_host(logo_host):
+        errors.append(
+            checks.Error(
+                f"PORTAL_PARTNER_LOGO_URL is on a placeholder host ({logo_host}): pages would show a broken image.",
+                hint="Use your logo's real https address, or a path on this site such as /static/logo.svg.",
+                id="keydrop.E041",
+            )
+        )
     errors += _developer_key_samples()
     if settings.EMAIL_BACKEND in EMAILS_TO_FILES:
         errors.append(

@@ -182,6 +182,8 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", not DEBUG)
+# A load balancer or monitor may ask a web node directly over http; its answer holds nothing secret.
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
@@ -256,8 +258,11 @@ if os.getenv("REDIS_URL"):
 else:
     Q_CLUSTER["orm"] = "default"
 
-# Partner identity, shown to customers.
-PORTAL_PARTNER_NAME = os.getenv("PORTAL_PARTNER_NAME", "Keydrop")
+# Partner identity, shown to customers. Production refuses to run without it (keydrop.E029): customers
+# have never heard of Keydrop, and would be asked to "Authorize Keydrop".
+PORTAL_PARTNER_NAME = os.getenv("PORTAL_PARTNER_NAME", "")
+PORTAL_PARTNER_NAME_UNSET = not PORTAL_PARTNER_NAME
+PORTAL_PARTNER_NAME = PORTAL_PARTNER_NAME or "Keydrop"
 PORTAL_SUPPORT_EMAIL = os.getenv("PORTAL_SUPPORT_EMAIL", "support@keydrop.invalid")
 # Partner branding on intake pages, the admin header and every email: an optional logo (an https
 # address, or a path on this site) and an accent colour (#rrggbb). Checked by keydrop.E040/E041.

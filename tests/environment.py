@@ -20,6 +20,8 @@ PRODUCTION_LIKE = {
     # .internal is for private networks (ICANN, 2024): a real name, not an example.
     "PORTAL_BASE_URL": "https://keydrop.internal",
     "PORTAL_SUPPORT_EMAIL": "support@keydrop.internal",
+    # Set, as production requires; the tests read "Keydrop" where a partner's name stands.
+    "PORTAL_PARTNER_NAME": "Keydrop",
     "DEFAULT_FROM_EMAIL": "Keydrop <keydrop@keydrop.internal>",
     "ADMINS": "Keydrop operators <ops@keydrop.internal>",
     "PORTAL_DEVELOPER_KEY_FILE": str(Path(__file__).with_name("developer-key.toml")),

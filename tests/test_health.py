@@ -11,11 +11,13 @@
 """
 
 import datetime
+import io
 import json
 import uuid
 
 import pytest
 from django.core import mail
+from django.core.management import CommandError, call_command
 from django.db import DatabaseError
 from django.test import Client
 from django.utils import timezone
@@ -185,3 +187,25 @@ class RefusingBackend:
 
     def send_messages(self, messages):
         raise ConnectionRefusedError("the mail server is down")
+
+
+def test_a_load_balancer_asking_a_node_over_plain_http_gets_the_answer_not_a_redirect(settings):
+    settings.SECURE_SSL_REDIRECT = True
+    assert Client().get("/health/").status_code == 200
+    assert Client().get("/admin/login/").status_code == 301  # everything else still goes to https
+
+
+def test_the_health_command_tells_admins_of_a_stopped_scheduler_without_any_request(now, time_machine, settings):
+    """The timer in deploy/systemd runs it, so the email does not wait for a monitor to ask."""
+    settings.ADMINS = [("Ops", "ops@keydrop.internal")]
+    all_ran(now)
+    out = io.StringIO()
+    call_command("health", stdout=out)
+    assert json.loads(out.getvalue())["ok"] is True and mail.outbox == []
+    time_machine.move_to(now + datetime.timedelta(minutes=10))
+    with pytest.raises(CommandError, match="not healthy"):
+        call_command("health", stdout=io.StringIO())
+    with pytest.raises(CommandError):
+        call_command("health", stdout=io.StringIO())
+    [message] = mail.outbox
+    assert "scheduler has stopped" in message.subject

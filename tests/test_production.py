@@ -295,6 +295,7 @@ def run_the_recipe(folder, logs, processes, database, sink, nginx, redis_server)
             "PORTAL_ENCRYPTION_KEY": secrets.token_urlsafe(50),
             "PORTAL_BASE_URL": base_url,
             "ALLOWED_HOSTS": HOST,
+            "PORTAL_PARTNER_NAME": "Acme Analytics",
             "PORTAL_DATA_DIR": str(folder / "data"),
             "DATABASE_URL": database.url,
             "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
@@ -413,6 +414,16 @@ def run_the_recipe(folder, logs, processes, database, sink, nginx, redis_server)
 
     body = wait_for(healthy, 120, "/health/ to be ok with every schedule run", logs)
     assert body["broker"] == {"ok": True, "kind": "redis"}
+    # The same report from the health timer's unit (deploy/systemd/keydrop-health.service), as systemd runs it.
+    report = subprocess.run(
+        exec_start("keydrop-health.service"),
+        env=service_env,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert report.returncode == 0 and json.loads(report.stdout)["ok"] is True, report.stderr
 
     # The due reminder goes out exactly once with both clusters running, also after another sweep.
     reminder = "expires in 7 days"
@@ -437,9 +448,12 @@ def run_the_recipe(folder, logs, processes, database, sink, nginx, redis_server)
     refused = customer.get("/oauth/canvas/callback?code=smokeCode4711&state=smokeState4711")
     assert refused.status == 400 and "We do not recognise this authorization" in refused.text
 
+    # An invitation's link: its ?via= token is not logged either.
+    assert customer.get(urlsplit(first_link).path + "?via=smokeVia4711").status == 200
+
     # Logs: Keydrop's JSON lines carry request ids; no intake token in them or in nginx's log.
     tokens = [urlsplit(link).path.split("/")[2] for link in (first_link, second_link)] + [submission]
-    tokens += ["smokeCode4711", "smokeState4711"]
+    tokens += ["smokeCode4711", "smokeState4711", "smokeVia4711"]
     keydrop_log = (folder / "data" / "logs" / "keydrop.log").read_text()
     request_lines = [json.loads(line) for line in keydrop_log.splitlines() if '"keydrop.request"' in line]
     assert request_lines and all(len(line["request_id"]) == 32 for line in request_lines)  # nginx's $request_id

@@ -51,6 +51,22 @@ def test_a_base_url_that_customers_cannot_reach_is_an_error(settings, base_url):
     assert ids() == ["keydrop.E022"]
 
 
+@pytest.mark.parametrize("name, unset", [("Keydrop", True), ("Partner", False)])
+def test_a_partner_name_left_unset_or_at_the_sample_is_an_error(settings, name, unset):
+    settings.PORTAL_PARTNER_NAME, settings.PORTAL_PARTNER_NAME_UNSET = name, unset
+    assert ids() == ["keydrop.E029"]
+    settings.PORTAL_PARTNER_NAME, settings.PORTAL_PARTNER_NAME_UNSET = "Acme Analytics", False
+    assert ids() == []
+
+
+@pytest.mark.parametrize("logo", ["https://cdn.partner.example/logo.svg", "https://localhost/logo.png"])
+def test_a_logo_on_a_placeholder_host_is_an_error(settings, logo):
+    settings.PORTAL_PARTNER_LOGO_URL = logo
+    assert ids() == ["keydrop.E041"]
+    settings.PORTAL_PARTNER_LOGO_URL = "https://cdn.partner.com/logo.svg"
+    assert ids() == []
+
+
 def test_a_base_url_on_a_host_that_is_not_allowed_is_an_error(settings):
     settings.PORTAL_BASE_URL = "https://keys.partner.com"
     assert ids() == ["keydrop.E023"]
@@ -169,6 +185,7 @@ def filled_in(data_dir: str | Path) -> dict[str, str]:
         PORTAL_DATA_DIR=data_dir,
         DATABASE_URL=f"sqlite:///{data_dir}/keydrop.sqlite3",
         PORTAL_DEVELOPER_KEY_FILE=str(Path(__file__).with_name("developer-key.toml")),
+        PORTAL_PARTNER_NAME="Acme Analytics",
     )
     return env
 
@@ -186,7 +203,7 @@ def test_the_template_left_as_it_is_fails_on_each_placeholder():
     assert result.returncode == 1
     found = set(re.findall(r"keydrop\.[EW]\d{3}", result.stderr))
     # No keys, example hosts, example addresses, and a developer-key file that is not there yet.
-    assert {"keydrop.E001", "keydrop.E020", "keydrop.E022", "keydrop.E024", "keydrop.E028"} <= found
+    assert {"keydrop.E001", "keydrop.E020", "keydrop.E022", "keydrop.E024", "keydrop.E028", "keydrop.E029"} <= found
     for name in ("PORTAL_SUPPORT_EMAIL", "DEFAULT_FROM_EMAIL", "SERVER_EMAIL", "ADMINS", "PORTAL_STAFF_EMAILS"):
         assert f"{name} is a placeholder" in result.stderr
     assert "Traceback" not in result.stderr
