@@ -37,6 +37,7 @@ OUTCOMES = {
 }
 STAFF_HEADLINES = {
     Topic.FAILING: "stopped working",
+    "never_worked": "is refused by Canvas, and no check has seen it work",
     Topic.RECOVERED: "works again",
     Topic.STUCK: "has had no clear answer from Canvas for {days} days",
     Topic.REJECTED: "was rejected by Canvas after it was handed over",
@@ -106,6 +107,8 @@ def build_messages(alert: CheckAlert) -> tuple:
     kind = credential.kind_spec
     contacts = [contact.email for contact in institution.contacts.all()] if alert.tells_customer else []
     staff = list(settings.PORTAL_STAFF_EMAILS)
+    worked_before = alert.topic == Topic.FAILING and alert.worked_before
+    headline = "never_worked" if alert.topic == Topic.FAILING and not worked_before else alert.topic
     context = {
         "alert": alert,
         "topic": alert.topic,
@@ -120,7 +123,8 @@ def build_messages(alert: CheckAlert) -> tuple:
         "renewal_url": institution.intake_url(credential.kind),
         "renewal_steps": kind.renewal_instructions(settings.PORTAL_PARTNER_NAME),
         "admin_url": settings.PORTAL_BASE_URL + reverse("admin:keys_credential_change", args=[credential.pk]),
-        "headline": STAFF_HEADLINES[alert.topic].format(days=settings.PORTAL_CHECK_INCONCLUSIVE_ALERT_DAYS),
+        "worked_before": worked_before,
+        "headline": STAFF_HEADLINES[headline].format(days=settings.PORTAL_CHECK_INCONCLUSIVE_ALERT_DAYS),
     }
     customer = None
     if contacts:

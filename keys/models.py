@@ -538,6 +538,23 @@ class Credential(models.Model):
             parts.append(f"Next check {timezone.localtime(self.next_check_at):%Y-%m-%d %H:%M}.")
         return " ".join(parts)
 
+    def another_key_works(self, now: datetime.datetime) -> bool:
+        """Whether another usable, unexpired key of this institution and kind works now: it has
+        worked and Canvas has not refused it since."""
+        return (
+            Credential.objects.usable(now)
+            .filter(institution_id=self.institution_id, kind=self.kind)
+            .filter(last_worked_at__isnull=False, failing_since__isnull=True)
+            .exclude(pk=self.pk)
+            .exists()
+        )
+
+    def matters_now(self, now: datetime.datetime) -> bool:
+        """Whether this key's checks are worth an alert: the working key always is; a superseded
+        one only while no other key works (its renewal lapsed or is refused too). Customers
+        delete the old key once the new one works, so its end then is no news to anyone."""
+        return self.status == self.Status.ACTIVE or not self.another_key_works(now)
+
     @transaction.atomic
     def apply_check(self, verdict: Verdict, now: datetime.datetime, *, at_handover: bool = False) -> str:
         """Bring the credential in line with what Canvas said, and plan any alert that follows.
@@ -587,14 +604,13 @@ class Credential(models.Model):
                     CheckAlert.plan(row, CheckAlert.Topic.REJECTED, episode=now, reason=verdict.reason, now=now)
             elif usable and row.failing_since is None:
                 updates["failing_since"], change = now, "failing"
-                # A superseded key was replaced by one that works: its end is no news to anyone.
-                if row.status == self.Status.ACTIVE:
+                if row.matters_now(now):
                     CheckAlert.plan(row, CheckAlert.Topic.FAILING, episode=now, reason=verdict.reason, now=now)
         else:
             since = row.inconclusive_since or now
             updates["inconclusive_since"] = since
             patience = datetime.timedelta(days=settings.PORTAL_CHECK_INCONCLUSIVE_ALERT_DAYS)
-            stuck = usable and now - since >= patience and row.status == self.Status.ACTIVE
+            stuck = usable and now - since >= patience and row.matters_now(now)
             if stuck and CheckAlert.plan(row, CheckAlert.Topic.STUCK, episode=since, reason=verdict.reason, now=now):
                 change = "stuck"
         Credential.objects.filter(pk=self.pk).update(**updates)
@@ -841,6 +857,18 @@ class CheckAlert(models.Model):
     @property
     def tells_customer(self) -> bool:
         return self.topic in self.CUSTOMER_TOPICS
+
+    @property
+    def worked_before(self) -> bool:
+        """Whether a check saw the key work before this episode: a key handed over before live
+        checks may never have, and its alert must not say it did. The history covers a key that
+        recovered between the alert's planning and its sending."""
+        worked = self.credential.last_worked_at
+        if worked is None:
+            return False
+        return (
+            worked < self.episode or self.credential.checks.filter(outcome=Outcome.WORKS, at__lt=self.episode).exists()
+        )
 
 
 class CanvasGrantQuerySet(models.QuerySet):

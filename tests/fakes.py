@@ -246,6 +246,9 @@ class FakeCanvas(FakeServer):
     it to the login page (nobody is signed in, as for Keydrop's own probes), "approve" sends it back
     with a code at once (an admin who is signed in and has authorized before), "confirm" shows the
     Authorize page, and "deny" sends it back with ``error=access_denied`` (the admin clicked Cancel).
+
+    ``token_forgets`` holds key ids that the token endpoint no longer knows while the authorization
+    endpoint still does: a key deleted between Keydrop's two probes.
     """
 
     CODE_LIFETIME = 600
@@ -259,6 +262,7 @@ class FakeCanvas(FakeServer):
         super().__init__(**kwargs)
         self.keys: dict[str, FakeKey] = {}
         self.browser: str | None = None
+        self.token_forgets: set[str] = set()
 
     def add_key(self, client_id: str, key: FakeKey) -> FakeKey:
         self.keys[client_id] = key
@@ -395,7 +399,7 @@ class FakeCanvas(FakeServer):
 
     def token(self, form: dict):
         key = self.keys.get(form.get("client_id", ""))
-        if key is None or not key.active:
+        if key is None or not key.active or form.get("client_id") in self.token_forgets:
             return (
                 401,
                 {"WWW-Authenticate": "Canvas OAuth 2.0"},

@@ -89,16 +89,17 @@ def test_the_canary_secret_is_nowhere_in_clear(
     customer.post(f"/s/{verification.public_id}/", {"code": "abc"})
     assert customer.post(f"/s/{verification.public_id}/", {"code": right}).status_code == 302
     # A failure inside the submit view, rendered as Django's technical 500 page.
-    monkeypatch.setattr(services, "submit", _explode)
     crash = Client(raise_request_exception=False)
-    settings.DEBUG = True
-    try:
-        error_page = crash.post(institution.intake_path(), form_data(crash, institution, client_secret=CANARY))
-    finally:
-        settings.DEBUG = False
+    with monkeypatch.context() as patched:  # later submissions, below, must work
+        patched.setattr(services, "submit", _explode)
+        settings.DEBUG = True
+        try:
+            error_page = crash.post(institution.intake_path(), form_data(crash, institution, client_secret=CANARY))
+        finally:
+            settings.DEBUG = False
+        production_error = crash.post(institution.intake_path(), form_data(crash, institution, client_secret=CANARY))
     assert error_page.status_code == 500
     assert_no_canary(error_page.content, "the error page")
-    production_error = crash.post(institution.intake_path(), form_data(crash, institution, client_secret=CANARY))
     assert production_error.status_code == 500
     assert_no_canary(production_error.content, "the production error page")
     too_large = Client().post(institution.intake_path(), {"client_secret": CANARY, "padding": "x" * 2 * 1024 * 1024})
@@ -201,6 +202,10 @@ def test_the_canary_secret_is_nowhere_in_clear(
         response = staff.get(page)
         assert response.status_code == 200, page
         assert_no_canary(response.content, page)
+    # Fixed at Instructure: the next check works, and staff are told it recovered.
+    fake_dap.add_key(VALID_DAP_CLIENT_ID, CANARY)
+    Credential.objects.filter(pk=credential.pk).update(next_check_at=timezone.now())
+    assert run_live_checks()["alerts"] == 1
 
     # The reminders: the one-day reminder now (with the staff copy), the lapse notice and the
     # purge once the key has lapsed.
@@ -212,6 +217,26 @@ def test_the_canary_secret_is_nowhere_in_clear(
 
     credential.refresh_from_db()
     assert credential.secret is None  # purged once lapsed; until then it was stored, never in clear
+
+    # Three more keys with the canary as their secret: one refused at hand-over (its receipt says
+    # so), one refused only when the hand-over check is retried (its contacts hear it by email), and
+    # one with nothing but unclear answers for ten days (staff hear it).
+    hand_over_canary(customer, institution, mail_dir, client_id=REFUSED_ID)
+    fake_dap.mode = "429"
+    hand_over_canary(customer, institution, mail_dir, client_id=REFUSED_ON_RETRY_ID)
+    fake_dap.mode = None
+    time_machine.move_to(timezone.now() + datetime.timedelta(minutes=2))
+    assert run_live_checks()["alerts"] == 1
+    fake_dap.mode = "429"
+    fake_dap.add_key(STUCK_ID, CANARY)
+    stuck = hand_over_canary(customer, institution, mail_dir, client_id=STUCK_ID)
+    time_machine.move_to(timezone.now() + datetime.timedelta(days=10, minutes=1))
+    assert run_live_checks()["alerts"] == 1
+    statuses = dict(
+        Credential.objects.filter(client_id__in=[REFUSED_ID, REFUSED_ON_RETRY_ID]).values_list("client_id", "status")
+    )
+    assert statuses == {REFUSED_ID: "rejected", REFUSED_ON_RETRY_ID: "rejected"}
+    assert stuck.check_alerts.get().topic == "stuck"
     for table, value in every_database_value():
         assert_no_canary(value if isinstance(value, bytes) else str(value), f"table {table}")
     if connection.vendor == "sqlite":
@@ -219,6 +244,13 @@ def test_the_canary_secret_is_nowhere_in_clear(
             assert_no_canary(read_elsewhere(path), path.name)
     mail_files = list(mail_dir.iterdir())
     written = b"".join(path.read_bytes() for path in mail_files)
+    for email, phrase in (
+        ("the check-rejected email", b"Canvas did not accept the Canvas Data 2 key"),
+        ("the recovered email", b"Canvas accepts it again; nothing more to do."),
+        ("the ten-days-inconclusive email", b"Inconclusive answers never alert the customer."),
+        ("the refused receipt", b"Canvas refused the Canvas Data 2 key"),
+    ):
+        assert phrase in written, f"{email} was not written to be searched"
     for subject in (
         b"is your code",
         b"handed over a new",
@@ -238,6 +270,19 @@ def test_the_canary_secret_is_nowhere_in_clear(
     assert '"logger": "keydrop.request"' in json_log.getvalue()
     assert_no_canary(json_log.getvalue(), "the JSON log")
     assert_no_canary(repr(credential.__dict__), "the model's repr")
+
+
+REFUSED_ID = "us-east-1#0c59cade-0000-4a7b-8c9d-0e1f2a3b4c5d"  # unknown to Instructure
+REFUSED_ON_RETRY_ID = "us-east-1#0c59cade-1111-4a7b-8c9d-0e1f2a3b4c5d"  # unknown too
+STUCK_ID = "us-east-1#0c59cade-2222-4a7b-8c9d-0e1f2a3b4c5d"
+
+
+def hand_over_canary(customer, institution, mail_dir, *, client_id) -> Credential:
+    """Submit a key whose secret is the canary and confirm it with the emailed code."""
+    response, verification = submit(customer, institution, client_id=client_id, client_secret=CANARY)
+    assert response.status_code == 302
+    assert customer.post(f"/s/{verification.public_id}/", {"code": _code(mail_dir)}).status_code == 302
+    return Credential.objects.get(pk=verification.credential_id)
 
 
 def read_elsewhere(path) -> bytes:

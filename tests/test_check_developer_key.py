@@ -10,12 +10,14 @@ Probe A (GET /login/oauth2/auth, redirects not followed; with a scope that canno
 | 302 to the redirect URI, invalid_scope naming only the probe | scopes enforced and complete: ask again   |
 | 302 … invalid_scope naming more scopes                      | rejected: add these N scopes (named)      |
 | 302 … unauthorized_client                                   | rejected: switch the key On               |
-| 302 to the login page (or the redirect URI with a code)     | every pre-login check passed              |
+| 302 to the login page, to /login/oauth2/confirm, or to the  | every pre-login check passed              |
+|   redirect URI with a code (an admin signed in already)     |                                           |
 | no invalid_scope for the probe scope                        | Enforce Scopes is off: works, with a note |
 
 Probe B (POST /login/oauth2/token with a random code):
 
-| 401 invalid_client "unknown client"      | rejected: unknown key                    |
+| 401 invalid_client "unknown client"      | rejected: unknown key (even when probe A |
+|                                          |   still knew it: deleted in between)     |
 | 401 invalid_client "invalid client"      | rejected: the secret does not match      |
 | 400 invalid_grant "authorization_code…"  | the id and secret are right              |
 | 403 Rate Limit Exceeded, 5xx, non-JSON   | inconclusive                             |
@@ -68,6 +70,62 @@ def test_a_key_set_up_as_asked_works(fake_key, credential, fake_canvas):
         ("GET", "/login/oauth2/auth"),
         ("POST", "/login/oauth2/token"),
     ]
+
+
+def spy_on(fake, endpoint: str) -> list:
+    """Every answer the fake's endpoint gives, as (status, headers, body)."""
+    answers, original = [], getattr(fake, endpoint)
+
+    def answer(request):
+        answers.append(original(request))
+        return answers[-1]
+
+    setattr(fake, endpoint, answer)
+    return answers
+
+
+def test_a_key_deleted_between_the_probes_is_rejected_as_unknown_by_the_token_endpoint(
+    fake_key, credential, fake_canvas
+):
+    fake_canvas.token_forgets.add(KEY_ID)  # probe A still finds the key; the token endpoint does not
+    tokens = spy_on(fake_canvas, "token")
+    checked = check(credential)
+    assert [answer[2] for answer in tokens] == [{"error": "invalid_client", "error_description": "unknown client"}]
+    assert checked.outcome == "rejected" and checked.record.http_status == 401
+    assert checked.record.reason.startswith("Canvas does not know key ID …0123, or the key was deleted or deactivated")
+    assert "secret does not match" not in checked.record.reason  # the secret is not the problem
+
+
+@pytest.mark.parametrize(
+    "browser, lands",
+    [
+        ("approve", "the redirect URI with a code"),  # an admin signed in who authorized before
+        ("confirm", "Canvas's Authorize page"),  # an admin signed in, asked to authorize
+    ],
+)
+def test_a_signed_in_browser_sent_on_past_the_pre_login_checks_means_the_key_works(
+    fake_key, credential, fake_canvas, institution, browser, lands
+):
+    fake_canvas.browser = browser
+    authorizations = spy_on(fake_canvas, "authorize")
+    checked = check(credential)
+    # A′ is refused for the probe scope only; A, without it, is sent on: not to the login page.
+    status, headers, _ = authorizations[-1]
+    location = headers["Location"]
+    if browser == "approve":
+        assert location.startswith(redirect_uri(institution) + "?") and "code=" in location, lands
+    else:
+        assert location.startswith(f"{fake_canvas.url}/login/oauth2/confirm?"), lands
+    assert status == 302 and "/login/canvas" not in location
+    assert checked.outcome == "works"
+    assert checked.record.reason == "Canvas knows the key, it is On, and the secret matches."
+    assert [(s.method, s.path) for s in fake_canvas.served][-1] == ("POST", "/login/oauth2/token")
+
+
+def test_a_code_for_the_probe_scope_means_scopes_are_not_enforced(fake_key, credential, fake_canvas):
+    fake_canvas.browser, fake_key.require_scopes = "approve", False
+    checked = check(credential)
+    assert checked.outcome == "works" and "Enforce Scopes is off on this key" in checked.record.reason
 
 
 def test_an_unknown_key_id_is_rejected(fake_key, credential, fake_canvas):

@@ -7,6 +7,10 @@
 | when it works again, staff are told it recovered            | staff only; a new episode alerts again      |
 | inconclusive answers never alert (a 429 storm)              | nine days of 429: no email at all           |
 | ten days of nothing but inconclusive tells staff once       | one staff email, never the customer         |
+| a superseded key refused while its renewal works            | alerts nobody (old keys get deleted)        |
+| … while no other key works (renewal lapsed or refused)      | alerts contacts and staff, as a working key |
+| … ten days inconclusive while no other key works            | tells staff once                            |
+| a key no check has seen work (from before live checks)      | its alert does not say it worked before     |
 | each key once per interval, spread over the interval        | 48 keys over two days                       |
 | never more than the configured rate per Canvas host         | 12 due keys, 5 a minute                     |
 | history kept PORTAL_CHECK_HISTORY_DAYS                      | older records forgotten                     |
@@ -18,7 +22,7 @@ import datetime
 import pytest
 from django.core import mail
 
-from keys import dashboard
+from keys import dashboard, live_checks
 from keys.models import CheckAlert, Credential, CredentialCheck
 from keys.tasks import run_live_checks
 from tests.factories import CredentialFactory, InstitutionFactory, works
@@ -124,6 +128,94 @@ def test_a_superseded_key_that_stops_working_alerts_nobody(working_key, fake_dap
     assert run_schedule(time_machine, START + datetime.timedelta(days=1, hours=1), 48) == []
     working_key.refresh_from_db()
     assert working_key.status == Credential.Status.SUPERSEDED and working_key.check_state == "failing"
+
+
+def renewal(older, *, days_after: int, lifetime_days: int, fake_dap):
+    """A newer key of the same institution, verified and seen working `days_after` START."""
+    verified = START + datetime.timedelta(days=days_after)
+    newer = CredentialFactory(
+        institution=older.institution,
+        secret="newer-secret",
+        submitted_at=verified,
+        expires_at=verified + datetime.timedelta(days=lifetime_days),
+    )
+    newer.start_tracking(verified)
+    fake_dap.add_key(newer.client_id, "newer-secret")
+    works(newer, verified)
+    older.refresh_from_db()
+    assert older.status == Credential.Status.SUPERSEDED and older.superseded_by == newer
+    return newer
+
+
+def test_a_superseded_key_whose_shorter_lived_renewal_lapsed_alerts_when_it_stops_working(
+    working_key, fake_dap, time_machine
+):
+    newer = renewal(working_key, days_after=1, lifetime_days=2, fake_dap=fake_dap)
+    del fake_dap.secrets[working_key.client_id]  # the old key, the only one left, is deleted
+    sent = run_schedule(time_machine, START + datetime.timedelta(days=3, hours=1), 24)
+    [customer] = to_customer(sent)
+    assert "stopped working" in customer.subject and working_key.masked_client_id in customer.body
+    for text in (customer.body, customer.alternatives[0][0]):
+        assert "It worked before" in text
+        assert "A newer key was handed over since, but none works now" in text
+    [staff] = to_staff(sent)
+    assert working_key.masked_client_id in staff.subject + staff.body and newer.masked_client_id not in staff.body
+    assert "It is superseded, but no newer key works now." in staff.body
+
+
+def test_a_superseded_key_whose_renewal_is_refused_too_alerts(working_key, fake_dap, time_machine):
+    newer = renewal(working_key, days_after=1, lifetime_days=365, fake_dap=fake_dap)
+    fake_dap.secrets.clear()  # both keys deleted at Instructure
+    time_machine.move_to(START + datetime.timedelta(days=2), tick=False)
+    live_checks.check(newer, trigger=CredentialCheck.Trigger.SCHEDULE)  # the newer one is refused first
+    sent = run_schedule(time_machine, START + datetime.timedelta(days=2), 24)
+    customer = to_customer(sent)
+    assert len(customer) == 2, "one alert per key: the working one, then the superseded one"
+    assert {m.subject for m in customer} == {
+        "Canvas Data 2 key for Example University stopped working: please check it"
+    }
+    assert working_key.masked_client_id in customer[1].body and newer.masked_client_id in customer[0].body
+    assert CheckAlert.objects.filter(credential=working_key, topic="failing").count() == 1
+
+
+def test_a_superseded_key_with_ten_days_of_unclear_answers_tells_staff_once_its_renewal_lapsed(
+    working_key, fake_dap, time_machine
+):
+    renewal(working_key, days_after=1, lifetime_days=2, fake_dap=fake_dap)
+    fake_dap.mode = "429"
+    storm = START + datetime.timedelta(days=3, hours=1)
+    assert run_schedule(time_machine, storm, 24 * 9, step_minutes=180) == []
+    sent = run_schedule(time_machine, storm + datetime.timedelta(days=9, hours=3), 24 * 3, step_minutes=180)
+    assert to_customer(sent) == []
+    [staff] = to_staff(sent)
+    assert "no clear answer from Canvas for 10 days" in staff.subject
+    assert working_key.masked_client_id in staff.subject + staff.body
+
+
+def test_a_superseded_key_with_ten_days_of_unclear_answers_tells_nobody_while_its_renewal_works(
+    working_key, fake_dap, time_machine
+):
+    newer = renewal(working_key, days_after=1, lifetime_days=365, fake_dap=fake_dap)
+    fake_dap.mode = "429"  # the renewal gets no clear answers either, yet it worked and was never refused
+    sent = run_schedule(time_machine, START + datetime.timedelta(days=1, hours=1), 24 * 12, step_minutes=180)
+    [staff] = to_staff(sent)
+    assert newer.masked_client_id in staff.subject + staff.body, "only the working key's long silence is news"
+    assert not CheckAlert.objects.filter(credential=working_key).exists()
+
+
+def test_a_key_no_check_has_seen_work_is_not_said_to_have_worked_before(institution, fake_dap, time_machine):
+    time_machine.move_to(START, tick=False)
+    CredentialFactory(institution=institution, secret=SECRET, submitted_at=START - datetime.timedelta(days=200))
+    sent = run_schedule(time_machine, START, 24)  # its first check ever: Instructure does not know it
+    [customer] = to_customer(sent)
+    assert customer.subject == "Canvas Data 2 key for Example University is refused by Canvas: please check it"
+    [staff] = to_staff(sent)
+    assert "is refused by Canvas, and no check has seen it work" in staff.subject
+    for text in (customer.body, customer.alternatives[0][0], staff.body, staff.alternatives[0][0]):
+        assert "worked before" not in text and "no longer accepts" not in text
+    for text in (customer.body, customer.alternatives[0][0]):
+        assert "No check since it was handed over has seen it work" in text
+    assert "No check has seen it work." in staff.body
 
 
 def test_each_key_is_checked_once_per_interval_spread_over_it(fake_dap, time_machine, settings):

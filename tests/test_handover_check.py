@@ -6,8 +6,8 @@
 | works                    | active; takes over from the older key            | "works", with the region             |
 | rejected                 | status rejected, secret purged at once, no       | what was wrong, and "Submit the key  |
 |                          | reminders, never supersedes, staff not emailed   | again"                               |
-| inconclusive             | active, checked again with back-off; takes over  | "checking": we will check shortly    |
-|                          | only once a retry says it works                  |                                      |
+| inconclusive             | active, checked again with back-off; takes over  | "inconclusive" and why: we will      |
+|                          | only once a retry says it works                  | check shortly                        |
 """
 
 import datetime
@@ -79,7 +79,8 @@ def test_a_working_key_says_works_on_the_receipt_and_takes_over(client, institut
     older.refresh_from_db()
     assert older.status == Credential.Status.SUPERSEDED and older.superseded_by == credential
     [notice] = staff_mail()
-    assert "Canvas accepted it" in notice.body
+    assert "Canvas check: works. Instructure accepted the Client ID and Secret" in notice.body
+    assert "Canvas check: <strong>works</strong>. Instructure accepted" in notice.alternatives[0][0]
 
 
 def test_a_wrong_secret_is_refused_on_the_receipt_with_the_reason_and_replaces_nothing(
@@ -119,7 +120,7 @@ def test_a_developer_key_that_is_still_off_is_refused_with_switch_it_on(client, 
     assert credential.status == Credential.Status.REJECTED
 
 
-def test_an_unclear_answer_says_checking_and_a_retry_with_back_off_settles_it(
+def test_an_unclear_answer_says_inconclusive_and_a_retry_with_back_off_settles_it(
     client, institution, fake_dap, older, time_machine
 ):
     start = timezone.now()
@@ -127,7 +128,12 @@ def test_an_unclear_answer_says_checking_and_a_retry_with_back_off_settles_it(
     fake_dap.add_key(VALID_DAP_CLIENT_ID, VALID_DAP_SECRET)
     fake_dap.mode = "503"
     receipt, credential = hand_over(client, institution)
-    assert "We will check again shortly" in receipt and "checking" in receipt
+    assert "We will check again shortly" in receipt
+    assert ">inconclusive: Instructure&#x27;s login service had an error (HTTP 503)" in receipt
+    assert ">checking<" not in receipt
+    [notice] = staff_mail()
+    assert "Canvas check: inconclusive. Instructure's login service had an error (HTTP 503)" in notice.body
+    assert "no clear answer" not in notice.body
     assert credential.status == Credential.Status.ACTIVE and credential.handover_check_pending
     assert credential.next_check_at == start + datetime.timedelta(minutes=1)
     older.refresh_from_db()
@@ -183,6 +189,6 @@ def test_the_receipt_is_quick_when_canvas_is_slow(client, institution, fake_dap,
     fake_dap.add_key(VALID_DAP_CLIENT_ID, VALID_DAP_SECRET)
     fake_dap.mode = "slow"
     receipt, credential = hand_over(client, institution)
-    assert "checking" in receipt
+    assert ">inconclusive: " in receipt and ">checking<" not in receipt
     check = credential.checks.get()
     assert check.outcome == "inconclusive" and check.latency_ms < 2000
