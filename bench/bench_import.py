@@ -4,7 +4,9 @@ Builds two CSV files in memory (500 and 5,000 institutions, two contacts each, e
 filled) and imports each into an empty database, then again (the idempotent re-import: nothing
 new, nothing duplicated), the two sizes in alternating rounds. Prints the median time of each, its
 ratio to 500 rows, and the SQL queries an import runs: they grow with batches of 500 rows, never
-with rows (SQLite caps a statement at 999 parameters, so its batches are smaller). The time
+with rows (SQLite caps a statement at 999 parameters, so its batches are smaller). Each new row
+writes an institution, its contacts and its audit event, so on SQLite that is about one query per
+40 rows; the target, one per 25, still fails loudly for anything written row by row. The time
 ratio sits a little above the row ratio, as index inserts cost n log n.
 
     .venv/bin/python bench/bench_import.py [--small 500] [--large 5000] [--rounds 5]
@@ -32,7 +34,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from keys import institution_csv  # noqa: E402
-from keys.models import AdminContact, Institution  # noqa: E402
+from keys.models import AdminContact, AuditEvent, Institution  # noqa: E402
 
 ZONES = ["America/Chicago", "America/New_York", "Europe/London", "Australia/Sydney", ""]
 
@@ -55,6 +57,11 @@ def csv_text(rows: int) -> str:
 
 
 def empty() -> None:
+    # The import's audit events hold on to their institutions, and Keydrop never deletes one: a
+    # scratch database is emptied below the ORM (TRUNCATE on PostgreSQL, whose trigger refuses DELETE).
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {table}" if connection.vendor == "postgresql" else f"DELETE FROM {table}")
     AdminContact.objects.all().delete()
     Institution.objects.all().delete()
 
@@ -64,7 +71,7 @@ def timed_import(text: str) -> tuple[float, institution_csv.Applied]:
     started = time.perf_counter()
     plan = institution_csv.read(text)
     assert plan.ok, plan.errors[:3]
-    applied = institution_csv.apply(plan, timezone.now())
+    applied = institution_csv.apply(plan, timezone.now(), actor="bench", filename="bench.csv")
     return time.perf_counter() - started, applied
 
 
@@ -96,6 +103,8 @@ def main():
                 seconds, applied = timed_import(text)
                 assert applied.created == 0 and applied.unchanged == size and applied.contacts_added == 0, applied
                 again[size].append(seconds)
+                # One event per new institution, and one per file: the unchanged re-import adds only that.
+                assert AuditEvent.objects.count() == size + 2
         assert Institution.objects.count() == args.large and AdminContact.objects.count() == 2 * args.large
     finally:
         connection.close()
@@ -116,12 +125,13 @@ def main():
         f"SQL queries per import: {queries[args.small]} for {args.small:,} rows, "
         f"{queries[args.large]} for {args.large:,}"
     )
-    verdict = "ok" if large <= 10 and ratio <= 2 * row_ratio and queries[args.large] <= args.large / 50 else "MISSED"
+    verdict = "ok" if large <= 10 and ratio <= 2 * row_ratio and queries[args.large] <= args.large / 25 else "MISSED"
     print(
         f"{args.large:,} rows in {large:.2f}s, {ratio:.2f}x the time of {args.small:,} (rows grow {row_ratio:.0f}x); "
-        f"targets: <= 10 s, <= {2 * row_ratio:.0f}x, at most one query per 50 rows: {verdict}"
+        f"targets: <= 10 s, <= {2 * row_ratio:.0f}x, at most one query per 25 rows: {verdict}"
     )
+    return 0 if verdict == "ok" else 1  # `make bench` and CI read the exit status, not the words
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -27,18 +27,21 @@ def _refusal(refused: services.SubmissionRefused, institution: Institution) -> s
     """The refusal, and for a limit, when to try again (in the institution's time zone)."""
     if refused.retry_at is None:
         return refused.message
-    at = timezone.localtime(refused.retry_at, institution.tz)
-    minutes = _minutes_until(refused.retry_at)
-    return f"{refused.message} You can try again after {at:%H:%M} ({at.tzname()}), in about {minutes} minute(s)."
+    return f"{refused.message} {_try_again(refused.retry_at, institution)}"
+
+
+def _try_again(retry_at, institution: Institution) -> str:
+    at = timezone.localtime(retry_at, institution.tz)
+    return f"You can try again after {at:%H:%M} ({at.tzname()}), in about {_minutes_until(retry_at)} minute(s)."
 
 
 def _minutes_until(moment) -> int:
     return max(1, int(-(-(moment - timezone.now()).total_seconds() // 60)))
 
 
-def _retry_after(response, refused: services.SubmissionRefused):
-    if refused.retry_at is not None:
-        response["Retry-After"] = str(max(1, int((refused.retry_at - timezone.now()).total_seconds())))
+def _retry_after(response, retry_at):
+    if retry_at is not None:
+        response["Retry-After"] = str(max(1, int((retry_at - timezone.now()).total_seconds())))
     return response
 
 
@@ -112,7 +115,7 @@ def start(request, token: str, kind: str = kinds.DEFAULT.slug):
     }
     response = render(request, "intake/start.html", context, status=status)
     allow_forms_to(response, customer_view.authorize_targets(context["current_keys"]))
-    return _retry_after(response, refused) if refused else response
+    return _retry_after(response, refused.retry_at) if refused else response
 
 
 @never_cache
@@ -205,7 +208,7 @@ def receipt(request, public_id: str):
 # The admin's OAuth grant of a developer key (keys/grants.py) --------------------------------------
 
 BROWSER_COOKIE = "keydrop_oauth_browser"  # binds an authorization to the browser that started it
-AUTHORIZATIONS_PER_HOUR = 20  # per key: enough for every mistake a person makes, not for a flood
+AUTHORIZATIONS_BUSY = "Too many authorizations were started for this key in the last hour."
 
 
 def _granted_credential(token: str, credential_id: int) -> Credential:
@@ -225,11 +228,13 @@ def authorize(request, token: str, credential_id: int):
     credential = _granted_credential(token, credential_id)
     now = timezone.now()
     if request.method == "POST" and credential.awaits_authorization:
-        if grants.recent_requests(credential, now) >= AUTHORIZATIONS_PER_HOUR:
-            messages.error(request, "Too many authorizations were started for this key in the last hour. Try later.")
-            return redirect(credential.authorization_path())
         browser_key = request.COOKIES.get(BROWSER_COOKIE) or grants.new_browser_key()
-        response = redirect(grants.start(credential, browser_key, now))
+        try:
+            canvas_url = grants.start(credential, browser_key, now)
+        except limits.LimitReached as full:
+            messages.error(request, f"{AUTHORIZATIONS_BUSY} {_try_again(full.retry_at, credential.institution)}")
+            return _authorize_page(request, credential, now, status=429, retry_at=full.retry_at)
+        response = redirect(canvas_url)
         response.set_cookie(
             BROWSER_COOKIE,
             browser_key,
@@ -239,6 +244,13 @@ def authorize(request, token: str, credential_id: int):
             samesite="Lax",  # sent on Canvas's redirect back, a top-level navigation
         )
         return response
+    if request.method == "POST":
+        messages.info(request, "This key does not need an authorization now: nothing was changed.")
+        return _authorize_page(request, credential, now, status=405)
+    return _authorize_page(request, credential, now)
+
+
+def _authorize_page(request, credential: Credential, now, *, status: int = 200, retry_at=None):
     context = {
         "credential": credential,
         "institution": credential.institution,
@@ -246,10 +258,9 @@ def authorize(request, token: str, credential_id: int):
         "grant": credential.current_grant(),
         "summary": customer_view.summarise(credential, now, settings.PORTAL_PARTNER_NAME),
     }
-    if request.method == "POST":
-        messages.info(request, "This key does not need an authorization now: nothing was changed.")
-    response = render(request, "intake/authorize.html", context, status=405 if request.method == "POST" else 200)
-    return allow_forms_to(response, [credential.canvas_url] if credential.awaits_authorization else [])
+    response = render(request, "intake/authorize.html", context, status=status)
+    allow_forms_to(response, [credential.canvas_url] if credential.awaits_authorization else [])
+    return _retry_after(response, retry_at)
 
 
 @never_cache

@@ -10,7 +10,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import PermissionDenied
-from django.db import DataError, models
+from django.db import DataError, models, transaction
 from django.db.models import BooleanField, Count, ExpressionWrapper, OuterRef, Prefetch, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponseRedirect
@@ -137,6 +137,21 @@ class InstitutionAdmin(InstitutionOnboarding, RefusesUnusableQueries, admin.Mode
         before = getattr(request, "keydrop_institution_before", None)
         actor = staff.Actor.from_request(request)
         staff.record_institution_change(form.instance, before, actor=actor, now=timezone.now())
+
+    # Deleting: the database refuses it for an institution with credentials or audit events (both
+    # PROTECT it, and the admin's confirmation page says so). Any other deletion is itself an event.
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            staff.record_institution_deletion(obj, actor=staff.Actor.from_request(request), now=timezone.now())
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        actor, now = staff.Actor.from_request(request), timezone.now()
+        with transaction.atomic():
+            for institution in queryset.prefetch_related(None).prefetch_related("contacts"):
+                staff.record_institution_deletion(institution, actor=actor, now=now)
+            super().delete_queryset(request, queryset)
 
     def get_queryset(self, request):
         # The current credential of each kind for a whole page of institutions: one extra query.

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from keys import audit, campaigns, institution_csv, kinds
 from keys.admin_filters import StrictListFilter
+from keys.admin_views import may_export
 from keys.models import AdminContact, Campaign, CampaignInvitation, CampaignMessage, Institution, InstitutionImport
 from keys.templatetags.keydrop_admin import days_left, status_badge
 from portal.client import client_ip
@@ -166,15 +167,10 @@ class InstitutionOnboarding:
                     if not InstitutionImport.objects.filter(pk=pk, applied_at__isnull=True).update(applied_at=now):
                         self.message_user(request, "That file was already imported.", messages.INFO)
                         return redirect("admin:keys_institution_changelist")
-                    applied = institution_csv.apply(plan, now)
-                    InstitutionImport.objects.filter(pk=pk).update(summary=str(applied)[:300])
-                    audit.record(
-                        audit.Action.IMPORT,
-                        actor=audit.staff_actor(request),
-                        ip=client_ip(request),
-                        at=now,
-                        detail=f"{staged.filename}: {applied}",
+                    applied = institution_csv.apply(
+                        plan, now, actor=audit.staff_actor(request), ip=client_ip(request), filename=staged.filename
                     )
+                    InstitutionImport.objects.filter(pk=pk).update(summary=str(applied)[:300])
             except (IntegrityError, ValueError):
                 self.message_user(
                     request,
@@ -198,7 +194,7 @@ class InstitutionOnboarding:
         )
 
     def export_view(self, request):
-        if not self.has_view_permission(request):
+        if not may_export(self, request):
             raise PermissionDenied
         now = timezone.now()
         text = institution_csv.export_text()
@@ -422,7 +418,7 @@ class CampaignPages(admin.ModelAdmin):
 
     def not_responded_view(self, request, object_id):
         """Who has not handed over a key yet, with their contacts: for a phone call or a letter."""
-        if not self.has_view_permission(request):
+        if not may_export(self, request):
             raise PermissionDenied
         campaign = self._campaign(request, object_id)
         now = timezone.now()

@@ -32,7 +32,14 @@ REVEAL_PERMISSION = "keys.reveal_credential_secret"
 REVOKE_PERMISSION = "keys.revoke_credential"
 COMPLETE_PERMISSION = "keys.complete_partner_credential"
 INVITE_PERMISSION = "keys.change_institution"  # who may email an institution's contacts its links
+# Viewing a list is not exporting it: a download leaves the workspace (and its second factor) behind.
+EXPORT_PERMISSION = "keys.export_csv"
 GET_OR_POST = require_http_methods(["GET", "POST"])
+
+
+def may_export(model_admin, request) -> bool:
+    """A CSV download of a list: who may see the list and holds the export permission."""
+    return model_admin.has_view_permission(request) and request.user.has_perm(EXPORT_PERMISSION)
 
 
 def no_store(response):
@@ -235,7 +242,7 @@ class CredentialPages:
 
     def export_csv_view(self, request):
         """The list exactly as filtered, searched and sorted on screen, without secrets."""
-        if not self.has_view_permission(request):
+        if not may_export(self, request):
             raise PermissionDenied
         request.GET = request.GET.copy()
         request.GET.pop("p", None)  # every page, not the one on screen

@@ -15,6 +15,7 @@ from django.utils import timezone
 from keys.models import AuditEvent, Credential, Institution
 
 Action = AuditEvent.Action
+INSTITUTION_FIELDS = ("name", "slug", "canvas_url", "time_zone")  # what staff and imports change
 _DETAIL_LENGTH = AuditEvent._meta.get_field("detail").max_length
 _ACTOR_LENGTH = AuditEvent._meta.get_field("actor").max_length
 
@@ -31,19 +32,76 @@ def record(
     at: datetime.datetime | None = None,
 ) -> AuditEvent:
     """Append one event. Raises if it cannot be written, so callers that guard a secret stop."""
+    unsaved = event(
+        action,
+        actor=actor,
+        institution=institution,
+        credential=credential,
+        reason=reason,
+        ip=ip,
+        detail=detail,
+        at=at,
+    )
+    with transaction.atomic():
+        unsaved.save()
+    return unsaved
+
+
+def event(
+    action: str,
+    *,
+    actor: str,
+    institution: Institution | None = None,
+    credential: Credential | None = None,
+    reason: str = "",
+    ip: str | None = None,
+    detail: str = "",
+    at: datetime.datetime | None = None,
+) -> AuditEvent:
+    """One event, not yet written: for ``record`` and for ``record_all``."""
     if credential is not None and institution is None:
         institution = credential.institution
-    with transaction.atomic():
-        return AuditEvent.objects.create(
-            at=at or timezone.now(),
-            actor=actor[:_ACTOR_LENGTH],
-            action=action,
-            institution=institution,
-            credential=credential,
-            reason=reason,
-            ip=ip or None,
-            detail=_shorten(detail, _DETAIL_LENGTH),
-        )
+    return AuditEvent(
+        at=at or timezone.now(),
+        actor=actor[:_ACTOR_LENGTH],
+        action=action,
+        institution=institution,
+        credential=credential,
+        reason=reason,
+        ip=ip or None,
+        detail=_shorten(detail, _DETAIL_LENGTH),
+    )
+
+
+def record_all(events: list[AuditEvent]) -> None:
+    """Append many events in a few INSERTs (an import of thousands of institutions)."""
+    AuditEvent.objects.bulk_create(events, batch_size=500)
+
+
+def institution_changes(before: dict | None, after: dict) -> list[tuple[str, str]]:
+    """What changed between two snapshots of an institution, as (action, detail): one for its fields
+    and one for its contacts, each only if something changed. A snapshot is ``{"fields": {name:
+    value}, "contacts": {email: name}}``; ``before`` is None for a new institution."""
+    changes = []
+    if before is None:
+        fields = ", ".join(f"{name} {value!r}" for name, value in after["fields"].items() if value)
+        changes.append((Action.INSTITUTION_CHANGED, f"created: {fields}"))
+        before = {"fields": after["fields"], "contacts": {}}
+    else:
+        was, now_is = before["fields"], after["fields"]
+        changed = [f"{name} {was[name]!r} → {value!r}" for name, value in now_is.items() if was[name] != value]
+        if changed:
+            changes.append((Action.INSTITUTION_CHANGED, "; ".join(changed)))
+    old, new = before["contacts"], after["contacts"]
+    kept = sorted(old.keys() & new.keys())
+    parts = [
+        *(f"added {email}" for email in sorted(new.keys() - old.keys())),
+        *(f"removed {email}" for email in sorted(old.keys() - new.keys())),
+        *(f"renamed {email} {old[email]!r} → {new[email]!r}" for email in kept if old[email] != new[email]),
+    ]
+    if parts:
+        changes.append((Action.CONTACTS_CHANGED, "; ".join(parts)))
+    return changes
 
 
 def staff_actor(request) -> str:

@@ -26,7 +26,7 @@ from django.core import signing
 from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
-from keys import canvas, kinds, outbound
+from keys import canvas, kinds, limits, outbound
 from keys.models import AuthorizationRequest, CanvasGrant, Credential
 from keys.outcomes import Verdict
 from keys.sealing import Sealed, SecretUnreadable
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 STATE_SALT = "keydrop.oauth-state"
 # An access token handed out keeps at least this long; one closer to its end is replaced.
 ACCESS_TOKEN_MARGIN = datetime.timedelta(minutes=10)
+AUTHORIZATIONS_PER_HOUR = 20  # per key: enough for every mistake a person makes, not for a flood
 
 
 def digest(value: str) -> str:
@@ -49,7 +50,12 @@ def new_browser_key() -> str:
 
 
 def start(credential: Credential, browser_key: str, now: datetime.datetime) -> str:
-    """Record a new authorization request; returns the Canvas address to send the browser to."""
+    """Record a new authorization request; returns the Canvas address to send the browser to.
+
+    Each start takes one of the key's AUTHORIZATIONS_PER_HOUR slots first (keys/limits.py: a
+    conditional UPDATE, so racing clicks cannot overshoot); raises limits.LimitReached when none is free.
+    """
+    limits.take(limits.authorization_scope(credential.pk), AUTHORIZATIONS_PER_HOUR, now)
     setup = kinds.developer_key_setup(credential.institution.slug)
     scopes = [scope for scope, _ in setup["scopes"]]
     nonce = secrets.token_urlsafe(32)
@@ -346,12 +352,6 @@ def revoke_in_canvas(credential: Credential, now: datetime.datetime) -> str:
     if not deleted:
         return "Canvas did not confirm revoking the authorization: revoke it in Canvas by hand"
     return "the authorization was revoked in Canvas"
-
-
-def recent_requests(credential: Credential, now: datetime.datetime) -> int:
-    return AuthorizationRequest.objects.filter(
-        credential=credential, created_at__gte=now - datetime.timedelta(hours=1)
-    ).count()
 
 
 def redeem_latest(browser_key: str, now: datetime.datetime) -> AuthorizationRequest:

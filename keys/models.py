@@ -326,6 +326,7 @@ class Credential(models.Model):
             ("reveal_credential_secret", "Can reveal a credential's secret (audited)"),
             ("revoke_credential", "Can revoke a credential and purge its secret (audited)"),
             ("complete_partner_credential", "Can enter the secret of an Instructure Partner key (audited)"),
+            ("export_csv", "Can export lists as CSV (audited)"),
         ]
 
     def __str__(self) -> str:

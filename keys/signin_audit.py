@@ -1,4 +1,5 @@
-"""Staff sign-in in the audit trail: sign-in, sign-out, failures, locks, and the second factor.
+"""Staff sign-in in the audit trail: sign-in, sign-out, failures, locks (and staff lifting them), and
+the second factor.
 
 Sign-in lives below `keys` (the `signin` app never imports it); the trail listens to Django's auth
 signals, django-axes' lock signal and signin's own. Each event names the account and the address;
@@ -103,3 +104,30 @@ def second_factor_enrolled(sender, request, user, recovery_codes, **kwargs):
 @receiver(signals.recovery_codes_replaced, dispatch_uid="keys.audit_recovery_codes")
 def recovery_codes_replaced(sender, request, user, count, **kwargs):
     _record(Action.RECOVERY_CODES, request, user.get_username(), f"{count} new codes; the old ones stopped working")
+
+
+@receiver(signals.access_records_deleted, dispatch_uid="keys.audit_access_records_deleted")
+def access_records_deleted(sender, request, kind, records, **kwargs):
+    """Staff deleted django-axes records (an access attempt: that lifts its lock). One event each,
+    naming who deleted it and whose record it was: the account only if it exists, as for failures."""
+    model = get_user_model()
+    typed = {username for username, _, _ in records}
+    known = set(
+        model._default_manager.filter(**{f"{model.USERNAME_FIELD}__in": typed}).values_list(
+            model.USERNAME_FIELD, flat=True
+        )
+    )
+    actor, ip, now = request.user.get_username(), client_ip(request), timezone.now()
+    audit.record_all(
+        [
+            audit.event(
+                Action.SIGN_IN_LOCKED,
+                actor=actor,
+                ip=ip,
+                at=now,
+                detail=f"{kind} of {username if username in known else UNKNOWN} from {address or 'no address'} "
+                f"deleted by staff: {what}",
+            )
+            for username, address, what in records
+        ]
+    )

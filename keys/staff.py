@@ -223,12 +223,10 @@ def record_csv_export(*, actor: Actor, rows: int, filters: str, now: datetime.da
 
 # Institutions and their contacts: what changed, in the audit trail ----------------------------
 
-INSTITUTION_FIELDS = ("name", "slug", "canvas_url", "time_zone")
-
 
 def institution_snapshot(institution: Institution) -> dict:
     """The parts of an institution staff can change: its fields and its contacts on file."""
-    fields = {name: getattr(institution, name) for name in INSTITUTION_FIELDS}
+    fields = {name: getattr(institution, name) for name in audit.INSTITUTION_FIELDS}
     contacts = {contact.email: contact.name for contact in institution.contacts.all()}
     return {"fields": fields, "contacts": contacts}
 
@@ -237,29 +235,23 @@ def record_institution_change(
     institution: Institution, before: dict | None, *, actor: Actor, now: datetime.datetime
 ) -> None:
     """One event for the institution's fields and one for its contacts, each only if something changed."""
-    after = institution_snapshot(institution)
-
-    def record(action, detail):
+    for action, detail in audit.institution_changes(before, institution_snapshot(institution)):
         audit.record(action, actor=actor.name, institution=institution, ip=actor.ip, at=now, detail=detail)
 
-    if before is None:
-        fields = ", ".join(f"{name} {value!r}" for name, value in after["fields"].items() if value)
-        record(audit.Action.INSTITUTION_CHANGED, f"created: {fields}")
-        before = {"fields": after["fields"], "contacts": {}}
-    else:
-        was, now_is = before["fields"], after["fields"]
-        changed = [f"{name} {was[name]!r} → {value!r}" for name, value in now_is.items() if was[name] != value]
-        if changed:
-            record(audit.Action.INSTITUTION_CHANGED, "; ".join(changed))
-    old, new = before["contacts"], after["contacts"]
-    kept = sorted(old.keys() & new.keys())
-    parts = [
-        *(f"added {email}" for email in sorted(new.keys() - old.keys())),
-        *(f"removed {email}" for email in sorted(old.keys() - new.keys())),
-        *(f"renamed {email} {old[email]!r} → {new[email]!r}" for email in kept if old[email] != new[email]),
-    ]
-    if parts:
-        record(audit.Action.CONTACTS_CHANGED, "; ".join(parts))
+
+def record_institution_deletion(institution: Institution, *, actor: Actor, now: datetime.datetime) -> None:
+    """Before the row goes: the event cannot point at a deleted institution (and would PROTECT it),
+    so it names the institution and the contacts deleted with it instead."""
+    snapshot = institution_snapshot(institution)
+    fields = ", ".join(f"{name} {value!r}" for name, value in snapshot["fields"].items() if value)
+    contacts = ", ".join(sorted(snapshot["contacts"])) or "none"
+    audit.record(
+        audit.Action.INSTITUTION_CHANGED,
+        actor=actor.name,
+        ip=actor.ip,
+        at=now,
+        detail=f"deleted: {fields}; contacts deleted with it: {contacts}",
+    )
 
 
 def lift_limits(institution: Institution, *, actor: Actor, now: datetime.datetime) -> int:

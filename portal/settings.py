@@ -331,6 +331,7 @@ PORTAL_SECOND_FACTOR_PERMISSIONS = [
     "keys.reveal_credential_secret",
     "keys.revoke_credential",
     "keys.complete_partner_credential",
+    "keys.export_csv",  # a list of every institution's admin addresses is what a phisher wants
     "auth.add_user",
     "auth.change_user",
     "auth.add_group",

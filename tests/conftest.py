@@ -1,6 +1,6 @@
-"""Shared fixtures: the cast (alice, bob, charlie, dana) and an institution with its key; which
-tests run where (real servers and clusters only in CI or when asked); fast password hashing;
-static files from the source."""
+"""Shared fixtures: the cast (alice, bob, charlie, dana; bob as exporter) and an institution with
+its key; which tests run where (real servers and clusters only in CI or when asked); fast password
+hashing; static files from the source."""
 
 import ipaddress
 
@@ -105,6 +105,14 @@ def bob(db, django_user_model):
     user = django_user_model.objects.create_user("bob", "bob@partner.example", "bob-password-123", is_staff=True)
     user.user_permissions.set(Permission.objects.filter(content_type__app_label="keys", codename__startswith="view_"))
     return user
+
+
+@pytest.fixture
+def exporter(bob, django_user_model):
+    """bob, also trusted to export lists as CSV: so he, like dana, must pass a second factor
+    (``signed_in`` passes it for him)."""
+    bob.user_permissions.add(Permission.objects.get(content_type__app_label="keys", codename="export_csv"))
+    return django_user_model.objects.get(pk=bob.pk)  # a fresh object: bob's cached permissions are stale
 
 
 @pytest.fixture

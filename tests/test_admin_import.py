@@ -40,10 +40,28 @@ def test_an_upload_is_previewed_then_imported_once_confirmed(alice):
     assert Institution.objects.filter(slug="new-one").exists() and AdminContact.objects.count() == 3
     event = AuditEvent.objects.get(action=AuditEvent.Action.IMPORT)
     assert event.actor == "alice" and "1 new, 1 updated" in event.detail
+    # Each institution the file changed says how, as a change on its page would.
+    changes = {
+        e.institution.slug: (e.actor, e.reason, e.detail)
+        for e in AuditEvent.objects.filter(action=AuditEvent.Action.INSTITUTION_CHANGED)
+    }
+    assert changes == {
+        "new-one": (
+            "alice",
+            "import of institutions.csv",
+            "created: name 'New One', slug 'new-one'; contacts: added n@example.edu",
+        ),
+        "known": (
+            "alice",
+            "import of institutions.csv",
+            "name 'Known' → 'Known Renamed'; contacts: added k2@example.edu",
+        ),
+    }
 
     again = client.post(preview_url)  # a double click, or a second tab
     assert again.status_code == 302
     assert AuditEvent.objects.filter(action=AuditEvent.Action.IMPORT).count() == 1
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.INSTITUTION_CHANGED).count() == 2
     assert Institution.objects.count() == 2 and AdminContact.objects.count() == 3
 
 
@@ -66,11 +84,17 @@ def test_a_file_that_is_not_an_institutions_csv_gets_a_clear_error(alice, data):
     assert not InstitutionImport.objects.exists()
 
 
-def test_view_only_staff_cannot_import_but_can_export(bob):
+def test_view_only_staff_can_neither_import_nor_export(bob):
     client = signed_in(bob)
     assert client.get(IMPORT).status_code == 403
     assert upload(client, HEADER + "A,a,,,a@example.edu\n").status_code == 403
     assert b"Import CSV" not in client.get("/admin/keys/institution/").content
+    assert client.get("/admin/keys/institution/export.csv").status_code == 403
+
+
+def test_an_exporter_exports_in_the_format_the_import_reads(exporter):
+    client = signed_in(exporter)
+    assert client.get(IMPORT).status_code == 403  # exporting is not importing
     InstitutionFactory(slug="a", contacts=["a@example.edu"])
     export = client.get("/admin/keys/institution/export.csv")
     assert export.status_code == 200 and export["Content-Type"].startswith("text/csv")

@@ -19,8 +19,8 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from keys import limits
-from keys.models import LimitSlot
+from keys import grants, limits
+from keys.models import AuthorizationRequest, LimitSlot
 from tests import factories
 from tests.flows import form_data
 
@@ -131,3 +131,42 @@ def test_twelve_clients_asking_for_new_codes_stay_within_the_inbox_limit(setting
     assert len(mail.outbox) == 4
     race(12, lambda i: Client().post(f"{submissions[i % 4]}new-code/").status_code, monkeypatch, "contact:")
     assert len(mail.outbox) == 8
+
+
+# The Authorize button of a developer key: AUTHORIZATIONS_PER_HOUR per key -------------------------
+
+
+@pytest.fixture
+def awaiting_key(settings):
+    """A developer key Keydrop completes the grant of, with all but three of its hour's starts used."""
+    settings.PORTAL_DEVELOPER_KEY = {**settings.PORTAL_DEVELOPER_KEY, "redirect_uris": []}
+    settings.PORTAL_BASE_URL = "http://testserver"
+    key = factories.developer_key_credential(
+        factories.InstitutionFactory(), "170000000000123", "K" * 64, "https://example.instructure.com"
+    )
+    assert key.awaits_authorization
+    for _ in range(grants.AUTHORIZATIONS_PER_HOUR - 3):
+        grants.start(key, "earlier-browser", timezone.now())
+    return key
+
+
+def try_start(credential):
+    try:
+        grants.start(credential, "racing-browser", timezone.now())
+    except limits.LimitReached:
+        return False
+    return True
+
+
+def test_racing_authorizations_of_one_key_start_exactly_what_is_left(awaiting_key, monkeypatch):
+    results = race(12, lambda i: try_start(awaiting_key), monkeypatch, "authorization:")
+    assert results.count(True) == 3
+    assert AuthorizationRequest.objects.filter(credential=awaiting_key).count() == grants.AUTHORIZATIONS_PER_HOUR
+
+
+@pytest.mark.postgres_only
+def test_twelve_clicks_on_authorize_at_once_start_exactly_three(awaiting_key, monkeypatch):
+    path = awaiting_key.authorization_path()
+    statuses = race(12, lambda i: Client().post(path).status_code, monkeypatch, "authorization:")
+    assert sorted(statuses) == [302] * 3 + [429] * 9
+    assert AuthorizationRequest.objects.filter(credential=awaiting_key).count() == grants.AUTHORIZATIONS_PER_HOUR

@@ -7,6 +7,8 @@
 | any bad row: nothing imported, exit 1 | test_one_bad_row_means_nothing_is_imported_and_the_command_fails |
 | idempotent by slug: updates, no duplicates or removals | test_importing_again_updates_by_slug_and_duplicates_nothing |
 | export in the same format | test_an_export_imports_back_unchanged |
+| each new or changed institution audited (fields, contacts) | test_each_institution_an_import_changes_is_audited… |
+| those events in batches, not a query per row | test_the_audit_of_a_large_import_takes_a_few_queries… |
 """
 
 import io
@@ -14,6 +16,8 @@ import io
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from keys import institution_csv
@@ -32,7 +36,7 @@ def plan_of(text: str) -> institution_csv.Plan:
 def import_text(text: str):
     plan = plan_of(text)
     assert plan.ok, plan.errors
-    return institution_csv.apply(plan, timezone.now())
+    return institution_csv.apply(plan, timezone.now(), actor="alice", filename="institutions.csv")
 
 
 def run_command(tmp_path, text: str, *args):
@@ -188,6 +192,49 @@ def test_each_import_is_audited(tmp_path):
     assert event.actor.startswith("cli:") and "institutions.csv: 1 new" in event.detail
 
 
+def institution_events(slug: str) -> list[tuple[str, str]]:
+    return [
+        (event.action, event.detail) for event in AuditEvent.objects.filter(institution__slug=slug).order_by("at", "pk")
+    ]
+
+
+def test_each_institution_an_import_changes_is_audited_with_what_changed(tmp_path):
+    InstitutionFactory(slug="known", name="Known", canvas_url="", contacts=["k@example.edu"])
+    run_command(tmp_path, HEADER + "New One,new-one,new.instructure.com,,n@example.edu;m@example.edu\n")
+    Action = AuditEvent.Action
+    (created,) = AuditEvent.objects.filter(action=Action.INSTITUTION_CHANGED)
+    assert created.institution.slug == "new-one" and created.actor.startswith("cli:")
+    assert created.reason == "import of institutions.csv"
+    assert created.detail == (
+        "created: name 'New One', slug 'new-one', canvas_url 'https://new.instructure.com'; "
+        "contacts: added m@example.edu; added n@example.edu"
+    )
+    run_command(tmp_path, HEADER + "Known,known,,,k@example.edu\n")  # nothing changes: nothing to record
+    assert institution_events("known") == []
+    run_command(tmp_path, HEADER + "Known,known,,,k@example.edu;k2@example.edu\n")
+    assert institution_events("known") == [(Action.CONTACTS_CHANGED, "added k2@example.edu")]
+    run_command(tmp_path, HEADER + "Known University,known,,Europe/London,k3@example.edu\n")
+    assert institution_events("known")[1:] == [
+        (
+            Action.INSTITUTION_CHANGED,
+            "name 'Known' → 'Known University'; time_zone '' → 'Europe/London'; contacts: added k3@example.edu",
+        )
+    ]
+    # And one event per file, with its counts.
+    assert AuditEvent.objects.filter(action=Action.IMPORT).count() == 4
+
+
+def test_the_audit_of_a_large_import_takes_a_few_queries_not_one_per_row():
+    rows = 600
+    plan = plan_of(HEADER + "".join(f"Inst {n},inst-{n},,,a@inst-{n}.edu\n" for n in range(rows)))
+    with CaptureQueriesContext(connection) as captured:
+        institution_csv.apply(plan, timezone.now(), actor="alice")
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.INSTITUTION_CHANGED).count() == rows
+    assert AuditEvent.objects.filter(institution__slug="inst-599", detail__contains="added a@inst-599.edu").exists()
+    # Institutions, contacts and events in batches (of 111 to 500 rows): well under one query per 20 rows.
+    assert len(captured) <= rows / 20
+
+
 def test_the_sample_file_imports_cleanly(tmp_path):
     call_command(
         "import_institutions", str(settings.BASE_DIR / "deploy" / "institutions.sample.csv"), stdout=io.StringIO()
@@ -220,6 +267,6 @@ def test_a_row_added_by_someone_else_meanwhile_is_updated_not_duplicated():
     plan = plan_of(HEADER + "A,a,,,a@example.edu\n")
     assert [row.slug for row in plan.new] == ["a"]
     InstitutionFactory(slug="a", name="Old name", contacts=[])  # created between preview and confirmation
-    applied = institution_csv.apply(plan, timezone.now())
+    applied = institution_csv.apply(plan, timezone.now(), actor="alice")
     assert (applied.created, applied.updated) == (0, 1)
     assert Institution.objects.get(slug="a").name == "A"

@@ -243,13 +243,27 @@ def test_authorizing_is_offered_only_while_the_key_awaits_it(credential, fake_ca
     assert response.status_code == 405 and "does not need an authorization now" in response.content.decode()
 
 
-def test_a_flood_of_authorizations_is_cut_off(credential):
+def test_a_flood_of_authorizations_is_cut_off(credential, time_machine):
+    first = timezone.now().replace(second=0, microsecond=0)
+    time_machine.move_to(first, tick=False)
     browser = Client()
-    for _ in range(20):
+    start(browser, credential)
+    time_machine.move_to(first + datetime.timedelta(minutes=30), tick=False)
+    for _ in range(grants.AUTHORIZATIONS_PER_HOUR - 1):
         start(browser, credential)
-    response = browser.post(credential.authorization_path())
-    assert response.status_code == 302 and response["Location"] == credential.authorization_path()
-    assert AuthorizationRequest.objects.count() == 20
+    refused = browser.post(credential.authorization_path())
+    # The branded page, saying when the first start of the hour frees up: thirty minutes from now.
+    assert refused.status_code == 429 and refused["Retry-After"] == "1800"
+    at = timezone.localtime(first + datetime.timedelta(hours=1), credential.institution.tz)
+    assert (
+        "Too many authorizations were started for this key in the last hour. "
+        f"You can try again after {at:%H:%M} ({at.tzname()}), in about 30 minute(s)."
+    ) in html.unescape(refused.content.decode())
+    assert Client().post(credential.authorization_path()).status_code == 429  # per key, whichever browser
+    assert AuthorizationRequest.objects.count() == grants.AUTHORIZATIONS_PER_HOUR
+    time_machine.move_to(first + datetime.timedelta(hours=1, seconds=1), tick=False)
+    assert urlsplit(start(browser, credential)).path == "/login/oauth2/auth"  # the first start's place is free
+    assert browser.post(credential.authorization_path()).status_code == 429  # and only that one
 
 
 # Kept alive -----------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 | who | second factor |
 | --- | --- |
-| superusers; reveal, revoke, complete, user/group add/change | required: no workspace page until set up and passed |
+| superusers; reveal, revoke, complete, export, user/group add/change | required: no workspace page until passed |
 | other staff | optional; once set up, asked at every sign-in |
 | revealing a secret | a check at most 15 minutes old, asked again otherwise |
 | lost phone | another administrator resets it (with a reason, audited); never oneself |
@@ -136,6 +136,14 @@ def test_wrong_codes_in_a_row_make_the_next_try_wait(dana):
         assert throttled.status_code == 429 and "Wait" in throttled.content.decode()
 
 
+def test_an_exporter_needs_one_like_a_revealer(exporter):
+    assert second_factor.required_for(exporter)
+    client = Client()
+    assert password_step(client, "bob", "bob-password-123") == "/admin/two-step/?next=%2Fadmin%2F"
+    assert client.get("/admin/two-step/?next=/admin/")["Location"].startswith("/admin/two-step/setup/")
+    assert client.get("/admin/keys/institution/export.csv")["Location"].startswith("/admin/login/")
+
+
 def test_staff_who_need_none_go_straight_in_and_may_set_one_up(bob):
     client = Client()
     assert password_step(client, "bob", "bob-password-123") == "/admin/"
@@ -254,6 +262,14 @@ def test_another_administrator_resets_a_lost_factor_with_a_reason(alice, dana):
     client = Client()
     password_step(client, "dana", "dana-password-123")
     assert client.get("/admin/two-step/?next=/admin/")["Location"].startswith("/admin/two-step/setup/")
+
+
+def test_the_users_page_offers_the_reset_for_anyone_but_oneself(alice, dana):
+    admin = signed_in(alice)
+    danas_page = admin.get(f"/admin/auth/user/{dana.pk}/change/")
+    assert danas_page.status_code == 200 and reset_url(dana) in danas_page.content.decode()
+    own_page = admin.get(f"/admin/auth/user/{alice.pk}/change/")
+    assert own_page.status_code == 200 and reset_url(alice) not in own_page.content.decode()
 
 
 def test_nobody_resets_their_own_factor(alice):

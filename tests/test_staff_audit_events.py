@@ -1,11 +1,18 @@
 """Every staff sign-in event and every privileged change appears in the audit list: who, when, from
 where and what changed, never a password, code or key."""
 
+import datetime
+
 import pytest
+from axes.models import AccessAttempt
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Group, Permission
 from django.test import Client
+from django.utils import timezone
 
+from keys import staff
 from keys.models import AuditEvent, Institution
+from tests.factories import InstitutionFactory
 from tests.staff_cast import authenticator, sign_in_with_code, signed_in, totp_code
 
 pytestmark = pytest.mark.django_db
@@ -212,6 +219,91 @@ def test_saving_without_changes_records_nothing(alice, institution, charlie):
     contacts = [{"id": str(charlie.pk), "email": charlie.email, "name": ""}]
     signed_in(alice).post(f"/admin/keys/institution/{institution.pk}/change/", institution_form(institution, contacts))
     assert not events(Action.INSTITUTION_CHANGED) and not events(Action.CONTACTS_CHANGED)
+
+
+def delete_institution(client, institution):
+    return client.post(f"/admin/keys/institution/{institution.pk}/delete/", {"post": "yes"}, REMOTE_ADDR=IP)
+
+
+def test_deleting_an_institution_is_recorded_and_the_event_outlives_it(alice):
+    typo = InstitutionFactory(name="Exmaple Univ", slug="exmaple-u", canvas_url="", contacts=["a@exmaple.edu"])
+    client = signed_in(alice)
+    assert delete_institution(client, typo).status_code == 302
+    assert not Institution.objects.filter(slug="exmaple-u").exists()
+    (deleted,) = events(Action.INSTITUTION_CHANGED)
+    assert (deleted.actor, deleted.ip, deleted.institution) == ("alice", IP, None)
+    assert deleted.detail == "deleted: name 'Exmaple Univ', slug 'exmaple-u'; contacts deleted with it: a@exmaple.edu"
+    assert "Exmaple Univ" in client.get("/admin/keys/auditevent/").content.decode()
+
+
+def test_deleting_institutions_from_the_list_records_each(alice):
+    chosen = [InstitutionFactory(name=name, slug=name.lower(), canvas_url="", contacts=[]) for name in ("One", "Two")]
+    form = {"action": "delete_selected", ACTION_CHECKBOX_NAME: [i.pk for i in chosen], "post": "yes"}
+    assert signed_in(alice).post("/admin/keys/institution/", form).status_code == 302
+    assert not Institution.objects.exists()
+    assert sorted(event.detail for event in events(Action.INSTITUTION_CHANGED)) == [
+        "deleted: name 'One', slug 'one'; contacts deleted with it: none",
+        "deleted: name 'Two', slug 'two'; contacts deleted with it: none",
+    ]
+
+
+def test_an_institution_with_keys_or_a_history_is_not_deleted(alice, institution, credential):
+    quiet = InstitutionFactory(slug="quiet", contacts=[])
+    staff.rotate_intake_link(quiet, actor=staff.Actor("alice"), now=timezone.now())  # its history keeps it
+    client = signed_in(alice)
+    for kept in (institution, quiet):
+        response = delete_institution(client, kept)
+        assert response.status_code == 200
+        assert "<title>Cannot delete institution" in response.content.decode()
+    assert Institution.objects.count() == 2 and not events(Action.INSTITUTION_CHANGED)
+
+
+# Lifting a sign-in lock ------------------------------------------------------------------------
+
+BOBS_LAPTOP = "198.51.100.7"
+
+
+def test_lifting_a_sign_in_lock_in_the_admin_is_recorded(alice, bob, settings):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        Client().post(LOGIN, {"username": "bob", "password": "wrong"}, REMOTE_ADDR=BOBS_LAPTOP)
+    right = {"username": "bob", "password": "bob-password-123"}
+    assert Client().post(LOGIN, right, REMOTE_ADDR=BOBS_LAPTOP).status_code == 429
+    attempt = AccessAttempt.objects.get(username="bob")
+    response = signed_in(alice).post(f"/admin/axes/accessattempt/{attempt.pk}/delete/", {"post": "yes"}, REMOTE_ADDR=IP)
+    assert response.status_code == 302
+    assert Client().post(LOGIN, right, REMOTE_ADDR=BOBS_LAPTOP)["Location"] == "/admin/"  # the lock is gone
+    (lifted,) = AuditEvent.objects.filter(action=Action.SIGN_IN_LOCKED, actor="alice")
+    assert lifted.ip == IP
+    assert lifted.detail == f"access attempt of bob from {BOBS_LAPTOP} deleted by staff: lock lifted (5 failures)"
+
+
+def test_deleting_access_attempts_in_bulk_records_each_without_what_was_typed(alice):
+    Client().post(LOGIN, {"username": "hunter2-typed-in-the-wrong-box", "password": "x"}, REMOTE_ADDR=BOBS_LAPTOP)
+    Client().post(LOGIN, {"username": "alice", "password": "x"}, REMOTE_ADDR=BOBS_LAPTOP)
+    chosen = {
+        "action": "delete_selected",
+        ACTION_CHECKBOX_NAME: list(AccessAttempt.objects.values_list("pk", flat=True)),
+    }
+    assert signed_in(alice).post("/admin/axes/accessattempt/", {**chosen, "post": "yes"}).status_code == 302
+    assert not AccessAttempt.objects.exists()
+    recorded = sorted(e.detail for e in AuditEvent.objects.filter(action=Action.SIGN_IN_LOCKED, actor="alice"))
+    assert recorded == [
+        f"access attempt of (unknown username) from {BOBS_LAPTOP} deleted by staff: "
+        "1 failure(s) forgotten; no lock was in force",
+        f"access attempt of alice from {BOBS_LAPTOP} deleted by staff: 1 failure(s) forgotten; no lock was in force",
+    ]
+    assert not AuditEvent.objects.filter(detail__contains="hunter2").exists()
+
+
+def test_cleaning_up_expired_access_attempts_is_recorded_too(alice, time_machine):
+    Client().post(LOGIN, {"username": "alice", "password": "x"}, REMOTE_ADDR=BOBS_LAPTOP)
+    time_machine.move_to(timezone.now() + datetime.timedelta(minutes=31))  # past the 30-minute cool-off
+    attempt = AccessAttempt.objects.get()
+    cleanup = {"action": "cleanup_expired_attempts", ACTION_CHECKBOX_NAME: [attempt.pk]}
+    assert signed_in(alice).post("/admin/axes/accessattempt/", cleanup).status_code == 302
+    assert not AccessAttempt.objects.exists()
+    (cleaned,) = AuditEvent.objects.filter(action=Action.SIGN_IN_LOCKED, actor="alice")
+    assert cleaned.detail.startswith("access attempt of alice") and "no lock was in force" in cleaned.detail
 
 
 def test_every_staff_event_appears_in_the_audit_list(alice, bob):

@@ -12,3 +12,5 @@ second_factor_enrolled = Signal()
 recovery_codes_replaced = Signal()
 # username, until
 sign_in_backoff_started = Signal()
+# kind ("access attempt", ...), records: [(username as typed, address, what deleting it did)]
+access_records_deleted = Signal()

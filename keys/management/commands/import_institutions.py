@@ -37,10 +37,7 @@ class Command(BaseCommand):
             return
         now = timezone.now()
         try:
-            applied = institution_csv.apply(plan, now)
+            applied = institution_csv.apply(plan, now, actor=audit.cli_actor(), filename=file.rsplit("/", 1)[-1])
         except (IntegrityError, ValueError) as error:
             raise CommandError("Nothing imported: the institutions changed while importing. Run it again.") from error
-        audit.record(
-            audit.Action.IMPORT, actor=audit.cli_actor(), at=now, detail=f"{file.rsplit('/', 1)[-1]}: {applied}"
-        )
         self.stdout.write(f"Imported {len(plan.rows)} row(s): {applied}.")
