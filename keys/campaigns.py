@@ -14,7 +14,11 @@ Guarantees, and where they come from (the database, not timing):
   sent, and without a free slot it waits for the next day. Taking the slot re-checks the claim
   token, so a sweep whose claim ran out and was taken over cannot send either.
 - Chasing stops the moment a key is verified: every message is checked against the
-  institution's credentials right before it is sent.
+  institution's credentials right before it is sent. An institution whose verified partner key
+  awaits its secret (Instructure sends it to the partner) is done: never invited, never chased.
+- A claim outlasts the sweep that holds it: its lease runs past the sweep's time budget by the
+  longest the email in flight may still take (``claim_seconds``), so no other sweep can take over
+  a message its sender may yet send.
 - The window left is the reminders' one: a worker dying between the mail server's "250 OK" and the
   write that records it. The re-sent copy carries the same Message-ID.
 """
@@ -38,6 +42,11 @@ from portal import emails
 log = logging.getLogger(__name__)
 
 RETRY_BACKOFF = [5 * 60, 15 * 60, 60 * 60, 3 * 60 * 60, 6 * 60 * 60]  # seconds, then every 6 hours
+# A sweep takes no new email once its time budget is spent, but the one it is sending runs on:
+# each step of an SMTP exchange (connect, greeting, TLS, login, sender, recipient, data, end of
+# data) may wait up to EMAIL_TIMEOUT, or this long without one.
+SMTP_STEPS = 8
+SMTP_STEP_SECONDS_WITHOUT_TIMEOUT = 60
 STAGES = ["scheduled", "invited", "opened", "submitted", "verified", "works"]
 STAGE_LABELS = {
     "scheduled": "Not sent yet",
@@ -53,9 +62,18 @@ STAGE_LABELS = {
 
 
 def without_working_key(kind: str, now: datetime.datetime | None = None, institutions=None):
-    """Institutions with no working key of this kind: the usual audience of a campaign."""
+    """Institutions that owe a key of this kind: none works, and none is a verified partner key
+    awaiting its secret (the customer has done their part). The usual audience of a campaign."""
     working = Credential.objects.working(now).filter(institution=OuterRef("pk"), kind=kind)
-    return (institutions if institutions is not None else Institution.objects.all()).exclude(Exists(working))
+    institutions = institutions if institutions is not None else Institution.objects.all()
+    return without_partner_key_awaiting_secret(institutions.exclude(Exists(working)), kind, now)
+
+
+def without_partner_key_awaiting_secret(institutions, kind: str, now: datetime.datetime | None = None):
+    """Leave out institutions whose verified partner key of this kind awaits its secret: only
+    partner staff can finish it, so asking the customer again would be noise."""
+    waiting = Credential.objects.awaiting_partner_secret(now).filter(institution=OuterRef("pk"), kind=kind)
+    return institutions.exclude(Exists(waiting))
 
 
 def never_handed_over(institutions=None):
@@ -85,6 +103,7 @@ class Started:
     contacts: int = 0
     taken: int = 0  # already in an open campaign of this kind (perhaps one started at the same moment)
     without_contacts: int = 0
+    awaiting_secret: int = 0  # done: their verified partner key awaits the secret Instructure sends
 
 
 def start(
@@ -104,6 +123,10 @@ def start(
     of None when every institution was taken or has no contact.
     """
     kinds.get(kind)  # KeyError for an unknown kind, before anything is written
+    # Whoever chose them (a filter, ticked rows), an institution that has done its part is not asked.
+    chosen = institutions.count()
+    institutions = without_partner_key_awaiting_secret(institutions, kind, now)
+    awaiting_secret = chosen - institutions.count()
     reachable = institutions.filter(Exists(AdminContact.objects.filter(institution=OuterRef("pk")))).count()
     without_contacts = institutions.count() - reachable
     candidates = select_candidates(institutions, kind)
@@ -126,7 +149,7 @@ def start(
         ours = dict(CampaignInvitation.objects.filter(campaign=campaign).values_list("institution_id", "pk"))
         if not ours:
             transaction.set_rollback(True)
-            return Started(None, taken=reachable, without_contacts=without_contacts)
+            return Started(None, taken=reachable, without_contacts=without_contacts, awaiting_secret=awaiting_secret)
         contacts = AdminContact.objects.filter(institution_id__in=list(ours)).values_list(
             "pk", "institution_id", "email"
         )
@@ -149,6 +172,7 @@ def start(
         contacts=len(messages),
         taken=reachable - len(ours),
         without_contacts=without_contacts,
+        awaiting_secret=awaiting_secret,
     )
 
 
@@ -185,7 +209,7 @@ def sweep(*, campaign: Campaign | None = None, batch_size: int = 100, time_budge
     if campaign is None:
         report.planned_chasers = plan_chasers(timezone.now())
     while time.monotonic() < deadline:
-        candidates, claimed = claim_batch(batch_size, campaign)
+        candidates, claimed = claim_batch(batch_size, campaign, time_left=deadline - time.monotonic())
         if not candidates:
             break
         # Another sweep may have claimed all of them first: then look again for the rest.
@@ -206,14 +230,26 @@ def due_candidates(now: datetime.datetime, batch_size: int, campaign: Campaign |
     return list(due.order_by("not_before", "pk").values_list("pk", flat=True)[:batch_size])
 
 
-def claim_batch(batch_size: int, campaign: Campaign | None = None) -> tuple[list[int], list[CampaignMessage]]:
-    """The due rows this sweep looked at, and those of them it claimed (none if others were first)."""
+def claim_seconds(time_left: float) -> float:
+    """How long a claim lasts: past the end of the sweep that takes it by the longest the email in
+    flight may still take, and never less than PORTAL_CAMPAIGN_CLAIM_SECONDS. The sweep's time
+    budget, whatever a command was given, is the one input: the lease cannot fall short of it."""
+    in_flight = SMTP_STEPS * (settings.EMAIL_TIMEOUT or SMTP_STEP_SECONDS_WITHOUT_TIMEOUT)
+    return max(settings.PORTAL_CAMPAIGN_CLAIM_SECONDS, time_left + in_flight)
+
+
+def claim_batch(
+    batch_size: int, campaign: Campaign | None = None, *, time_left: float = 0.0
+) -> tuple[list[int], list[CampaignMessage]]:
+    """The due rows this sweep looked at, and those of them it claimed (none if others were first).
+
+    ``time_left`` is what remains of the sweep's time budget: the claim outlasts it."""
     now = timezone.now()
     candidates = due_candidates(now, batch_size, campaign)
     if not candidates:
         return [], []
     token = secrets.token_hex(16)
-    lease = now + datetime.timedelta(seconds=settings.PORTAL_CAMPAIGN_CLAIM_SECONDS)
+    lease = now + datetime.timedelta(seconds=claim_seconds(time_left))
     # The condition is re-checked row by row: a row another sweep claimed meanwhile is not taken.
     CampaignMessage.objects.due(now).filter(pk__in=candidates).update(claimed_by=token, claimed_until=lease)
     return candidates, list(
@@ -271,11 +307,16 @@ def cancel_reason(message: CampaignMessage, now: datetime.datetime) -> str:
         return "The address is no longer on file."
     if not current["is_open"]:
         return f"The institution's invitation closed: {current['close_reason'] or 'closed'}"
-    # The same reading as CampaignInvitationQuerySet.with_stages, for one institution.
-    since = Credential.objects.filter(
-        institution_id=invitation.institution_id, kind=invitation.kind, submitted_at__gte=invitation.campaign.created_at
-    ).exclude(status=Credential.Status.LOCKED)
-    handed_over = since.aggregate(submitted=Count("pk"), verified=Count("pk", filter=Q(verified_at__isnull=False)))
+    # The same reading as CampaignInvitationQuerySet.with_stages, for one institution: what was
+    # submitted since the campaign began, and a partner key awaiting its secret whenever it came.
+    mine = {"institution_id": invitation.institution_id, "kind": invitation.kind}
+    since = Credential.objects.filter(**mine, submitted_at__gte=invitation.campaign.created_at)
+    waiting = Credential.objects.awaiting_partner_secret(now).filter(**mine)
+    handed_over = (
+        (since | waiting)
+        .exclude(status=Credential.Status.LOCKED)
+        .aggregate(submitted=Count("pk"), verified=Count("pk", filter=Q(verified_at__isnull=False)))
+    )
     if handed_over["verified"]:
         return "A key was verified."
     if handed_over["submitted"]:

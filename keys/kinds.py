@@ -56,6 +56,11 @@ def is_partner_key(key_type: str | None) -> bool:
     return key_type == KeyType.PARTNER
 
 
+def partner_email_sentence(partner_email: str) -> str:
+    """The sentence naming the address the partner is registered with at Instructure, if it is known."""
+    return f" Enter {partner_email} in the email field." if partner_email else ""
+
+
 @dataclass(frozen=True)
 class Step:
     title: str
@@ -96,6 +101,8 @@ class Kind:
     lapse_consequence: str = "the data feed stops"
     # Steps that differ for an Instructure Partner key, by their position in `steps`.
     partner_steps: tuple[tuple[int, Step], ...] = ()
+    # The renewal emails' steps for an Instructure Partner key: the same choices as partner_steps.
+    partner_renewal_steps: tuple[str, ...] = ()
     guide_title: str = ""
     guide_url: str = ""
     # How its date is spoken of: a Canvas Data 2 key expires, a developer key is due for review.
@@ -141,9 +148,10 @@ class Kind:
         differ for it. `terms` are the verification rules' numbers a step states ("{code_digits}-digit
         code"); the intake owns those rules and passes them in."""
         replaced = dict(self.partner_steps) if key_type == KeyType.PARTNER else {}
-        email = f" Enter {partner_email} in the email field." if partner_email else ""
         return [
-            replaced.get(index, step).with_partner(partner=partner_name, partner_email=email, **terms)
+            replaced.get(index, step).with_partner(
+                partner=partner_name, partner_email=partner_email_sentence(partner_email), **terms
+            )
             for index, step in enumerate(self.steps)
         ]
 
@@ -154,8 +162,20 @@ class Kind:
     def lapsed_sentence(self, day: datetime.date | None) -> str:
         return f"Its {self.expiry_label.lower()} was {day:%-d %B %Y}." if day else f"It {self.expired_phrase}."
 
-    def renewal_instructions(self, partner_name: str) -> list[str]:
-        return [text.format(partner=partner_name) for text in self.renewal_steps]
+    def renewal_instructions(self, partner_name: str, key_type: str = "", partner_email: str = "") -> list[str]:
+        """The short steps of a renewal email: a partner key is renewed as a partner key again."""
+        steps = self.partner_renewal_steps if is_partner_key(key_type) else ()
+        return [
+            text.format(partner=partner_name, partner_email=partner_email_sentence(partner_email))
+            for text in steps or self.renewal_steps
+        ]
+
+    def renewal_instructions_for(self, credential) -> list[str]:
+        """The renewal steps for this credential (an Instructure Partner key gets the partner-key
+        steps), in the partner's name: what every email asking for a new key lists."""
+        return self.renewal_instructions(
+            settings.PORTAL_PARTNER_NAME, credential.key_type, settings.PORTAL_PARTNER_KEY_EMAIL
+        )
 
     def lifetime(self, code: str) -> Lifetime | None:
         return next((choice for choice in self.lifetimes if choice.code == code), None)
@@ -570,6 +590,14 @@ DAP = DataAccessPlatformKind(
         "Visit identity.instructure.com, log in and click Add New Key.",
         "Name it {partner}, Scope Canvas Data 2, Expiry 1 year, Key Type Institutional Use, and save.",
         "Reveal the Client ID and Secret and submit them on the renewal page below.",
+        "Keep the old key until its expiry date: the new one takes over without a gap.",
+    ),
+    partner_renewal_steps=(
+        "Visit identity.instructure.com, log in and click Add New Key.",
+        "Name it {partner}, Scope Canvas Data 2, Expiry 1 year, Key Type Instructure Partner. Click Add New "
+        "Partner and choose {partner} in the Select Partner menu.{partner_email} Click Submit, then Save.",
+        "There is no secret for you to copy: once you verify the key, Instructure emails {partner} a one-time "
+        "password for it. Submit only the Client ID on the renewal page below.",
         "Keep the old key until its expiry date: the new one takes over without a gap.",
     ),
 )

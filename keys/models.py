@@ -146,6 +146,14 @@ class CredentialQuerySet(models.QuerySet):
         """Working keys that Canvas has accepted at least once: the campaign funnel's "works"."""
         return self.working(now).filter(last_worked_at__isnull=False)
 
+    def awaiting_partner_secret(self, now: datetime.datetime | None = None):
+        """Verified partner keys, not past their expiry, waiting for the secret Instructure sends the
+        partner: the customer has done their part, only partner staff can finish them."""
+        now = now or timezone.now()
+        return self.filter(status=Credential.Status.AWAITING_SECRET).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
+
     def awaiting_authorization(self, now: datetime.datetime | None = None):
         """Usable developer keys whose admin has not granted access in Canvas yet, or whose grant
         Canvas no longer honours. None when the partner runs its own callback: Keydrop then never
@@ -1164,6 +1172,7 @@ class CampaignInvitationQuerySet(models.QuerySet):
         Read from the institution's credentials of the campaign's kind since the campaign began,
         so the funnel cannot drift from what really happened. A submission that locked (wrong
         codes, the window ran out) does not count: that institution still has to hand a key over.
+        A partner key awaiting its secret counts whenever it was verified: the customer is done.
         """
         now = now or timezone.now()
         since = {
@@ -1171,7 +1180,10 @@ class CampaignInvitationQuerySet(models.QuerySet):
             "kind": models.OuterRef("kind"),
         }
         since["submitted_at__gte"] = models.OuterRef("campaign__created_at")
-        ours = Credential.objects.filter(**since)
+        waiting = Credential.objects.awaiting_partner_secret(now).filter(
+            institution=models.OuterRef("institution"), kind=models.OuterRef("kind")
+        )
+        ours = Credential.objects.filter(**since) | waiting
         return self.annotate(
             submitted=models.Exists(ours.exclude(status=Credential.Status.LOCKED)),
             verified=models.Exists(ours.filter(verified_at__isnull=False)),

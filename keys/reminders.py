@@ -160,7 +160,7 @@ def build_messages(notice: ReminderNotice, now) -> tuple:
         "days_left": days_left,
         "lapsed": notice.is_lapse_notice or (days_left is not None and days_left <= 0),
         "renewal_url": institution.intake_url(credential.kind),
-        "renewal_steps": kind.renewal_instructions(settings.PORTAL_PARTNER_NAME),
+        "renewal_steps": kind.renewal_instructions_for(credential),
     }
     if staff:  # staff decide how urgent a lapse is: does another key of this kind still work?
         context["older_working"] = credential.older_keys_still_working(now)

@@ -6,6 +6,8 @@ from django.shortcuts import render
 from django.template import loader
 from django.views.debug import SafeExceptionReporterFilter
 
+from portal.branding import brand
+
 
 class SecretScrubbingFilter(SafeExceptionReporterFilter):
     """Django's filter, with two changes.
@@ -70,5 +72,10 @@ def not_found(request, exception=None):
 
 def server_error(request):
     # No context processors: whatever failed (the database, a session) must not fail this page too.
-    context = {"partner_name": settings.PORTAL_PARTNER_NAME, "support_email": settings.PORTAL_SUPPORT_EMAIL}
+    # The brand comes from settings alone, so the page still carries the partner's name and logo.
+    context = {
+        "partner_name": settings.PORTAL_PARTNER_NAME,
+        "support_email": settings.PORTAL_SUPPORT_EMAIL,
+        "brand": brand(),
+    }
     return HttpResponseServerError(loader.render_to_string("500.html", context))

@@ -37,6 +37,13 @@ def test_the_working_key_filter_lists_who_to_invite(bob, base):
     assert client.get(LIST + "?working_key=none-canvas").status_code == 302  # unknown value: the admin's ?e=1
 
 
+def test_the_working_key_filter_leaves_out_a_partner_key_awaiting_its_secret(bob, base):
+    waiting = InstitutionFactory(slug="waiting", contacts=["a@waiting.edu"])
+    CredentialFactory(institution=waiting, key_type="partner", status=Credential.Status.AWAITING_SECRET, secret=None)
+    listed = {i.slug for i in signed_in(bob).get(LIST + "?working_key=none-dap").context["cl"].result_list}
+    assert listed == {"inst-0", "inst-1", "inst-2"}, "the customer has done their part: staff enter the secret"
+
+
 def hidden_inputs(html: str) -> dict:
     """What the page's form sends back unseen, as a browser would."""
     fields = {}

@@ -83,6 +83,23 @@ def test_every_email_carries_the_brand(brand, client, institution, time_machine)
     assert staff and all(subject.startswith("[EdPotential] ") for subject in staff)
 
 
+def test_the_stopped_scheduler_email_to_operators_carries_the_brand(brand, client, time_machine):
+    from tests.test_health import all_ran
+
+    brand.ADMINS = [("Ops", "ops@edpotential.example")]
+    now = timezone.now().replace(microsecond=0)
+    time_machine.move_to(now, tick=False)
+    all_ran(now)
+    time_machine.move_to(now + datetime.timedelta(minutes=10), tick=False)
+    client.get("/health/")  # a monitor notices the scheduler has stopped
+    (message,) = mail.outbox
+    html = message.alternatives[0][0]
+    assert message.subject.startswith("[EdPotential] The scheduler has stopped")
+    assert message.body.startswith("The EdPotential credentials scheduler has not run these schedules")
+    assert "The EdPotential credentials scheduler has not run" in html and "background: #0b6e4f" in html
+    assert "Keydrop" not in message.subject + message.body + html
+
+
 def test_a_logo_on_this_site_is_sent_as_a_whole_address(brand, client, institution):
     brand.PORTAL_PARTNER_LOGO_URL = "/static/partner/logo.png"
     brand.PORTAL_BASE_URL = "https://keys.edpotential.example"
@@ -115,3 +132,4 @@ def test_every_html_email_uses_the_branded_layout_and_none_names_keydrop(setting
     for template in folder.iterdir():
         text = template.read_text()
         assert "via Keydrop" not in text and "[Keydrop]" not in text, template.name
+        assert "Keydrop" not in text, f"{template.name}: name the partner ({{{{ partner_name }}}}), not Keydrop"

@@ -6,20 +6,26 @@
 | opened = intake page loaded from the email's link, first visit | test_opening_the_emails_link_records_opened_once |
 | chasers after N days to non-submitters, at most M | test_chasers_go_to_those_who_have_not_submitted_at_most_m_times |
 | chasing stops the moment a key is verified | test_a_chaser_already_planned_is_not_sent_once_a_key_is_verified |
+| a partner key awaiting its secret: done | test_an_institution_whose_partner_key_awaits_its_secret_is_not_invited |
+| … never chased either | test_chasing_stops_once_a_partner_key_submitted_before_the_campaign_is_verified |
+| a claim outlasts its sweep's sending | test_an_email_still_being_sent_when_the_time_runs_out_goes_out_once |
 | per-contact limit: at most K campaign emails an address a day | test_no_address_gets_more_than_its_daily_limit |
 | one open campaign per institution and kind | test_an_institution_in_an_open_campaign_is_not_invited_again |
 """
 
 import datetime
+import io
 
 import pytest
 from django.core import mail
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
 from keys import audit, campaigns
 from keys.models import AuditEvent, Campaign, CampaignInvitation, CampaignMessage, Credential, Institution
 from tests.factories import CredentialFactory, InstitutionFactory
+from tests.mail_backends import SLOW, SlowBackend
 
 pytestmark = pytest.mark.django_db
 DAY = datetime.timedelta(days=1)
@@ -69,17 +75,65 @@ def test_a_campaign_invites_each_contact_once():
     assert event.actor == "alice" and "2 institution(s), 3 contact(s)" in event.detail
 
 
+def partner_key_awaiting_secret(institution, **fields):
+    """A verified Instructure Partner key: the customer is done, Instructure sends the partner its secret."""
+    return CredentialFactory(
+        institution=institution, key_type="partner", status=Credential.Status.AWAITING_SECRET, secret=None, **fields
+    )
+
+
 def test_the_usual_audience_is_who_has_no_working_key_of_the_kind():
     has_one = InstitutionFactory()
     CredentialFactory(institution=has_one)
     lapsed = InstitutionFactory()
     CredentialFactory(institution=lapsed, expires_at=timezone.now() - DAY)
     partner_waiting = InstitutionFactory()
-    CredentialFactory(institution=partner_waiting, status=Credential.Status.AWAITING_SECRET, secret=None)
+    partner_key_awaiting_secret(partner_waiting)
+    partner_lapsed = InstitutionFactory()  # its secret never came and the key ran out: a new one is needed
+    partner_key_awaiting_secret(partner_lapsed, expires_at=timezone.now() - DAY)
     other_kind = InstitutionFactory()
     CredentialFactory(institution=other_kind, kind="developer_key", client_id="170000000000123")
     audience = set(campaigns.without_working_key("dap").values_list("pk", flat=True))
-    assert audience == {lapsed.pk, partner_waiting.pk, other_kind.pk}
+    assert audience == {lapsed.pk, partner_lapsed.pk, other_kind.pk}
+    assert partner_waiting.pk in campaigns.without_working_key("developer_key").values_list("pk", flat=True)
+
+
+def test_an_institution_whose_partner_key_awaits_its_secret_is_not_invited():
+    waiting = InstitutionFactory(contacts=["waiting@example.edu"])
+    partner_key_awaiting_secret(waiting)
+    InstitutionFactory(contacts=["other@example.edu"])
+    started = start()  # every institution, as staff ticking all rows would
+    assert (started.institutions, started.awaiting_secret, started.taken) == (1, 1, 0)
+    campaigns.sweep()
+    assert sent_to() == ["other@example.edu"]
+    assert not CampaignInvitation.objects.filter(institution=waiting).exists()
+    only_them = start(Institution.objects.filter(pk=waiting.pk), name="again")
+    assert only_them.campaign is None and only_them.awaiting_secret == 1 and only_them.taken == 0
+
+
+def test_chasing_stops_once_a_partner_key_submitted_before_the_campaign_is_verified(time_machine):
+    institution = InstitutionFactory(contacts=["a@example.edu", "b@example.edu"])
+    key = CredentialFactory(  # submitted a moment before the campaign, still awaiting its code
+        institution=institution,
+        key_type="partner",
+        status=Credential.Status.PENDING,
+        secret=None,
+        submitted_at=timezone.now() - datetime.timedelta(minutes=5),
+        verified_at=None,
+    )
+    start(chase_after_days=7, max_chasers=2)
+    campaigns.sweep()
+    time_machine.move_to(timezone.now() + 7 * DAY + datetime.timedelta(minutes=1))
+    assert campaigns.plan_chasers(timezone.now()) == 2, "pending since before the campaign: chased"
+    Credential.objects.filter(pk=key.pk).update(status=Credential.Status.AWAITING_SECRET, verified_at=timezone.now())
+    mail.outbox.clear()
+    report = campaigns.sweep()
+    assert report.sent == 0 and report.cancelled == 2 and mail.outbox == []
+    time_machine.move_to(timezone.now() + 7 * DAY + datetime.timedelta(minutes=1))
+    assert campaigns.sweep().planned_chasers == 0 and mail.outbox == []
+    invitation = invitation_of(institution)
+    assert not invitation.is_open and invitation.close_reason == "A key was verified."
+    assert campaigns.stage_of(CampaignInvitation.objects.with_stages().get(pk=invitation.pk)) == "verified"
 
 
 def test_opening_the_emails_link_records_opened_once(time_machine):
@@ -203,6 +257,25 @@ def test_a_refused_message_is_retried_with_backoff_and_frees_its_slot(settings, 
     assert campaigns.sweep().sent == 0, "not before its back-off"
     time_machine.move_to(timezone.now() + datetime.timedelta(minutes=6))
     assert campaigns.sweep().sent == 1
+
+
+def test_an_email_still_being_sent_when_the_time_runs_out_goes_out_once(settings, time_machine):
+    settings.EMAIL_BACKEND, settings.EMAIL_TIMEOUT = SLOW, 20
+    InstitutionFactory(contacts=["a@example.edu"])
+    meanwhile = {}
+
+    def the_mail_server_dawdles():
+        # `invite`'s whole sending time, and a mail server timeout more, pass on this one message;
+        # meanwhile the schedule's sweep runs on another worker.
+        time_machine.move_to(timezone.now() + datetime.timedelta(seconds=600 + settings.EMAIL_TIMEOUT))
+        meanwhile["sweep"] = campaigns.sweep()
+
+    SlowBackend.meanwhile = the_mail_server_dawdles
+    out = io.StringIO()
+    call_command("invite", "--without-key", "dap", stdout=out)
+    assert meanwhile["sweep"].sent == 0, "the invitation was still claimed by the invite command"
+    assert sent_to() == ["a@example.edu"] and out.getvalue().startswith("Invited 1 contact(s)")
+    assert CampaignMessage.objects.get().state == CampaignMessage.State.SENT
 
 
 def test_an_institution_in_an_open_campaign_is_not_invited_again():

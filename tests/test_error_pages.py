@@ -4,6 +4,8 @@ A replaced intake link says so and what to do. A body over PORTAL_MAX_REQUEST_BY
 with 413 before anything reads it.
 """
 
+import re
+
 import pytest
 from django.http import HttpRequest
 from django.test import Client
@@ -11,6 +13,7 @@ from django.test import Client
 from intake import services
 from keys import staff
 from tests.flows import VALID_DAP_SECRET, form_data
+from tests.staff_cast import signed_in
 
 pytestmark = pytest.mark.django_db
 SUPPORT = b"support@keydrop.internal"
@@ -84,3 +87,55 @@ def test_a_body_over_the_limit_is_refused_before_anything_reads_it(client, insti
 def test_a_body_within_the_limit_goes_through(client, institution, settings):
     settings.PORTAL_MAX_REQUEST_BYTES = 64 * 1024
     assert client.post(institution.intake_path(), form_data(client, institution)).status_code == 302
+
+
+def error_pages(institution, bob, settings, monkeypatch) -> dict:
+    """Each error page as a visitor meets it: status and the page's <title>."""
+
+    def explode(**kwargs):
+        raise RuntimeError("simulated failure while submitting")
+
+    pages = {
+        "400": Client().get("/", HTTP_HOST="attacker.example"),
+        "403": signed_in(bob).get("/admin/auth/user/"),  # staff without the permission
+        "404": Client().get("/no/such/page/"),
+    }
+    browser = Client(enforce_csrf_checks=True)
+    data = form_data(browser, institution)
+    data.pop("csrfmiddlewaretoken", None)
+    pages["403 csrf"] = Client(enforce_csrf_checks=True).post(institution.intake_path(), data)
+    settings.PORTAL_MAX_REQUEST_BYTES = 1024
+    pages["413"] = Client().post(institution.intake_path(), {"client_secret": "x" * 2000})
+    settings.PORTAL_MAX_REQUEST_BYTES = 1024 * 1024
+    monkeypatch.setattr(services, "submit", explode)
+    browser = Client(raise_request_exception=False)
+    pages["500"] = browser.post(institution.intake_path(), form_data(browser, institution))
+    return {
+        name: (r.status_code, re.search(r"<title>(.*?)</title>", r.content.decode()).group(1))
+        for name, r in pages.items()
+    }
+
+
+def test_every_error_page_names_the_partner_once_in_its_title(institution, bob, settings, monkeypatch):
+    settings.PORTAL_PARTNER_NAME = "Acme"
+    assert error_pages(institution, bob, settings, monkeypatch) == {
+        "400": (400, "Something in that request was wrong · Acme"),
+        "403": (403, "Not allowed · Acme"),
+        "404": (404, "Page not found · Acme"),
+        "403 csrf": (403, "Please reload the page · Acme"),
+        "413": (413, "Too much data · Acme"),
+        "500": (500, "Something went wrong · Acme"),
+    }
+
+
+def test_the_server_error_page_carries_the_partners_brand_without_the_database(institution, settings, monkeypatch):
+    settings.PORTAL_PARTNER_NAME = "Acme"
+    settings.PORTAL_PARTNER_LOGO_URL = "https://cdn.acme.example/logo.svg"
+
+    def explode(**kwargs):
+        raise RuntimeError("simulated failure while submitting")
+
+    monkeypatch.setattr(services, "submit", explode)
+    browser = Client(raise_request_exception=False)
+    page = browser.post(institution.intake_path(), form_data(browser, institution)).content.decode()
+    assert '<img class="logo" src="https://cdn.acme.example/logo.svg" alt="Acme">' in page

@@ -38,6 +38,23 @@ def test_the_partner_key_steps_match_instructures(client, institution, settings)
     assert "Key Type: Institutional Use" in institutional[3] and "Reveal OAuth Credentials" in institutional[5]
 
 
+def test_the_renewal_steps_follow_the_key_being_renewed(settings):
+    settings.PORTAL_PARTNER_NAME = "EdPotential"
+    partner = tracked_credential(key_type="partner")
+    institutional = tracked_credential()
+    developer = tracked_credential(kind="developer_key", client_id="170000000000123", key_type="")
+    partner_steps = " ".join(kinds.DAP.renewal_instructions_for(partner))
+    assert "Key Type Instructure Partner" in partner_steps and "Select Partner" in partner_steps
+    assert "There is no secret for you to copy" in partner_steps and "Reveal" not in partner_steps
+    assert "email field" not in partner_steps, "no partner address configured: none is named"
+    assert kinds.DAP.renewal_instructions_for(institutional) == kinds.DAP.renewal_instructions("EdPotential")
+    assert "Reveal the Client ID and Secret" in " ".join(kinds.DAP.renewal_instructions_for(institutional))
+    assert kinds.DEVELOPER_KEY.renewal_instructions_for(developer) == kinds.DEVELOPER_KEY.renewal_instructions(
+        "EdPotential"
+    )
+    assert "EdPotential key is still On" in kinds.DEVELOPER_KEY.renewal_instructions_for(developer)[0]
+
+
 def test_identity_services_and_instructures_guide_are_links(client, institution):
     html = client.get(institution.intake_path()).content.decode()
     assert '<a href="https://identity.instructure.com/">identity.instructure.com</a>' in html

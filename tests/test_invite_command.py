@@ -6,7 +6,7 @@ import pytest
 from django.core import mail
 from django.core.management import CommandError, call_command
 
-from keys.models import Campaign, CampaignInvitation
+from keys.models import Campaign, CampaignInvitation, Credential
 from tests.factories import CredentialFactory, InstitutionFactory
 
 pytestmark = pytest.mark.django_db
@@ -29,6 +29,15 @@ def test_it_invites_every_contact_of_each_institution_without_a_working_key_and_
     assert "1 without a contact on file" in output
     assert sorted(m.to[0] for m in mail.outbox) == ["1@a.edu", "1@b.edu", "2@a.edu"]
     assert (campaign.chase_after_days, campaign.max_chasers, campaign.created_by[:4]) == (5, 1, "cli:")
+
+
+def test_an_institution_whose_partner_key_awaits_its_secret_is_not_invited():
+    InstitutionFactory(slug="a", contacts=["1@a.edu"])
+    waiting = InstitutionFactory(slug="waiting", contacts=["1@waiting.edu"])
+    CredentialFactory(institution=waiting, key_type="partner", status=Credential.Status.AWAITING_SECRET, secret=None)
+    assert invite("--without-key", "dap").startswith("Invited 1 contact(s) at 1 institution(s) in campaign")
+    assert [m.to[0] for m in mail.outbox] == ["1@a.edu"]
+    assert not CampaignInvitation.objects.filter(institution=waiting).exists()
 
 
 def test_run_again_it_invites_nobody_twice():

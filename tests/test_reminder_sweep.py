@@ -137,6 +137,38 @@ def test_the_reminder_email_says_what_where_when_and_how_and_never_the_secret(
     assert notice.recipients == "charlie@example.edu"
 
 
+def test_a_partner_keys_reminder_and_lapse_notice_give_the_partner_key_steps(
+    time_machine, contact_institution, settings
+):
+    settings.PORTAL_PARTNER_NAME = "EdPotential"
+    settings.PORTAL_PARTNER_KEY_EMAIL = "keys@edpotential.example"
+    time_machine.move_to(START, tick=False)
+    credential = tracked_credential(institution=contact_institution, key_type="partner", lifetime_days=30)
+    time_machine.move_to(datetime.datetime(2026, 12, 16, 0, 5, tzinfo=UTC), tick=False)  # 7 days before
+    send_reminders()
+    time_machine.move_to(credential.expires_at + datetime.timedelta(minutes=5), tick=False)
+    send_reminders()
+    reminder, lapse = (m for m in mail.outbox if m.to == ["charlie@example.edu"])
+    assert "in 7 days" in reminder.subject and "has expired" in lapse.subject
+    for message in (reminder, lapse):
+        for body in (message.body, message.alternatives[0][0]):
+            assert "Key Type Instructure Partner" in body
+            assert "choose EdPotential in the Select Partner menu" in body
+            assert "Enter keys@edpotential.example in the email field" in body
+            assert "There is no secret for you to copy" in body and "Submit only the Client ID" in body
+            assert "Institutional Use" not in body and "Reveal the Client ID and Secret" not in body
+
+
+def test_an_institutional_keys_reminder_still_says_to_reveal_the_secret(time_machine, contact_institution):
+    time_machine.move_to(START, tick=False)
+    tracked_credential(institution=contact_institution, lifetime_days=30)
+    time_machine.move_to(datetime.datetime(2026, 12, 16, 0, 5, tzinfo=UTC), tick=False)
+    send_reminders()
+    body = mail.outbox[-1].body
+    assert "Key Type Institutional Use" in body and "Reveal the Client ID and Secret" in body
+    assert "Select Partner" not in body
+
+
 def test_expiry_dates_are_shown_in_the_institutions_time_zone(time_machine, contact_institution):
     contact_institution.time_zone = "Pacific/Auckland"
     contact_institution.save()

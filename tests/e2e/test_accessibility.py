@@ -1,19 +1,25 @@
 """axe-core against every customer page and Keydrop's own admin pages, in Chromium: no serious or
 critical violation. Each page is checked in the state a person meets it in (errors shown, a key
-on file, a locked submission), not only empty."""
+on file, a locked submission), not only empty: the grant's pages through a fake Canvas, and every
+error page (400, 403, CSRF, 404, 413, 500) reached the way a visitor reaches it."""
 
 import datetime
+from importlib import import_module
 
 import pytest
+from django.conf import settings as django_settings
 from django.test import Client
 from django.utils import timezone
 
-from keys import campaigns
-from keys.models import Credential, InstitutionImport
+from intake import services
+from keys import campaigns, kinds, live_checks
+from keys.models import Credential, CredentialCheck, InstitutionImport
+from keys.outcomes import Verdict
 from tests.e2e import axe
-from tests.factories import CredentialFactory, InstitutionFactory
-from tests.flows import VALID_DAP_CLIENT_ID, last_code, submit
-from tests.staff_cast import authenticator, totp_code
+from tests.factories import CredentialFactory, InstitutionFactory, developer_key_credential
+from tests.fakes import FakeKey
+from tests.flows import VALID_DAP_CLIENT_ID, VALID_DEV_KEY_ID, VALID_DEV_KEY_SECRET, last_code, submit
+from tests.staff_cast import authenticator, signed_in, totp_code
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -28,16 +34,41 @@ def checked_page(browser):
     context.close()
 
 
-def check(page, url: str, problems: list[str]) -> None:
-    found = axe.violations(page)
+# Django's own widgets on its user form, which Keydrop's templates cannot reach: the permission
+# pickers' filter hint (SelectFilter2.js puts aria-label on a bare span) and the split date and
+# time inputs of last login and date joined (labelled only by their fieldset's legend).
+DJANGO_USER_FORM_WIDGETS = (".help-tooltip.search-label-icon", "p.datetime input")
+
+
+def check(page, url: str, problems: list[str], exclude: tuple[str, ...] = ()) -> None:
+    found = axe.violations(page, exclude)
     if found:
         problems.append(axe.report(url, found))
 
 
-def visit(page, base: str, path: str, problems: list[str]) -> None:
+def visit(
+    page, base: str, path: str, problems: list[str], status: int | None = None, exclude: tuple[str, ...] = ()
+) -> None:
     response = page.goto(base + path)
-    assert response.status < 500, f"{path}: {response.status}"
-    check(page, path, problems)
+    if status is None:
+        assert response.status < 500, f"{path}: {response.status}"
+    else:
+        assert response.status == status, f"{path}: {response.status}, not {status}"
+    check(page, path, problems, exclude)
+
+
+def arrived(page, status: int, title: str, label: str, problems: list[str], response) -> None:
+    """After a click: the page the browser landed on is the one meant, and axe checks it."""
+    assert response.status == status, f"{label}: {response.status}, not {status}"
+    assert page.title().startswith(title), f"{label}: {page.title()!r}"
+    check(page, label, problems)
+
+
+def session_cookie(user, base: str) -> dict:
+    """The cookie of a session signed in as `user` (with its second factor), for a browser."""
+    session_key = signed_in(user).cookies[django_settings.SESSION_COOKIE_NAME].value
+    assert import_module(django_settings.SESSION_ENGINE).SessionStore(session_key).exists(session_key)
+    return {"name": django_settings.SESSION_COOKIE_NAME, "value": session_key, "url": base}
 
 
 def test_the_vendored_axe_is_the_pinned_version(checked_page, live_server):
@@ -94,6 +125,96 @@ def test_no_customer_page_has_a_serious_violation(checked_page, live_server, ins
     _, locked = submit(customer, institution)
     locked.lock(timezone.now(), locked.LockReason.ATTEMPTS)
     visit(page, base, f"/s/{locked.public_id}/", problems)
+    assert not problems, "\n" + "\n".join(problems)
+
+
+@pytest.fixture
+def canvas_for_grants(fake_canvas, live_server, settings):
+    """Keydrop completes grants at the live server's callback, against a fake Canvas."""
+    settings.PORTAL_BASE_URL = live_server.url
+    settings.PORTAL_DEVELOPER_KEY = {**settings.PORTAL_DEVELOPER_KEY, "redirect_uris": []}
+    scopes = [scope for scope, _ in kinds.developer_key_setup("x")["scopes"]]
+    callback = live_server.url + kinds.OAUTH_CALLBACK_PATH
+    fake_canvas.add_key(VALID_DEV_KEY_ID, FakeKey(secret=VALID_DEV_KEY_SECRET, redirect_uris=[callback], scopes=scopes))
+    return fake_canvas
+
+
+def test_the_grant_pages_have_no_serious_violation(checked_page, live_server, institution, canvas_for_grants):
+    page, base, problems = checked_page, live_server.url, []
+    credential = developer_key_credential(institution, VALID_DEV_KEY_ID, VALID_DEV_KEY_SECRET, canvas_for_grants.url)
+    works = Verdict.works("Canvas knows the key, it is On, and the secret matches.")
+    live_checks.record(credential, works, trigger=CredentialCheck.Trigger.HANDOVER)
+    path = credential.authorization_path()
+    authorize = "Authorize Keydrop in Canvas"
+
+    visit(page, base, path, problems, status=200)  # the last step, not taken yet
+    canvas_for_grants.browser = "deny"  # the admin clicks Cancel in Canvas
+    page.get_by_role("button", name=authorize).click()
+    page.wait_for_url(f"**{path}")
+    assert page.locator(".messages .error").count() == 1
+    check(page, "the authorize page after Cancel in Canvas", problems)
+    canvas_for_grants.browser = "approve"
+    page.get_by_role("button", name=authorize).click()
+    page.wait_for_url(f"**{path}")
+    assert page.get_by_role("heading", name="Keydrop has access to your Canvas").is_visible()
+    check(page, "the authorize page once authorized", problems)
+
+    # Canvas's way back with a state Keydrop never issued, and with an error but no state.
+    visit(page, base, "/oauth/canvas/callback?state=not-one-of-ours&code=x", problems, status=400)
+    assert page.get_by_role("heading", name="We could not accept this authorization").is_visible()
+    visit(page, base, "/oauth/canvas/callback?error=access_denied", problems, status=400)
+    assert not problems, "\n" + "\n".join(problems)
+
+
+def test_no_error_page_has_a_serious_violation(checked_page, live_server, institution, bob, settings, monkeypatch):
+    page, base, problems = checked_page, live_server.url, []
+    for path in ("/no/such/page/", "/i/a-replaced-intake-link/", "/s/an-unknown-submission/"):
+        visit(page, base, path, problems, status=404)
+
+    # 400: a request for a host the portal does not serve. Chromium will not send another Host
+    # header, so Playwright's own client fetches the page with one; its files load as usual.
+    def for_another_host(route):
+        route.fulfill(response=route.fetch(headers={**route.request.headers, "host": "attacker.example"}))
+
+    page.route(base + "/", for_another_host)
+    visit(page, base, "/", problems, status=400)
+    page.unroute(base + "/")
+
+    # 403: staff without the permission; the page is the portal's, not the admin's.
+    page.context.add_cookies([session_cookie(bob, base)])
+    visit(page, base, "/admin/auth/user/", problems, status=403)
+    page.context.clear_cookies()
+
+    # 403 CSRF: the form's cookie is gone when it is sent (cookies cleared, a blocked cookie).
+    page.goto(base + institution.intake_path())
+    page.get_by_label("Client ID").fill(VALID_DAP_CLIENT_ID)
+    page.context.clear_cookies()
+    with page.expect_navigation() as sent:
+        page.get_by_role("button", name="Submit and email me a code").click()
+    arrived(page, 403, "Please reload the page", "the CSRF page", problems, sent.value)
+
+    # 413: more than the portal reads.
+    settings.PORTAL_MAX_REQUEST_BYTES = 1024
+    page.goto(base + institution.intake_path())
+    page.get_by_label("Client ID").fill(VALID_DAP_CLIENT_ID)
+    page.get_by_label("Secret", exact=True).evaluate("(field, value) => { field.value = value; }", "x" * 4000)
+    with page.expect_navigation() as sent:
+        page.get_by_role("button", name="Submit and email me a code").click()
+    arrived(page, 413, "Too much data", "the 413 page", problems, sent.value)
+    settings.PORTAL_MAX_REQUEST_BYTES = 1024 * 1024
+
+    # 500: the hand-over fails inside.
+    def explode(**kwargs):
+        raise RuntimeError("simulated failure while submitting")
+
+    monkeypatch.setattr(services, "submit", explode)
+    page.goto(base + institution.intake_path())
+    page.get_by_label("Client ID").fill(VALID_DAP_CLIENT_ID)
+    page.get_by_label("Secret", exact=True).fill("axe-Secret-value-0123456789")
+    page.get_by_label("c•••@example.edu").check()
+    with page.expect_navigation() as sent:
+        page.get_by_role("button", name="Submit and email me a code").click()
+    arrived(page, 500, "Something went wrong", "the 500 page", problems, sent.value)
     assert not problems, "\n" + "\n".join(problems)
 
 
@@ -170,6 +291,39 @@ def test_no_keydrop_admin_page_has_a_serious_violation(checked_page, live_server
     page.locator("button[name=index]").click()
     page.wait_for_load_state()
     check(page, "the campaign form", problems)
+    assert not problems, "\n" + "\n".join(problems)
+
+
+def test_no_account_page_has_a_serious_violation(checked_page, live_server, alice, bob, dana):
+    page, base, problems = checked_page, live_server.url, []
+    credential = CredentialFactory(secret="axe-Revealed-secret-0123456789")
+    authenticator(dana)  # someone whose second factor alice may reset
+    sign_in(page, base, alice, "alice-password-123", problems)
+    visit(page, base, f"/admin/auth/user/{bob.pk}/change/", problems, status=200, exclude=DJANGO_USER_FORM_WIDGETS)
+    assert page.get_by_role("link", name="Reset two-step verification").count() == 1
+    for path in (
+        "/admin/auth/user/",
+        f"/admin/auth/user/{dana.pk}/reset-two-step/",
+        "/admin/two-step/setup/?replace=1",  # moving to a new phone: the QR code and its key
+    ):
+        visit(page, base, path, problems, status=200)
+
+    # A reason left out, then the revealed secret.
+    page.goto(f"{base}/admin/keys/credential/{credential.pk}/reveal/")
+    page.get_by_role("button", name="Record the reason and reveal").click()
+    page.wait_for_load_state()
+    check(page, "the reveal form without a reason", problems)
+    page.get_by_label("Reason").fill("Comparing the stored key with the pipeline's")
+    page.get_by_role("button", name="Record the reason and reveal").click()
+    page.locator("#kd-secret").wait_for()
+    check(page, "the revealed secret", problems)
+
+    # Two-step: its status, then new recovery codes (the setup-done page).
+    visit(page, base, "/admin/two-step/setup/", problems, status=200)
+    page.get_by_role("button", name="Make new recovery codes").click()
+    page.wait_for_load_state()
+    assert "recovery" in page.text_content("#content").lower()
+    check(page, "new recovery codes", problems)
     assert not problems, "\n" + "\n".join(problems)
 
 
