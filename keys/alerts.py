@@ -121,7 +121,7 @@ def build_messages(alert: CheckAlert) -> tuple:
         "since": alert.episode,
         "causes": kind.failure_causes,
         "renewal_url": institution.intake_url(credential.kind),
-        "renewal_steps": kind.renewal_instructions(settings.PORTAL_PARTNER_NAME),
+        "renewal_steps": kind.renewal_instructions_for(credential),
         "admin_url": settings.PORTAL_BASE_URL + reverse("admin:keys_credential_change", args=[credential.pk]),
         "worked_before": worked_before,
         "headline": STAFF_HEADLINES[headline].format(days=settings.PORTAL_CHECK_INCONCLUSIVE_ALERT_DAYS),

@@ -1020,6 +1020,7 @@ class AuditEvent(models.Model):
         SIGN_OUT = "sign_out", "Signed out"
         SIGN_IN_FAILED = "sign_in_failed", "Sign-in failed"
         SIGN_IN_LOCKED = "sign_in_locked", "Sign-in locked or slowed"
+        SIGN_IN_UNLOCKED = "sign_in_unlocked", "Sign-in lock lifted"
         SECOND_FACTOR = "second_factor", "Second factor checked"
         SECOND_FACTOR_ENROLLED = "second_factor_enrolled", "Two-step verification set up"
         RECOVERY_CODES = "recovery_codes", "Recovery codes replaced"
@@ -1028,6 +1029,7 @@ class AuditEvent(models.Model):
         GROUP_CHANGED = "group_changed", "Staff group changed"
         # Institutions and the intake's limits
         INSTITUTION_CHANGED = "institution_changed", "Institution changed"
+        INSTITUTION_DELETED = "institution_deleted", "Institution deleted"
         CONTACTS_CHANGED = "contacts_changed", "Admin contacts changed"
         LIMIT_LIFTED = "limit_lifted", "Hourly limits lifted"
         # The admin's OAuth grant of a developer key

@@ -121,7 +121,7 @@ def access_records_deleted(sender, request, kind, records, **kwargs):
     audit.record_all(
         [
             audit.event(
-                Action.SIGN_IN_LOCKED,
+                Action.SIGN_IN_UNLOCKED,
                 actor=actor,
                 ip=ip,
                 at=now,

@@ -246,7 +246,7 @@ def record_institution_deletion(institution: Institution, *, actor: Actor, now: 
     fields = ", ".join(f"{name} {value!r}" for name, value in snapshot["fields"].items() if value)
     contacts = ", ".join(sorted(snapshot["contacts"])) or "none"
     audit.record(
-        audit.Action.INSTITUTION_CHANGED,
+        audit.Action.INSTITUTION_DELETED,
         actor=actor.name,
         ip=actor.ip,
         at=now,

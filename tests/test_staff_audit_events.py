@@ -230,7 +230,7 @@ def test_deleting_an_institution_is_recorded_and_the_event_outlives_it(alice):
     client = signed_in(alice)
     assert delete_institution(client, typo).status_code == 302
     assert not Institution.objects.filter(slug="exmaple-u").exists()
-    (deleted,) = events(Action.INSTITUTION_CHANGED)
+    (deleted,) = events(Action.INSTITUTION_DELETED)
     assert (deleted.actor, deleted.ip, deleted.institution) == ("alice", IP, None)
     assert deleted.detail == "deleted: name 'Exmaple Univ', slug 'exmaple-u'; contacts deleted with it: a@exmaple.edu"
     assert "Exmaple Univ" in client.get("/admin/keys/auditevent/").content.decode()
@@ -241,7 +241,7 @@ def test_deleting_institutions_from_the_list_records_each(alice):
     form = {"action": "delete_selected", ACTION_CHECKBOX_NAME: [i.pk for i in chosen], "post": "yes"}
     assert signed_in(alice).post("/admin/keys/institution/", form).status_code == 302
     assert not Institution.objects.exists()
-    assert sorted(event.detail for event in events(Action.INSTITUTION_CHANGED)) == [
+    assert sorted(event.detail for event in events(Action.INSTITUTION_DELETED)) == [
         "deleted: name 'One', slug 'one'; contacts deleted with it: none",
         "deleted: name 'Two', slug 'two'; contacts deleted with it: none",
     ]
@@ -255,7 +255,7 @@ def test_an_institution_with_keys_or_a_history_is_not_deleted(alice, institution
         response = delete_institution(client, kept)
         assert response.status_code == 200
         assert "<title>Cannot delete institution" in response.content.decode()
-    assert Institution.objects.count() == 2 and not events(Action.INSTITUTION_CHANGED)
+    assert Institution.objects.count() == 2 and not events(Action.INSTITUTION_DELETED)
 
 
 # Lifting a sign-in lock ------------------------------------------------------------------------
@@ -272,7 +272,7 @@ def test_lifting_a_sign_in_lock_in_the_admin_is_recorded(alice, bob, settings):
     response = signed_in(alice).post(f"/admin/axes/accessattempt/{attempt.pk}/delete/", {"post": "yes"}, REMOTE_ADDR=IP)
     assert response.status_code == 302
     assert Client().post(LOGIN, right, REMOTE_ADDR=BOBS_LAPTOP)["Location"] == "/admin/"  # the lock is gone
-    (lifted,) = AuditEvent.objects.filter(action=Action.SIGN_IN_LOCKED, actor="alice")
+    (lifted,) = AuditEvent.objects.filter(action=Action.SIGN_IN_UNLOCKED, actor="alice")
     assert lifted.ip == IP
     assert lifted.detail == f"access attempt of bob from {BOBS_LAPTOP} deleted by staff: lock lifted (5 failures)"
 
@@ -286,7 +286,7 @@ def test_deleting_access_attempts_in_bulk_records_each_without_what_was_typed(al
     }
     assert signed_in(alice).post("/admin/axes/accessattempt/", {**chosen, "post": "yes"}).status_code == 302
     assert not AccessAttempt.objects.exists()
-    recorded = sorted(e.detail for e in AuditEvent.objects.filter(action=Action.SIGN_IN_LOCKED, actor="alice"))
+    recorded = sorted(e.detail for e in AuditEvent.objects.filter(action=Action.SIGN_IN_UNLOCKED, actor="alice"))
     assert recorded == [
         f"access attempt of (unknown username) from {BOBS_LAPTOP} deleted by staff: "
         "1 failure(s) forgotten; no lock was in force",
@@ -302,7 +302,7 @@ def test_cleaning_up_expired_access_attempts_is_recorded_too(alice, time_machine
     cleanup = {"action": "cleanup_expired_attempts", ACTION_CHECKBOX_NAME: [attempt.pk]}
     assert signed_in(alice).post("/admin/axes/accessattempt/", cleanup).status_code == 302
     assert not AccessAttempt.objects.exists()
-    (cleaned,) = AuditEvent.objects.filter(action=Action.SIGN_IN_LOCKED, actor="alice")
+    (cleaned,) = AuditEvent.objects.filter(action=Action.SIGN_IN_UNLOCKED, actor="alice")
     assert cleaned.detail.startswith("access attempt of alice") and "no lock was in force" in cleaned.detail
 
 
