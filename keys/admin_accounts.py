@@ -65,6 +65,7 @@ def describe_account_change(before: dict | None, after: dict) -> str:
 class StaffUserAdmin(UserAdmin):
     list_display = [*UserAdmin.list_display, "two_step"]
     change_form_template = "admin/auth/user/keydrop_change_form.html"
+    readonly_fields = ["last_login", "date_joined"]  # facts about the account, not settings of it
 
     @admin.display(description="Two-step")
     def two_step(self, user):
