@@ -42,11 +42,6 @@ from portal import emails
 log = logging.getLogger(__name__)
 
 RETRY_BACKOFF = [5 * 60, 15 * 60, 60 * 60, 3 * 60 * 60, 6 * 60 * 60]  # seconds, then every 6 hours
-# A sweep takes no new email once its time budget is spent, but the one it is sending runs on:
-# each step of an SMTP exchange (connect, greeting, TLS, login, sender, recipient, data, end of
-# data) may wait up to EMAIL_TIMEOUT, or this long without one.
-SMTP_STEPS = 8
-SMTP_STEP_SECONDS_WITHOUT_TIMEOUT = 60
 STAGES = ["scheduled", "invited", "opened", "submitted", "verified", "works"]
 STAGE_LABELS = {
     "scheduled": "Not sent yet",
@@ -231,11 +226,9 @@ def due_candidates(now: datetime.datetime, batch_size: int, campaign: Campaign |
 
 
 def claim_seconds(time_left: float) -> float:
-    """How long a claim lasts: past the end of the sweep that takes it by the longest the email in
-    flight may still take, and never less than PORTAL_CAMPAIGN_CLAIM_SECONDS. The sweep's time
-    budget, whatever a command was given, is the one input: the lease cannot fall short of it."""
-    in_flight = SMTP_STEPS * (settings.EMAIL_TIMEOUT or SMTP_STEP_SECONDS_WITHOUT_TIMEOUT)
-    return max(settings.PORTAL_CAMPAIGN_CLAIM_SECONDS, time_left + in_flight)
+    """How long a claim lasts (see emails.claim_lease_seconds): the sweep's time budget, whatever a
+    command was given, is the one input, so the lease cannot fall short of it."""
+    return emails.claim_lease_seconds(time_left, settings.PORTAL_CAMPAIGN_CLAIM_SECONDS)
 
 
 def claim_batch(

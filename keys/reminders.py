@@ -46,7 +46,7 @@ def sweep(*, batch_size: int = 100, time_budget: float = 60.0) -> SweepReport:
     report = SweepReport()
     deadline = time.monotonic() + time_budget
     while time.monotonic() < deadline:
-        claimed = claim_batch(batch_size)
+        claimed = claim_batch(batch_size, time_left=deadline - time.monotonic())
         if not claimed:
             break
         deliver(claimed, report, deadline)
@@ -57,13 +57,16 @@ def sweep(*, batch_size: int = 100, time_budget: float = 60.0) -> SweepReport:
     return report
 
 
-def claim_batch(batch_size: int) -> list[ReminderNotice]:
+def claim_batch(batch_size: int, *, time_left: float = 0.0) -> list[ReminderNotice]:
+    """Claim up to ``batch_size`` due reminders for this sweep; the claim outlasts its ``time_left``."""
     now = timezone.now()
     candidates = list(ReminderNotice.objects.due(now).order_by("not_before").values_list("pk", flat=True)[:batch_size])
     if not candidates:
         return []
     token = secrets.token_hex(16)
-    lease = now + datetime.timedelta(seconds=settings.PORTAL_REMINDER_CLAIM_SECONDS)
+    lease = now + datetime.timedelta(
+        seconds=emails.claim_lease_seconds(time_left, settings.PORTAL_REMINDER_CLAIM_SECONDS)
+    )
     # The condition is re-checked row by row: a row another sweep claimed meanwhile is not taken.
     ReminderNotice.objects.due(now).filter(pk__in=candidates).update(claimed_by=token, claimed_until=lease)
     return list(

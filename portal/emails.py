@@ -35,6 +35,21 @@ def build(name: str, to: list[str], context: dict) -> EmailMultiAlternatives:
     return message
 
 
+# An email being sent runs on after its sender's time is up: each step of an SMTP exchange
+# (connect, greeting, TLS, login, sender, recipient, data, end of data) may wait up to
+# EMAIL_TIMEOUT, or this long without one.
+SMTP_STEPS = 8
+SMTP_STEP_SECONDS_WITHOUT_TIMEOUT = 60
+
+
+def claim_lease_seconds(time_left: float, at_least: float) -> float:
+    """How long a sweep's claim on an email must last: past the end of the sweep by the longest the
+    email in flight may still take, and never less than ``at_least`` (the setting). A claim that
+    ran out mid-send would let another sweep send the same email again."""
+    in_flight = SMTP_STEPS * (settings.EMAIL_TIMEOUT or SMTP_STEP_SECONDS_WITHOUT_TIMEOUT)
+    return max(at_least, time_left + in_flight)
+
+
 def send(name: str, to: list[str], context: dict) -> None:
     """Send now; raises if the mail server refuses, so callers can decide what that means."""
     build(name, to, context).send(fail_silently=False)
