@@ -8,12 +8,11 @@ written first. Pending submissions are invisible here: every credential query st
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import PermissionDenied
-from django.db import DataError, models, transaction
+from django.db import models, transaction
 from django.db.models import BooleanField, Count, ExpressionWrapper, OuterRef, Prefetch, Q, Subquery
 from django.db.models.functions import Coalesce
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -24,7 +23,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from keys import kinds, staff
-from keys.admin_filters import CREDENTIAL_FILTERS, client_id_search_q
+from keys.admin_filters import CREDENTIAL_FILTERS, RefusesUnusableQueries, client_id_search_q
 from keys.admin_onboarding import CampaignPages, InstitutionOnboarding, WorkingKeyFilter
 from keys.admin_views import COMPLETE_PERMISSION, REVEAL_PERMISSION, REVOKE_PERMISSION, CredentialPages
 from keys.models import AdminContact, AuditEvent, Campaign, Credential, Institution, ReminderNotice
@@ -37,37 +36,6 @@ def credential_health(credential: Credential | None, now):
     if credential is None:
         return mark_safe('<span class="kd-muted">none yet</span>')
     return format_html("{} {}", status_badge(credential), days_left(credential, now))
-
-
-class RefusesUnusableQueries:
-    """A list answers a filter the database cannot run like any other bad filter (the admin's
-    "?e=1" page), not with a 500: a NUL character (PostgreSQL text cannot hold one), or a date
-    part out of range such as ``at__year=-1``, which Django only notices while building the SQL."""
-
-    def has_nul(self, request) -> bool:
-        return any("\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists())
-
-    SEARCH_MAX_LENGTH = 200  # SQLite refuses LIKE patterns of 50,000 bytes and more; no name is that long
-
-    def refuse_unusable(self, request, list_url: str) -> HttpResponseRedirect | None:
-        """The answer to a query the database would choke on, before it sees it; None if it is fine."""
-        if self.has_nul(request):
-            return HttpResponseRedirect(list_url + "?e=1")
-        if len(request.GET.get(SEARCH_VAR, "")) > self.SEARCH_MAX_LENGTH:
-            messages.error(request, f"A search can be at most {self.SEARCH_MAX_LENGTH} characters long.")
-            return HttpResponseRedirect(list_url)
-        return None
-
-    def changelist_view(self, request, extra_context=None):
-        refused = self.refuse_unusable(request, request.path)
-        if refused:
-            return refused
-        try:
-            return super().changelist_view(request, extra_context)
-        except (ValueError, OverflowError, DataError):
-            if not request.GET:
-                raise
-            return HttpResponseRedirect(request.path + "?e=1")
 
 
 # Institutions --------------------------------------------------------------------------
