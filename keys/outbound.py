@@ -1,4 +1,6 @@
-"""The one way Keydrop talks to the outside world: every outbound HTTP request goes through here.
+"""The one way Keydrop talks to Canvas and Instructure: every request a check, a grant or an export
+makes goes through here. (The only other outbound client is staff single sign-on's, to the identity
+provider the operator configured: an address no customer can choose.)
 
 A customer types the Canvas address that a check calls, so every check is a server-side request
 to an address a stranger chose. The rules, each enforced here and tested in tests/test_outbound.py:
