@@ -23,7 +23,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from keys import kinds, staff
-from keys.admin_filters import CREDENTIAL_FILTERS, RefusesUnusableQueries, client_id_search_q
+from keys.admin_filters import CREDENTIAL_FILTERS, client_id_search_q
 from keys.admin_onboarding import CampaignPages, InstitutionOnboarding, WorkingKeyFilter
 from keys.admin_views import COMPLETE_PERMISSION, REVEAL_PERMISSION, REVOKE_PERMISSION, CredentialPages
 from keys.models import AdminContact, AuditEvent, Campaign, Credential, Institution, ReminderNotice
@@ -75,7 +75,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Institution)
-class InstitutionAdmin(InstitutionOnboarding, RefusesUnusableQueries, admin.ModelAdmin):
+class InstitutionAdmin(InstitutionOnboarding, admin.ModelAdmin):
     list_display = [
         "name",
         "slug",
@@ -270,7 +270,7 @@ class InstitutionAdmin(InstitutionOnboarding, RefusesUnusableQueries, admin.Mode
 
 
 @admin.register(Credential)
-class CredentialAdmin(CredentialPages, RefusesUnusableQueries, ReadOnlyAdmin):
+class CredentialAdmin(CredentialPages, ReadOnlyAdmin):
     list_display = [
         "institution",
         "kind_label",
@@ -401,7 +401,7 @@ class CredentialAdmin(CredentialPages, RefusesUnusableQueries, ReadOnlyAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(RefusesUnusableQueries, ReadOnlyAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """Read-only for everyone, superusers included: the trail is only ever appended to."""
 
     list_display = ["at", "actor", "action", "institution", "credential_label", "reason_short", "ip", "detail"]
@@ -433,7 +433,7 @@ class AuditEventAdmin(RefusesUnusableQueries, ReadOnlyAdmin):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(RefusesUnusableQueries, CampaignPages):
+class CampaignAdmin(CampaignPages):
     """Invitation campaigns: their pages live in keys/admin_onboarding.py."""
 
 

@@ -1,15 +1,12 @@
-"""List filters for the credentials list (none of them runs a query to build its choices), and the
-guard every list has against queries the database cannot run."""
+"""List filters for the credentials list. None of them runs a query to build its choices. (Every list's
+guard against parameters it does not declare is portal/signin/lookups.py.)"""
 
 import datetime
 import re
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.views.main import SEARCH_VAR
-from django.db import DataError
 from django.db.models import Q
-from django.http import HttpResponseRedirect
 from django.utils import timezone
 
 from keys import dashboard
@@ -167,34 +164,3 @@ def client_id_search_q(term: str, field: str) -> Q:
     if not ellipsis and _REGION.fullmatch(term):
         query |= Q(**{f"{field}__startswith": f"{term}#"})
     return query
-
-
-class RefusesUnusableQueries:
-    """A list answers a filter the database cannot run like any other bad filter (the admin's
-    "?e=1" page), not with a 500: a NUL character (PostgreSQL text cannot hold one), or a date
-    part out of range such as ``at__year=-1``, which Django only notices while building the SQL."""
-
-    def has_nul(self, request) -> bool:
-        return any("\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists())
-
-    SEARCH_MAX_LENGTH = 200  # SQLite refuses LIKE patterns of 50,000 bytes and more; no name is that long
-
-    def refuse_unusable(self, request, list_url: str) -> HttpResponseRedirect | None:
-        """The answer to a query the database would choke on, before it sees it; None if it is fine."""
-        if self.has_nul(request):
-            return HttpResponseRedirect(list_url + "?e=1")
-        if len(request.GET.get(SEARCH_VAR, "")) > self.SEARCH_MAX_LENGTH:
-            messages.error(request, f"A search can be at most {self.SEARCH_MAX_LENGTH} characters long.")
-            return HttpResponseRedirect(list_url)
-        return None
-
-    def changelist_view(self, request, extra_context=None):
-        refused = self.refuse_unusable(request, request.path)
-        if refused:
-            return refused
-        try:
-            return super().changelist_view(request, extra_context)
-        except (ValueError, OverflowError, DataError):
-            if not request.GET:
-                raise
-            return HttpResponseRedirect(request.path + "?e=1")

@@ -25,7 +25,7 @@ from keys import csv_export, staff
 from keys.forms import PartnerSecretForm, RevealForm, RevokeForm
 from keys.models import CalendarFeed, Credential
 from keys.sealing import SecretUnreadable
-from portal.signin import second_factor
+from portal.signin import lookups, second_factor
 from portal.signin import views as signin_views
 
 REVEAL_PERMISSION = "keys.reveal_credential_secret"
@@ -247,7 +247,7 @@ class CredentialPages:
         request.GET = request.GET.copy()
         request.GET.pop("p", None)  # every page, not the one on screen
         list_url = reverse("admin:keys_credential_changelist")
-        refused = self.refuse_unusable(request, list_url)
+        refused = lookups.refuse_unusable(request, list_url)
         if refused:
             return refused
         try:

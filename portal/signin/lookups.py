@@ -7,9 +7,24 @@ list filter, search box, ordering or page number consumed is answered like any o
 (the admin's "?e=1" page), on every list of the site, third-party admins included.
 """
 
+from django.contrib import messages
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import SEARCH_VAR
 from django.db import DataError
 from django.http import HttpResponseRedirect
+
+SEARCH_MAX_LENGTH = 200  # SQLite refuses LIKE patterns of 50,000 bytes and more; no name is that long
+
+
+def refuse_unusable(request, list_url: str) -> HttpResponseRedirect | None:
+    """The answer to a query the database would choke on, before it sees it; None if it is fine.
+    A NUL cannot be sent to PostgreSQL; a search longer than any name is a clear message."""
+    if any("\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists()):
+        return HttpResponseRedirect(list_url + "?e=1")
+    if len(request.GET.get(SEARCH_VAR, "")) > SEARCH_MAX_LENGTH:
+        messages.error(request, f"A search can be at most {SEARCH_MAX_LENGTH} characters long.")
+        return HttpResponseRedirect(list_url)
+    return None
 
 
 class DeclaredFiltersOnly:
@@ -33,10 +48,10 @@ class DeclaredFiltersOnly:
         return DeclaredFiltersOnlyChangeList
 
     def changelist_view(self, request, extra_context=None):
-        # A NUL cannot be sent to PostgreSQL, and some values only fail once the SQL is built.
-        if any("\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists()):
-            return HttpResponseRedirect(request.path + "?e=1")
-        try:
+        refused = refuse_unusable(request, request.path)
+        if refused:
+            return refused
+        try:  # some values only fail once the SQL is built, such as at__year=-1
             return super().changelist_view(request, extra_context)
         except (ValueError, OverflowError, DataError):
             if not request.GET:
