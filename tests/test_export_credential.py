@@ -243,7 +243,7 @@ def test_the_official_canvas_data_2_client_reads_the_exported_variables(credenti
     env_file.write_text(out)
     _IdentityServiceStub.seen = []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _IdentityServiceStub)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     try:
         # No network: the client talks only to the stub, with analytics tracking off.
         script = (

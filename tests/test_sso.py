@@ -86,7 +86,7 @@ def idp():
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)  # port 0: several suites run at once
     provider.url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     yield provider
     server.shutdown()
