@@ -1,5 +1,5 @@
 # Keydrop: `make run` starts the portal with its scheduler; `make test` lints and runs the suite (`make test-all` with
-# the tests that start real servers: Chromium and qcluster, as CI does).
+# the tests that start real servers and processes: Chromium, qcluster, commands, as CI does).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -32,7 +32,7 @@ lint: $(VENV)/.installed-test
 test: lint
 	$(BIN)/python -m pytest $(if $(filter true,$(CI)),,-n 2)
 
-# Also the real-cluster smoke tests, which `make test` leaves to CI (CI=true runs them there).
+# Also the tests that start real servers or processes, which `make test` leaves to CI (CI=true runs them there).
 test-all: $(VENV)/.installed-test
 	$(BIN)/python -m pytest --cluster
 

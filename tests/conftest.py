@@ -21,7 +21,10 @@ def pytest_addoption(parser):
     parser.addoption(
         "--cluster",
         action="store_true",
-        help="also run the tests that start real servers: a qcluster (cluster) or Chromium (browser); on with CI=true",
+        help=(
+            "also run the tests that start real servers or processes: a qcluster (cluster), Chromium (browser), "
+            "other Python processes (processes); on with CI=true"
+        ),
     )
     parser.addoption(
         "--production", action="store_true", help="run only the production smoke test (marked production), as CI does"
@@ -42,11 +45,11 @@ def pytest_collection_modifyitems(config, items):
     # postgres_only tests need PostgreSQL's parallel writers: on SQLite they wait for CI's PostgreSQL pass.
     on_sqlite = pytest.mark.skip(reason="runs on PostgreSQL (DATABASE_URL=postgres://…), as in CI's second pass")
     later = pytest.mark.skip(
-        reason="starts real servers (a qcluster or Chromium): runs with CI=true or `make test-all`"
+        reason="starts real servers or processes (a qcluster, Chromium, commands): runs with CI=true or `make test-all`"
     )
     servers_too = IN_CI or config.getoption("--cluster")
     for item in items:
-        if not servers_too and (item.get_closest_marker("cluster") or item.get_closest_marker("browser")):
+        if not servers_too and any(item.get_closest_marker(name) for name in ("cluster", "browser", "processes")):
             item.add_marker(later)
         if item.get_closest_marker("postgres_only") and connection.vendor != "postgresql":
             item.add_marker(on_sqlite)

@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_import.py"
 
 
+@pytest.mark.processes
 def test_a_missed_target_exits_non_zero():
     # Ten rows cannot meet the query target (at most one query per tens of rows): MISSED, and a failure.
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PORTAL_DATA_DIR")}  # its own SQLite

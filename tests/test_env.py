@@ -70,6 +70,7 @@ def _start(**env) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.processes
 def test_a_typo_in_secure_ssl_redirect_stops_the_start_instead_of_turning_it_off():
     started = _start(SECURE_SSL_REDIRECT="ture")
     assert started.returncode != 0

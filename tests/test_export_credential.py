@@ -183,6 +183,7 @@ def test_an_undecryptable_secret_is_refused_without_an_event(institution):
     assert out.getvalue() == "" and not AuditEvent.objects.exists()
 
 
+@pytest.mark.processes
 @pytest.mark.django_db(transaction=True)
 def test_as_a_process_a_refusal_exits_non_zero_with_stderr_only(institution, tmp_path):
     manage = Path(__file__).resolve().parent.parent / "manage.py"
@@ -235,6 +236,7 @@ class _IdentityServiceStub(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.processes
 def test_the_official_canvas_data_2_client_reads_the_exported_variables(credential, tmp_path):
     dap = shutil.which("dap", path=str(Path(sys.executable).parent))
     assert dap, "the instructure-dap-client test dependency provides the dap command"

@@ -115,6 +115,7 @@ def test_one_bad_row_means_nothing_is_imported_and_the_command_fails(tmp_path):
     assert not Institution.objects.exists() and not AdminContact.objects.exists()
 
 
+@pytest.mark.processes
 @pytest.mark.django_db(transaction=True)
 def test_as_a_process_it_lists_each_bad_line_on_stderr_and_exits_non_zero(tmp_path):
     path = tmp_path / "bad.csv"

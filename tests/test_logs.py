@@ -104,6 +104,7 @@ def run_logging(log_format: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.processes
 def test_log_format_json_writes_one_json_object_per_line():
     result = run_logging("json")
     [line] = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
@@ -111,6 +112,7 @@ def test_log_format_json_writes_one_json_object_per_line():
     assert line["message"] == "opened /i/[redacted]/ and /calendar/[redacted].ics"
 
 
+@pytest.mark.processes
 def test_an_unknown_log_format_stops_the_start():
     result = run_logging("xml")
     assert result.returncode != 0 and "LOG_FORMAT='xml' is not one of: plain, json" in result.stderr

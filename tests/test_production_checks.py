@@ -197,6 +197,7 @@ def test_the_environment_template_lists_every_variable_the_settings_read():
     assert len(read) > 30 and read - listed == set()
 
 
+@pytest.mark.processes
 def test_the_template_left_as_it_is_fails_on_each_placeholder():
     with tempfile.TemporaryDirectory() as data_dir:
         result = manage("check", env={**template_env(), "PORTAL_DATA_DIR": data_dir})
@@ -209,6 +210,7 @@ def test_the_template_left_as_it_is_fails_on_each_placeholder():
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.processes
 def test_the_filled_in_template_passes_check_deploy_without_an_error_or_a_warning(collected_static):
     # collectstatic is one of the recipe's steps; its result is shared with the other static-file tests.
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=filled_in(collected_static.parent))
@@ -216,6 +218,7 @@ def test_the_filled_in_template_passes_check_deploy_without_an_error_or_a_warnin
     assert "System check identified no issues" in result.stdout
 
 
+@pytest.mark.processes
 def test_without_a_secret_key_production_says_so_instead_of_a_traceback():
     with tempfile.TemporaryDirectory() as data_dir:
         env = filled_in(data_dir)
@@ -226,6 +229,7 @@ def test_without_a_secret_key_production_says_so_instead_of_a_traceback():
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.processes
 def test_real_keys_without_debug_set_run_as_production_and_refuse_to_start(collected_static):
     env = filled_in(collected_static.parent)
     del env["DEBUG"]

@@ -31,6 +31,7 @@ def due_reminders(count: int) -> list:
     return [tracked_credential(lifetime_days=1, institution=InstitutionFactory(time_zone=zone)) for _ in range(count)]
 
 
+@pytest.mark.processes
 def test_four_concurrent_sweeps_send_every_reminder_exactly_once():
     due_reminders(300)
     # The overlap is forced: the first message is held until another sweep begins sending.
@@ -49,6 +50,7 @@ def test_four_concurrent_sweeps_send_every_reminder_exactly_once():
     assert ReminderNotice.objects.filter(offset_days=1, state=ReminderNotice.State.SENT).count() == 300
 
 
+@pytest.mark.processes
 def test_a_sweep_killed_mid_run_loses_and_doubles_nothing(settings, time_machine):
     due_reminders(40)
     with SMTPSink(hold_transaction=15) as sink:
