@@ -20,28 +20,10 @@ _DETAIL_LENGTH = AuditEvent._meta.get_field("detail").max_length
 _ACTOR_LENGTH = AuditEvent._meta.get_field("actor").max_length
 
 
-def record(
-    action: str,
-    *,
-    actor: str,
-    institution: Institution | None = None,
-    credential: Credential | None = None,
-    reason: str = "",
-    ip: str | None = None,
-    detail: str = "",
-    at: datetime.datetime | None = None,
-) -> AuditEvent:
-    """Append one event. Raises if it cannot be written, so callers that guard a secret stop."""
-    unsaved = event(
-        action,
-        actor=actor,
-        institution=institution,
-        credential=credential,
-        reason=reason,
-        ip=ip,
-        detail=detail,
-        at=at,
-    )
+def record(action: str, **fields) -> AuditEvent:
+    """Append one event (``event``'s fields). Raises if it cannot be written, so callers that guard
+    a secret stop."""
+    unsaved = event(action, **fields)
     with transaction.atomic():
         unsaved.save()
     return unsaved

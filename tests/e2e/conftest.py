@@ -9,7 +9,10 @@ import shutil
 
 import pytest
 
+from keys import kinds
 from tests.ci import missing
+from tests.fakes import FakeKey
+from tests.flows import VALID_DEV_KEY_ID, VALID_DEV_KEY_SECRET
 
 CHROMIUM = os.getenv("KEYDROP_CHROMIUM", "/usr/bin/chromium")
 # Playwright's sync API keeps an event loop running in the test thread; the ORM calls the
@@ -48,3 +51,14 @@ def page(browser):
     page.set_default_timeout(15_000)
     yield page
     context.close()
+
+
+@pytest.fixture
+def canvas_for_grants(fake_canvas, live_server, settings):
+    """Keydrop completes grants at the live server's callback, against a fake Canvas."""
+    settings.PORTAL_BASE_URL = live_server.url
+    settings.PORTAL_DEVELOPER_KEY = {**settings.PORTAL_DEVELOPER_KEY, "redirect_uris": []}
+    scopes = [scope for scope, _ in kinds.developer_key_setup("x")["scopes"]]
+    callback = live_server.url + kinds.OAUTH_CALLBACK_PATH
+    fake_canvas.add_key(VALID_DEV_KEY_ID, FakeKey(secret=VALID_DEV_KEY_SECRET, redirect_uris=[callback], scopes=scopes))
+    return fake_canvas

@@ -12,12 +12,11 @@ from django.test import Client
 from django.utils import timezone
 
 from intake import services
-from keys import campaigns, kinds, live_checks
+from keys import campaigns, live_checks
 from keys.models import Credential, CredentialCheck, InstitutionImport
 from keys.outcomes import Verdict
 from tests.e2e import axe
 from tests.factories import CredentialFactory, InstitutionFactory, developer_key_credential
-from tests.fakes import FakeKey
 from tests.flows import VALID_DAP_CLIENT_ID, VALID_DEV_KEY_ID, VALID_DEV_KEY_SECRET, last_code, submit
 from tests.staff_cast import authenticator, signed_in, totp_code
 
@@ -125,17 +124,6 @@ def test_no_customer_page_has_a_serious_violation(checked_page, live_server, ins
     locked.lock(timezone.now(), locked.LockReason.ATTEMPTS)
     visit(page, base, f"/s/{locked.public_id}/", problems)
     assert not problems, "\n" + "\n".join(problems)
-
-
-@pytest.fixture
-def canvas_for_grants(fake_canvas, live_server, settings):
-    """Keydrop completes grants at the live server's callback, against a fake Canvas."""
-    settings.PORTAL_BASE_URL = live_server.url
-    settings.PORTAL_DEVELOPER_KEY = {**settings.PORTAL_DEVELOPER_KEY, "redirect_uris": []}
-    scopes = [scope for scope, _ in kinds.developer_key_setup("x")["scopes"]]
-    callback = live_server.url + kinds.OAUTH_CALLBACK_PATH
-    fake_canvas.add_key(VALID_DEV_KEY_ID, FakeKey(secret=VALID_DEV_KEY_SECRET, redirect_uris=[callback], scopes=scopes))
-    return fake_canvas
 
 
 def test_the_grant_pages_have_no_serious_violation(checked_page, live_server, institution, canvas_for_grants):

@@ -4,26 +4,18 @@ loopback fake), back to Keydrop's callback, to "authorized by"."""
 import pytest
 from django.test import Client
 
-from keys import kinds
 from keys.models import CanvasGrant, Credential
 from tests.e2e.test_reveal_browser import watch_for_policy_violations
-from tests.fakes import FakeKey
-from tests.flows import VALID_DEV_KEY_ID, VALID_DEV_KEY_SECRET
 from tests.test_handover_check import hand_over
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def canvas_asks_the_admin(fake_canvas, live_server, settings):
+def canvas_asks_the_admin(canvas_for_grants):
     """Keydrop completes grants at the live server's callback; Canvas shows its Authorize page."""
-    settings.PORTAL_BASE_URL = live_server.url
-    settings.PORTAL_DEVELOPER_KEY = {**settings.PORTAL_DEVELOPER_KEY, "redirect_uris": []}
-    scopes = [scope for scope, _ in kinds.developer_key_setup("x")["scopes"]]
-    callback = live_server.url + kinds.OAUTH_CALLBACK_PATH
-    fake_canvas.add_key(VALID_DEV_KEY_ID, FakeKey(secret=VALID_DEV_KEY_SECRET, redirect_uris=[callback], scopes=scopes))
-    fake_canvas.browser = "confirm"
-    return fake_canvas
+    canvas_for_grants.browser = "confirm"
+    return canvas_for_grants
 
 
 def test_the_admin_authorizes_from_the_receipt_and_sees_who_authorized(
