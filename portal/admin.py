@@ -10,6 +10,15 @@ from django_q import admin as q_admin
 from django_q.models import Failure, OrmQ, Schedule, Success
 
 
+def replace_admin(model, model_admin, *, only_if_registered: bool = False) -> None:
+    """Put Keydrop's admin for a third-party model in place of the library's own."""
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)
+    elif only_if_registered:
+        return
+    admin.site.register(model, model_admin)
+
+
 class LookOnly:
     actions = None
 
@@ -45,6 +54,4 @@ for model, model_admin in [
     (Failure, FailureAdmin),
     (OrmQ, QueueAdmin),
 ]:
-    if admin.site.is_registered(model):
-        admin.site.unregister(model)
-    admin.site.register(model, model_admin)
+    replace_admin(model, model_admin)

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from portal.admin import replace_admin
 from portal.signin import signals
 
 for model in (TOTPDevice, StaticDevice):
@@ -90,6 +91,4 @@ for model, model_admin in [
     (AccessFailureLog, AccessFailureLogAdmin),
     (AccessLog, AccessLogAdmin),
 ]:
-    if admin.site.is_registered(model):
-        admin.site.unregister(model)
-        admin.site.register(model, model_admin)
+    replace_admin(model, model_admin, only_if_registered=True)
