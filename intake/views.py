@@ -205,6 +205,34 @@ def receipt(request, public_id: str):
     return allow_forms_to(response, [credential.canvas_url] if context["summary"].next_step.url else [])
 
 
+# Check again: a key that needs a fix in Canvas, once the admin made it ---------------------------
+
+
+@never_cache
+@require_POST
+def check_again(request, token: str, credential_id: int):
+    """Re-run the check of a key kept sealed for a fix in Canvas; back to the page that asked."""
+    institution = get_object_or_404(Institution, intake_token=token)
+    credential = get_object_or_404(
+        Credential.objects.visible_to_staff().select_related("institution"), pk=credential_id, institution=institution
+    )
+    if credential.status != Credential.Status.NEEDS_FIX:
+        messages.info(request, "This key does not wait for a fix in Canvas: nothing was checked.")
+    else:
+        try:
+            messages.info(request, services.check_again(credential, timezone.now()))
+        except limits.LimitReached as full:
+            messages.error(
+                request, f"This key was checked many times this hour. {_try_again(full.retry_at, institution)}"
+            )
+    receipt = Verification.objects.filter(
+        public_id=request.POST.get("receipt", "")[:64], credential=credential, verified_at__isnull=False
+    ).first()
+    if receipt:
+        return redirect("intake:receipt", receipt.public_id)
+    return redirect("intake:start_kind", institution.intake_token, credential.kind)
+
+
 # The admin's OAuth grant of a developer key (keys/grants.py) --------------------------------------
 
 BROWSER_COOKIE = "keydrop_oauth_browser"  # binds an authorization to the browser that started it

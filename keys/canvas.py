@@ -40,6 +40,7 @@ class DapLogin:
 
     status: int
     is_json: bool
+    gateway_error: bool  # the gateway's own JSON error object: {"error": {...}}, not a proxy's page
     has_token: bool
     scope: dict[str, str]  # "principal", "region" and other key:value words of the token's scope
     error_type: str  # {"error": {"type": "AccountDisabled", …}}
@@ -62,6 +63,7 @@ def dap_login(http: outbound.Session, base_url: str, client_id: str, secret: str
     return DapLogin(
         status=answer.status,
         is_json=is_json,
+        gateway_error=isinstance(error, dict),
         has_token=bool(payload.get("access_token")),
         scope=parse_dap_scope(payload.get("scope")),
         error_type=word(error.get("type")) if isinstance(error, dict) else "",
@@ -121,7 +123,8 @@ def authorize(
         },
     )
     if answer.is_redirect:
-        return read_authorize_redirect(answer.status, urljoin(canvas_url + "/", answer.location), redirect_uri)
+        location = urljoin(canvas_url + "/", answer.location)
+        return read_authorize_redirect(answer.status, location, redirect_uri, canvas_url)
     payload = answer.json()
     payload = payload if isinstance(payload, dict) else {}
     description = payload.get("error_description")
@@ -134,7 +137,9 @@ def authorize(
     )
 
 
-def read_authorize_redirect(status: int, location: str, redirect_uri: str) -> Authorize:
+def read_authorize_redirect(status: int, location: str, redirect_uri: str, canvas_url: str) -> Authorize:
+    """Where the redirect goes: our redirect URI (with an error or a code), Canvas's own login on
+    the host we asked (every pre-login check passed), or elsewhere (nothing we can read)."""
     target, expected = urlsplit(location), urlsplit(redirect_uri)
     if (target.scheme, target.netloc, target.path) == (expected.scheme, expected.netloc, expected.path):
         # Rails' to_query: keys sorted, "+" for spaces; older versions leave out state on errors.
@@ -150,7 +155,9 @@ def read_authorize_redirect(status: int, location: str, redirect_uri: str) -> Au
             has_code=bool(query.get("code")),
         )
     path = target.path.rstrip("/")
-    lands = "login" if path == "/login" or path.startswith("/login/") else ""
+    # Canvas sends a login redirect only to its own host: another host's /login is not Canvas's.
+    same_host = (target.scheme, target.netloc) == (urlsplit(canvas_url).scheme, urlsplit(canvas_url).netloc)
+    lands = "login" if same_host and (path == "/login" or path.startswith("/login/")) else ""
     return Authorize(status=status, error="", description="", missing_scopes=(), lands=lands)
 
 

@@ -1,17 +1,17 @@
 """The kinds of credential Keydrop collects, each described as data in one place.
 
-A kind says what its fields are called, how to check them, which expiry choices Canvas offers,
-how a customer creates the key (the numbered steps on the intake page and in renewal emails),
-which variable names a pipeline reads, and how to ask Canvas whether a key works and how to read
-each answer (its live check: the answer tables below, and one ``check`` method). Code elsewhere
-asks the kind; it never tests ``if kind == ...``.
+A kind says what its fields are called, how to check their format, which expiry choices Canvas
+offers, how a customer creates the key (the numbered steps on the intake page and in renewal
+emails), which variable names a pipeline reads, and which live check asks Canvas about it
+(``check_name``; the checks and their answer tables live with the Canvas code, in
+``keys/checks.py``). Code elsewhere asks the kind; it never tests ``if kind == ...``.
 """
 
 import calendar
 import datetime
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -19,8 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.html import escape, format_html
 
-from keys import canvas, outbound
-from keys.outcomes import Verdict
+from keys import canvas
 
 MAX_SECRET_LENGTH = 4096  # bytes of ASCII; anything longer is a paste gone wrong, never truncated
 
@@ -113,6 +112,8 @@ class Kind:
     failure_causes: tuple[str, ...] = ()
     # A key that is not yet access: a Canvas admin must also grant it through OAuth2.
     needs_grant: bool = False
+    # Which of keys.checks.CHECKS asks Canvas whether a key of this kind works.
+    check_name: str = ""
 
     # Format checks -------------------------------------------------------------------
 
@@ -196,16 +197,6 @@ class Kind:
         """The Canvas host a check calls: the unit of Keydrop's per-host rate limit."""
         raise NotImplementedError
 
-    def check(self, credential, secret: str, http: outbound.Session) -> Verdict:
-        """Ask Canvas whether the credential works, and read the answer. Never raises for
-        anything the network or Canvas does: every answer is works, rejected or inconclusive."""
-        raise NotImplementedError
-
-    def access_token(self, credential, secret: str, now: datetime.datetime) -> canvas.AccessToken:
-        """A freshly minted short-lived access token, for a pipeline that should not hold the secret.
-        Raises outbound.OutboundError if Canvas cannot be reached, AccessRefused if it says no."""
-        raise NotImplementedError
-
     def mask(self, client_id: str) -> str:
         """Enough to recognise a Client ID, not enough to use it: region and last four."""
         prefix, _, rest = client_id.rpartition("#")
@@ -213,19 +204,22 @@ class Kind:
         return f"{prefix + '#' if prefix else ''}…{tail}"
 
 
+# The official Canvas Data 2 client reads a region as ``[\w-]+`` before "#" (only to log it), so any
+# region of word characters and hyphens (us-gov-west-1, ca-central-1…); the ID after it is a UUID,
+# in either case. The value is stored and sent exactly as typed.
 _DAP_CLIENT_ID = re.compile(
-    r"^(?:(?P<region>[a-z]{2}-[a-z]+-[0-9]{1,2})#)?"
-    r"(?P<uuid>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+    r"(?:(?P<region>[\w-]{1,40})#)?(?P<uuid>[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12})", re.ASCII
 )
 
 
 class DataAccessPlatformKind(Kind):
     def clean_client_id(self, value: str) -> tuple[str, list[str]]:
+        """Sent to Instructure as typed: the gateway's treatment of case is not published."""
         value = value.strip()
         if not value:
             raise ValidationError("Enter the Client ID.", code="required")
-        match = _DAP_CLIENT_ID.match(value.lower())
-        if not match or len(value) > 80:
+        match = _DAP_CLIENT_ID.fullmatch(value)
+        if not match or len(value) > 120:
             raise ValidationError(
                 "That doesn't look like a Canvas Data 2 Client ID. It looks like "
                 f"{self.client_id_example}: a region, #, and a 36-character ID.",
@@ -237,97 +231,18 @@ class DataAccessPlatformKind(Kind):
                 "The Client ID has no region prefix (such as us-east-1#). We accepted it; if you "
                 "copied only part of it, submit the whole value again."
             )
-        return value.lower(), warnings
+        return value, warnings
 
     def check_host(self, credential) -> str:
         return urlsplit(settings.PORTAL_DAP_API_URL).hostname or ""
 
-    def check(self, credential, secret: str, http: outbound.Session) -> Verdict:
-        try:
-            answer = canvas.dap_login(http, settings.PORTAL_DAP_API_URL, credential.client_id, secret)
-        except outbound.OutboundError as exc:
-            # The gateway's address is the partner's setting, never the customer's: not their fault.
-            return Verdict.inconclusive(f"Instructure's login service could not be reached: {exc}.")
-        return read_dap_login(answer)
 
-    def access_token(self, credential, secret: str, now: datetime.datetime) -> canvas.AccessToken:
-        with outbound.Session() as http:
-            answer = canvas.dap_login(http, settings.PORTAL_DAP_API_URL, credential.client_id, secret)
-        if not answer.access_token:
-            raise AccessRefused(read_dap_login(answer).reason)
-        return canvas.AccessToken(answer.access_token, now + datetime.timedelta(seconds=answer.expires_in or 3600))
-
-
-class AccessRefused(Exception):
-    """Canvas would not mint an access token; the message says why, for people."""
-
-
-# How Keydrop reads each answer of the DAP login (reference § 1). ---------------------------------
-
-DAP_REJECTED = (
-    "Instructure did not accept this Client ID and Secret: the secret may be mistyped, or the key was "
-    "deleted, regenerated or has expired. Create a new key in Identity Services and submit it."
-)
-DAP_MALFORMED = (
-    "Instructure could not read this Client ID and Secret (HTTP 400). Copy both again with the Copy Text "
-    "buttons and submit them."
-)
-# 403 answers name an account-level problem: the key may be fine, the account is not.
-DAP_ACCOUNT_PROBLEMS = {
-    "AccountDisabled": Verdict.rejected(
-        "Instructure reports that Canvas Data 2 is disabled for your institution's account "
-        "(AccountDisabled). Ask your Canvas Customer Success Manager to enable it again.",
-        http_status=403,
-    ),
-    "AccountNotOnboarded": Verdict.rejected(
-        "Instructure reports that your institution's account is not set up for Canvas Data 2 yet "
-        "(AccountNotOnboarded). Ask your Canvas Customer Success Manager to enable Canvas Data 2.",
-        http_status=403,
-    ),
-    # Maintenance passes by itself: never an alarm, and never a reason to discard a key.
-    "AccountUnderMaintenance": Verdict.inconclusive(
-        "Instructure reports maintenance on your institution's account (AccountUnderMaintenance); "
-        "we will check again later.",
-        http_status=403,
-    ),
-}
-
-
-def read_dap_login(answer: canvas.DapLogin) -> Verdict:
-    status = answer.status
-    if status == 200 and answer.has_token:
-        facts = {key: answer.scope[key] for key in ("region", "principal") if key in answer.scope}
-        where = f" (region {facts['region']})" if "region" in facts else ""
-        return Verdict.works(f"Instructure accepted the Client ID and Secret{where}.", facts=facts, http_status=200)
-    if status == 401:
-        return Verdict.rejected(DAP_REJECTED, http_status=401)
-    if status == 400:
-        return Verdict.rejected(DAP_MALFORMED, http_status=400)
-    if status == 403 and answer.error_type in DAP_ACCOUNT_PROBLEMS:
-        return DAP_ACCOUNT_PROBLEMS[answer.error_type]
-    if status == 403 and answer.error_type:
-        return Verdict.rejected(
-            f"Instructure refused access for your institution's account ({answer.error_type}). "
-            "Ask your Canvas Customer Success Manager what it means for Canvas Data 2.",
-            http_status=403,
-        )
-    if status == 429:
-        return Verdict.inconclusive(
-            "Instructure asked us to slow down (HTTP 429); we will check again later.", http_status=429
-        )
-    if status >= 500:
-        return Verdict.inconclusive(
-            f"Instructure's login service had an error (HTTP {status}); we will check again later.", http_status=status
-        )
-    # 200 without a token, a 403 from a proxy, an HTML page: nothing we can act on.
-    return Verdict.inconclusive(
-        f"Instructure's login service gave an answer we could not read (HTTP {status}); we will check again later.",
-        http_status=status,
-    )
-
-
-_DEVELOPER_KEY_ID = re.compile(r"^[0-9]{14,16}$")
+# A Canvas id: shard × 10^13 + local id, any positive integer below 2^63 (provider.rb client_id_is_valid?).
+_DEVELOPER_KEY_ID = re.compile(r"[1-9][0-9]{0,18}", re.ASCII)
+DEVELOPER_KEY_ID_LIMIT = 2**63
 _DEVELOPER_KEY_SECRET = re.compile(r"^[A-Za-z0-9]{64}$")
+# What Canvas lists where the account shows only a hint of each secret: 5 characters and "...".
+_SECRET_HINT = re.compile(r"[A-Za-z0-9]{5}(\.\.\.|…)")
 
 
 class DeveloperKeyKind(Kind):
@@ -335,20 +250,27 @@ class DeveloperKeyKind(Kind):
         value = value.strip()
         if not value:
             raise ValidationError("Enter the key ID.", code="required")
-        if not _DEVELOPER_KEY_ID.match(value):
+        if not _DEVELOPER_KEY_ID.fullmatch(value) or int(value) >= DEVELOPER_KEY_ID_LIMIT:
             raise ValidationError(
-                "A developer key ID is 14 to 16 digits, such as 170000000000123. Copy it from "
+                "A developer key ID is a number of 1 to 19 digits, such as 170000000000123. Copy it from "
                 "the Details column on the Developer Keys page.",
                 code="format",
             )
         return value, []
 
     def clean_secret(self, value: str) -> str:
+        if _SECRET_HINT.fullmatch(value.strip()):
+            raise ValidationError(
+                "That is the hint Canvas shows of the secret, not the secret: Canvas shows the whole secret only "
+                "when the key is created. Please do not regenerate it (that ends every integration using the key); "
+                "create a new key for us instead and copy its secret when Canvas shows it.",
+                code="hint",
+            )
         value = super().clean_secret(value)
         if not _DEVELOPER_KEY_SECRET.match(value):
             raise ValidationError(
                 f"A developer key secret is 64 letters and digits; this one has {len(value)} characters. "
-                "Click Show Key on the Developer Keys page and copy it again.",
+                "Copy it again where Canvas shows the whole secret (Show Key).",
                 code="format",
             )
         return value
@@ -356,149 +278,8 @@ class DeveloperKeyKind(Kind):
     def mask(self, client_id: str) -> str:
         return f"…{client_id[-4:]}"
 
-    def access_token(self, credential, secret: str, now: datetime.datetime) -> canvas.AccessToken:
-        from keys import grants  # grants builds on the kinds
-
-        try:
-            return grants.access_token(credential, now)
-        except grants.GrantUnusable as exc:
-            raise AccessRefused(str(exc)) from None
-
     def check_host(self, credential) -> str:
         return urlsplit(credential.canvas_url).hostname or ""
-
-    def check(self, credential, secret: str, http: outbound.Session) -> Verdict:
-        """Probe A (authorization endpoint: key known and On, redirect URI, scopes) and probe B
-        (token endpoint with a random code: the secret), both without any user signing in."""
-        setup = developer_key_setup(credential.institution.slug)
-        key = DeveloperKeyProbe(
-            canvas_url=credential.canvas_url,
-            client_id=credential.client_id,
-            scopes=[scope for scope, _ in setup["scopes"]],
-            redirect_uris=[uri for _, uri in setup["redirect_uris"]],
-        )
-        try:
-            return key.verdict(http, secret)
-        except outbound.Refused as exc:
-            return Verdict.rejected(f"Keydrop can reach Canvas only at a public https address: {exc}.")
-        except outbound.NoSuchHost:
-            return Verdict.rejected(DEVELOPER_KEY_FIXES["no_such_host"].format(host=self.check_host(credential)))
-        except outbound.OutboundError as exc:
-            return Verdict.inconclusive(f"Your Canvas could not be reached: {exc}; we will check again later.")
-
-
-# How Keydrop reads the developer-key probes (reference § 2.1). Each fix names where to click. ------
-
-DEVELOPER_KEY_FIXES = {
-    "unknown_key": (
-        "Canvas does not know key ID {key}, or the key was deleted or deactivated: check the ID in the Details "
-        "column of Admin → Developer Keys, or create a new key and submit it."
-    ),
-    "redirect_uri": (
-        "The key does not list our redirect URI: add the one shown on the intake page under Redirect URIs on "
-        "the key in Admin → Developer Keys."
-    ),
-    "scopes": "Add {count} missing scope{plural} to the key in Admin → Developer Keys: {scopes}.",
-    "off": "The key is Off for your account: switch it On in Admin → Developer Keys.",
-    "secret": "The secret does not match key ID {key}: copy it again with Show Key on the Developer Keys page.",
-    "no_such_host": "No Canvas answers at {host}: that name does not exist. Check your Canvas address.",
-    "scopes_not_enforced": (
-        " Enforce Scopes is off on this key, so its tokens carry all of the authorizing admin's rights; "
-        "{partner} asks for it On."
-    ),
-}
-
-
-@dataclass
-class DeveloperKeyProbe:
-    """The probes of one developer key, read into one verdict. Reusable by anything that needs
-    to know, without a user, whether a key is known, On, registered, scoped and its secret right."""
-
-    canvas_url: str
-    client_id: str
-    scopes: list[str]
-    redirect_uris: list[str]
-    matched_uri: str = ""  # the partner's redirect URI that the key registers, once probe A′ found it
-
-    def verdict(self, http: outbound.Session, secret: str) -> Verdict:
-        key = f"…{self.client_id[-4:]}"
-        findings = Findings()
-        if self.redirect_uris:
-            authorize = self.authorize_with_canary(http)
-            if authorize.status == 401 and authorize.error == "invalid_client":
-                return Verdict.rejected(DEVELOPER_KEY_FIXES["unknown_key"].format(key=key), http_status=401)
-            self.read_authorize(http, authorize, findings)
-        token = canvas.token_with_random_code(http, self.canvas_url, self.client_id, secret)
-        if token.status == 401 and token.error == "invalid_client":
-            fix = "secret" if token.description == "invalid client" else "unknown_key"
-            findings.problem(DEVELOPER_KEY_FIXES[fix].format(key=key), token.status)
-        elif not token.secret_matches:
-            findings.unsure(describe_unreadable("token", token.status), token.status)
-        if findings.problems:
-            return Verdict.rejected(" ".join(findings.problems), http_status=findings.status)
-        if findings.doubts:
-            doubts = " ".join(findings.doubts) + " We will check again later."
-            return Verdict.inconclusive(doubts, http_status=findings.status)
-        works = "Canvas knows the key, it is On, and the secret matches." + findings.note
-        return Verdict.works(works, http_status=token.status)
-
-    def authorize_with_canary(self, http: outbound.Session) -> canvas.Authorize:
-        """Probe A′: the required scopes plus one that cannot exist. A key registers one redirect
-        URI of the partner's (one per hosting region): try each until Canvas stops saying no."""
-        for uri in self.redirect_uris:
-            self.matched_uri = uri
-            answer = canvas.authorize(http, self.canvas_url, self.client_id, uri, [*self.scopes, canvas.CANARY_SCOPE])
-            if not (answer.status == 400 and answer.error == "invalid_request"):
-                break
-        return answer
-
-    def read_authorize(self, http: outbound.Session, authorize: canvas.Authorize, findings: "Findings") -> None:
-        if authorize.status == 400 and authorize.error == "invalid_request":
-            findings.problem(DEVELOPER_KEY_FIXES["redirect_uri"], authorize.status)
-            return
-        if authorize.error == "invalid_scope":
-            missing = [scope for scope in authorize.missing_scopes if scope != canvas.CANARY_SCOPE]
-            if missing:
-                plural = "s" if len(missing) > 1 else ""
-                fix = DEVELOPER_KEY_FIXES["scopes"].format(count=len(missing), plural=plural, scopes=", ".join(missing))
-                findings.problem(fix, authorize.status)
-                return
-            # Scopes enforced and complete: ask again without the canary to learn On or Off.
-            authorize = canvas.authorize(http, self.canvas_url, self.client_id, self.matched_uri, self.scopes)
-        elif authorize.lands:  # Canvas let the scope that cannot exist through: scopes are not enforced
-            findings.note = DEVELOPER_KEY_FIXES["scopes_not_enforced"].format(partner=settings.PORTAL_PARTNER_NAME)
-        if authorize.error == "unauthorized_client":
-            findings.problem(DEVELOPER_KEY_FIXES["off"], authorize.status)
-        elif not authorize.passed:
-            findings.unsure(describe_unreadable("authorization", authorize.status), authorize.status)
-
-
-@dataclass
-class Findings:
-    """What the probes found, gathered so that one answer can name every fix at once."""
-
-    problems: list[str] = field(default_factory=list)
-    doubts: list[str] = field(default_factory=list)
-    note: str = ""
-    status: int | None = None  # the HTTP status behind the first problem, else the first doubt
-
-    def problem(self, text: str, status: int) -> None:
-        if not self.problems:
-            self.status = status
-        self.problems.append(text)
-
-    def unsure(self, text: str, status: int) -> None:
-        if not self.problems and not self.doubts:
-            self.status = status
-        self.doubts.append(text)
-
-
-def describe_unreadable(endpoint: str, status: int) -> str:
-    if status == 403:
-        return f"Canvas is limiting our requests (HTTP 403 at its {endpoint} endpoint)."
-    if status >= 500:
-        return f"Canvas had an error (HTTP {status} at its {endpoint} endpoint)."
-    return f"Canvas gave an answer we could not read (HTTP {status} at its {endpoint} endpoint)."
 
 
 ONE_DAY = Lifetime("1d", "1 day", days=1)
@@ -520,6 +301,7 @@ DAP = DataAccessPlatformKind(
     default_lifetime="1y",
     key_types=(KeyType.INSTITUTIONAL, KeyType.PARTNER),
     env_names=("DAP_CLIENT_ID", "DAP_CLIENT_SECRET"),
+    check_name="dap_login",
     failure_causes=(
         "the key was deleted in Identity Services",
         "a new secret was generated for it, so the old one no longer works",
@@ -609,7 +391,10 @@ DEVELOPER_KEY = DeveloperKeyKind(
     client_id_help="The number in the Details column of the Developer Keys page, e.g. 170000000000123.",
     client_id_example="170000000000123",
     secret_label="Key secret",
-    secret_help="Click Show Key on the Developer Keys page: 64 letters and digits.",
+    secret_help=(
+        "64 letters and digits. Copy it when Canvas shows it (Show Key on a new key): some accounts later show "
+        "only a 5-character hint. Never regenerate a secret for us: that ends every integration using the key."
+    ),
     expiry_label="Review date",
     lifetimes=(SIX_MONTHS, ONE_YEAR),
     default_lifetime="1y",
@@ -618,6 +403,7 @@ DEVELOPER_KEY = DeveloperKeyKind(
     shows_scopes=True,
     needs_grant=True,
     env_names=("CANVAS_CLIENT_ID", "CANVAS_CLIENT_SECRET"),
+    check_name="developer_key_probes",
     failure_causes=(
         "the key was deleted in Admin → Developer Keys",
         "its secret was regenerated, so the old one no longer works",
@@ -646,9 +432,15 @@ DEVELOPER_KEY = DeveloperKeyKind(
         ),
         Step("Save and turn it on", "Click Save. The new key is Off by default: switch it On."),
         Step(
+            "Copy the key ID and secret now",
+            "Copy the key ID from the Details column, and the secret with Show Key while the new key is in front "
+            "of you: some Canvas accounts later show only a 5-character hint of it. Never regenerate the secret of "
+            "a key in use for us: that ends every integration using the key. If the secret is lost, create a new "
+            "key.",
+        ),
+        Step(
             "Submit it here",
-            "Copy the key ID from the Details column and the secret from Show Key, and submit "
-            "both below with your Canvas address. We email a {code_digits}-digit code to an admin address "
+            "Submit both below with your Canvas address. We email a {code_digits}-digit code to an admin address "
             "we have on file for you.",
         ),
     ),

@@ -119,10 +119,17 @@ class CredentialQuerySet(models.QuerySet):
         """Usable keys that worked and that Canvas now refuses: data has stopped, or will."""
         return self.usable(now).filter(failing_since__isnull=False)
 
+    def checkable(self, now: datetime.datetime | None = None):
+        """Usable keys, and keys waiting for a fix in Canvas: those the sweep asks Canvas about."""
+        now = now or timezone.now()
+        return self.filter(status__in=Credential.CHECKED_STATUSES, secret__isnull=False).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
+
     def due_for_check(self, now: datetime.datetime):
-        """Usable keys whose check time has come and that no sweep is checking right now."""
+        """Checkable keys whose check time has come and that no sweep is checking right now."""
         return (
-            self.usable(now)
+            self.checkable(now)
             .filter(next_check_at__lte=now)
             .filter(models.Q(check_claimed_until__isnull=True) | models.Q(check_claimed_until__lt=now))
         )
@@ -196,6 +203,12 @@ class CredentialQuerySet(models.QuerySet):
             status=Credential.Status.EXPIRED, secret=None, secret_purged_at=now
         )
 
+    def discard_unfixed(self, now: datetime.datetime) -> int:
+        """Keys still waiting for their fix in Canvas when the window closes: rejected for good."""
+        return self.filter(status=Credential.Status.NEEDS_FIX, fix_by__lte=now).update(
+            status=Credential.Status.REJECTED, secret=None, secret_purged_at=now, next_check_at=None
+        )
+
     def purge_dead_secrets(self, now: datetime.datetime) -> int:
         """Any secret a dead key still holds is destroyed, with its grant's tokens; the record stays."""
         CanvasGrant.objects.filter(credential__status__in=Credential.DEAD_STATUSES).purge(now)
@@ -232,6 +245,8 @@ class Credential(models.Model):
         REVOKED = "revoked", "Revoked"
         LOCKED = "locked", "Locked"
         REJECTED = "rejected", "Rejected by Canvas"  # refused when handed over: never active
+        # Refused at hand-over for a reason a setting in Canvas mends: kept sealed, never usable.
+        NEEDS_FIX = "needs_fix", "Needs a fix in Canvas"
 
     # The credential's life in named groups: every query, check, list and task uses these.
     # Usable: the secret may be handed out; a superseded key works until its own expiry, for the switch-over.
@@ -246,7 +261,12 @@ class Credential(models.Model):
     # Silenced: no reminder goes out: staff revoked it, it was locked unverified, or Canvas rejected
     # it at hand-over. A superseded key is not silenced: its reminders stop only when the key that
     # replaced it outlives it (supersede_older cancels them then), so its lapse is still announced.
-    SILENCED_STATUSES = (Status.REVOKED, Status.LOCKED, Status.REJECTED)
+    SILENCED_STATUSES = (Status.REVOKED, Status.LOCKED, Status.REJECTED, Status.NEEDS_FIX)
+    # Held: tracked keys and those kept sealed while they wait for a fix in Canvas. The institution's
+    # page shows them, and staff may revoke each.
+    HELD_STATUSES = (*TRACKED_STATUSES, Status.NEEDS_FIX)
+    # Checked by the sweep: keys in use, and keys waiting for their fix in Canvas (checked hourly).
+    CHECKED_STATUSES = (*USABLE_STATUSES, Status.NEEDS_FIX)
     # Days left at or below which the admin colours an expiry as urgent, or soon.
     URGENT_DAYS, SOON_DAYS = 7, 30
 
@@ -286,6 +306,12 @@ class Credential(models.Model):
         default=False, editable=False, help_text="Verified, but Canvas has not yet said whether it works."
     )
     rejected_at = models.DateTimeField(null=True, blank=True, editable=False)
+    fix_by = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Needs a fix in Canvas: its secret is destroyed at this time unless a check finds it fixed.",
+    )
     last_check_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_check_outcome = models.CharField(max_length=16, blank=True, choices=Outcome.choices, editable=False)
     last_check_reason = models.CharField(max_length=500, blank=True, editable=False)
@@ -390,7 +416,7 @@ class Credential(models.Model):
     @property
     def can_be_revoked(self) -> bool:
         # A tracked key may still hold a secret; locked and revoked ones have nothing left to revoke.
-        return self.status in self.TRACKED_STATUSES
+        return self.status in self.HELD_STATUSES
 
     @property
     def awaits_partner_secret(self) -> bool:
@@ -569,8 +595,10 @@ class Credential(models.Model):
         """Bring the credential in line with what Canvas said, and plan any alert that follows.
 
         Returns what changed: "confirmed" (first works: it takes over from older keys),
-        "rejected" (refused before it ever worked: never active, secret purged), "failing"
-        (worked, now refused), "recovered", "stuck" (nothing but inconclusive for too long), or "".
+        "needs_fix" (refused before it ever worked, for a reason a setting in Canvas mends: kept
+        sealed), "rejected" (the key itself is wrong before it ever worked: secret destroyed),
+        "failing" (worked, now refused), "recovered", "stuck" (nothing but inconclusive for too
+        long), or "". ``at_handover``: the customer reads the answer on the page, so no email says it.
         Two checks finishing at once apply one after the other: the row is locked (SQLite takes
         its write lock at BEGIN), and each alert is a unique row, so it exists once per episode.
         """
@@ -580,54 +608,104 @@ class Credential(models.Model):
             "last_check_outcome": verdict.outcome,
             "last_check_reason": verdict.reason[:500],
         }
-        change = ""
-        usable = row.status in self.USABLE_STATUSES
         if verdict.is_works:
-            updates.update(last_worked_at=now, inconclusive_since=None, failing_since=None)
-            facts = {fact: value[:64] for fact, value in verdict.facts.items() if fact in ("region", "principal")}
-            updates.update(facts)
-            if row.handover_check_pending:
-                updates["handover_check_pending"], change = False, "confirmed"
-            elif row.failing_since:
-                change = "recovered"
-                episode = row.failing_since
-                if CheckAlert.objects.filter(credential=row, topic=CheckAlert.Topic.FAILING, episode=episode).exists():
-                    CheckAlert.plan(row, CheckAlert.Topic.RECOVERED, episode=episode, reason=verdict.reason, now=now)
+            change = row._worked(verdict, now, updates)
         elif verdict.is_rejected:
-            updates["inconclusive_since"] = None
-            if row.handover_check_pending and usable:
-                # Refused before it ever worked: it never becomes the working key.
-                updates.update(
-                    status=self.Status.REJECTED,
-                    secret=None,
-                    rejected_at=now,
-                    secret_purged_at=now,
-                    handover_check_pending=False,
-                    next_check_at=None,
-                )
-                change = "rejected"
-                ReminderNotice.objects.filter(credential=row, state=ReminderNotice.State.SCHEDULED).update(
-                    state=ReminderNotice.State.CANCELLED, state_reason="Canvas rejected it when it was handed over."
-                )
-                if not at_handover:  # the receipt said it at hand-over; later, only an email can
-                    CheckAlert.plan(row, CheckAlert.Topic.REJECTED, episode=now, reason=verdict.reason, now=now)
-            elif usable and row.failing_since is None:
-                updates["failing_since"], change = now, "failing"
-                if row.matters_now(now):
-                    CheckAlert.plan(row, CheckAlert.Topic.FAILING, episode=now, reason=verdict.reason, now=now)
+            change = row._refused(verdict, now, updates, at_handover)
         else:
-            since = row.inconclusive_since or now
-            updates["inconclusive_since"] = since
-            patience = datetime.timedelta(days=settings.PORTAL_CHECK_INCONCLUSIVE_ALERT_DAYS)
-            stuck = usable and now - since >= patience and row.matters_now(now)
-            if stuck and CheckAlert.plan(row, CheckAlert.Topic.STUCK, episode=since, reason=verdict.reason, now=now):
-                change = "stuck"
+            change = row._unclear(verdict, now, updates)
         Credential.objects.filter(pk=self.pk).update(**updates)
-        for field, value in updates.items():
-            setattr(self, field, value)
+        for name, value in updates.items():
+            setattr(self, name, value)
         if change == "confirmed":
             self.supersede_older(now)
         return change
+
+    @property
+    def on_trial(self) -> bool:
+        """Verified, but Canvas has not yet seen it work: a refusal now means it never becomes active."""
+        return self.status == self.Status.NEEDS_FIX or (
+            self.handover_check_pending and self.status in self.USABLE_STATUSES
+        )
+
+    def _worked(self, verdict: Verdict, now, updates: dict) -> str:
+        updates.update(last_worked_at=now, inconclusive_since=None, failing_since=None)
+        updates.update({fact: value[:64] for fact, value in verdict.facts.items() if fact in ("region", "principal")})
+        if self.status == self.Status.NEEDS_FIX:  # fixed in Canvas: the same secret works now
+            updates.update(status=self.Status.ACTIVE, fix_by=None, handover_check_pending=False)
+            self.alerts_about_fix().update(state=CheckAlert.State.CANCELLED, last_error="It was fixed in Canvas.")
+            # Reminders silenced while it waited are planned again, as for a key that just arrived.
+            self.reminders.filter(state=ReminderNotice.State.CANCELLED).delete()
+            ReminderNotice.objects.plan_for(self, now)
+            return "confirmed"
+        if self.handover_check_pending:
+            updates["handover_check_pending"] = False
+            return "confirmed"
+        if self.failing_since:
+            episode = self.failing_since
+            if CheckAlert.objects.filter(credential=self, topic=CheckAlert.Topic.FAILING, episode=episode).exists():
+                CheckAlert.plan(self, CheckAlert.Topic.RECOVERED, episode=episode, reason=verdict.reason, now=now)
+            return "recovered"
+        return ""
+
+    def _refused(self, verdict: Verdict, now, updates: dict, at_handover: bool) -> str:
+        updates["inconclusive_since"] = None
+        if self.on_trial and verdict.fixable:
+            if self.status == self.Status.NEEDS_FIX:
+                return ""  # still waiting for the same kind of fix: the reason above is the news
+            fix_by = now + datetime.timedelta(days=settings.PORTAL_FIX_WINDOW_DAYS)
+            updates.update(status=self.Status.NEEDS_FIX, fix_by=fix_by, handover_check_pending=False)
+            self.cancel_reminders("It needs a fix in Canvas.")
+            if not at_handover:
+                CheckAlert.plan(self, CheckAlert.Topic.NEEDS_FIX, episode=now, reason=verdict.reason, now=now)
+            # The day before the secret is destroyed, the contacts hear of it once more.
+            CheckAlert.plan(
+                self,
+                CheckAlert.Topic.FIX_DEADLINE,
+                episode=now,
+                reason=verdict.reason,
+                now=now,
+                not_before=fix_by - datetime.timedelta(days=1),
+            )
+            return "needs_fix"
+        if self.on_trial:  # the key itself is wrong and it never worked: nothing to keep
+            updates.update(
+                status=self.Status.REJECTED,
+                secret=None,
+                rejected_at=now,
+                secret_purged_at=now,
+                handover_check_pending=False,
+                next_check_at=None,
+                fix_by=None,
+            )
+            self.cancel_reminders("Canvas rejected it when it was handed over.")
+            self.alerts_about_fix().update(state=CheckAlert.State.CANCELLED, last_error="Canvas rejected the key.")
+            if not at_handover:  # the receipt said it at hand-over; later, only an email can
+                CheckAlert.plan(self, CheckAlert.Topic.REJECTED, episode=now, reason=verdict.reason, now=now)
+            return "rejected"
+        if self.status in self.USABLE_STATUSES and self.failing_since is None:
+            updates["failing_since"] = now
+            if self.matters_now(now):
+                CheckAlert.plan(self, CheckAlert.Topic.FAILING, episode=now, reason=verdict.reason, now=now)
+            return "failing"
+        return ""
+
+    def _unclear(self, verdict: Verdict, now, updates: dict) -> str:
+        since = self.inconclusive_since or now
+        updates["inconclusive_since"] = since
+        patience = datetime.timedelta(days=settings.PORTAL_CHECK_INCONCLUSIVE_ALERT_DAYS)
+        stuck = self.status in self.USABLE_STATUSES and now - since >= patience and self.matters_now(now)
+        if stuck and CheckAlert.plan(self, CheckAlert.Topic.STUCK, episode=since, reason=verdict.reason, now=now):
+            return "stuck"
+        return ""
+
+    def cancel_reminders(self, reason: str) -> None:
+        self.reminders.filter(state=ReminderNotice.State.SCHEDULED).update(
+            state=ReminderNotice.State.CANCELLED, state_reason=reason
+        )
+
+    def alerts_about_fix(self):
+        return self.check_alerts.filter(topic=CheckAlert.Topic.FIX_DEADLINE, state=CheckAlert.State.SCHEDULED)
 
     # Reminders -----------------------------------------------------------------------------
 
@@ -668,7 +746,7 @@ class Credential(models.Model):
     @transaction.atomic
     def revoke(self, now: datetime.datetime) -> bool:
         """Revoke for good: the secret is purged and no further reminder goes out. True if this call did it."""
-        revoked = Credential.objects.filter(pk=self.pk, status__in=self.TRACKED_STATUSES).update(
+        revoked = Credential.objects.filter(pk=self.pk, status__in=self.HELD_STATUSES).update(
             status=self.Status.REVOKED,
             secret=None,
             revoked_at=now,
@@ -786,6 +864,7 @@ class CredentialCheck(models.Model):
         SCHEDULE = "schedule", "Daily check"
         COMMAND = "command", "check_credentials"
         PARTNER_SECRET = "partner_secret", "Partner secret entered"
+        CHECK_AGAIN = "check_again", "Check again, after a fix in Canvas"
         AUTHORIZATION = "authorization", "Admin authorized in Canvas"
 
     credential = models.ForeignKey(Credential, on_delete=models.CASCADE, related_name="checks")
@@ -820,6 +899,8 @@ class CheckAlert(models.Model):
         RECOVERED = "recovered", "Works again"  # staff
         STUCK = "stuck", "No clear answer for days"  # staff
         REJECTED = "rejected", "Rejected after hand-over"  # the institution's contacts and staff
+        NEEDS_FIX = "needs_fix", "Needs a fix in Canvas"  # the institution's contacts and staff
+        FIX_DEADLINE = "fix_deadline", "Discarded tomorrow unless fixed"  # the institution's contacts and staff
 
     class State(models.TextChoices):
         SCHEDULED = "scheduled", "Scheduled"
@@ -840,7 +921,7 @@ class CheckAlert(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     recipients = models.TextField(blank=True)
 
-    CUSTOMER_TOPICS = (Topic.FAILING, Topic.REJECTED)
+    CUSTOMER_TOPICS = (Topic.FAILING, Topic.REJECTED, Topic.NEEDS_FIX, Topic.FIX_DEADLINE)
 
     class Meta:
         ordering = ["-created_at"]
@@ -853,13 +934,13 @@ class CheckAlert(models.Model):
         return f"{self.get_topic_display()} alert"
 
     @classmethod
-    def plan(cls, credential: Credential, topic: str, *, episode, reason: str, now) -> bool:
+    def plan(cls, credential: Credential, topic: str, *, episode, reason: str, now, not_before=None) -> bool:
         """Plan the alert of an episode. True if this call planned it; an existing one stays."""
         _, created = cls.objects.get_or_create(
             credential=credential,
             topic=topic,
             episode=episode,
-            defaults={"reason": reason[:500], "created_at": now, "not_before": now},
+            defaults={"reason": reason[:500], "created_at": now, "not_before": not_before or now},
         )
         return created
 

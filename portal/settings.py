@@ -390,6 +390,9 @@ PORTAL_CHECK_HISTORY_DAYS = envint("PORTAL_CHECK_HISTORY_DAYS", 90)
 # Staff hear once when a key has had nothing but inconclusive answers for this long.
 PORTAL_CHECK_INCONCLUSIVE_ALERT_DAYS = envint("PORTAL_CHECK_INCONCLUSIVE_ALERT_DAYS", 10)
 PORTAL_CHECK_CLAIM_SECONDS = envint("PORTAL_CHECK_CLAIM_SECONDS", 300)
+# A key that needs a fix in Canvas (Off, scopes, redirect URI) is kept sealed this long, checked hourly,
+# then its secret is destroyed; its contacts are told the day before.
+PORTAL_FIX_WINDOW_DAYS = envint("PORTAL_FIX_WINDOW_DAYS", 7)
 # Outbound URLs carry key ids and state in their queries: httpx's request log stays off.
 LOGGING["loggers"].update({"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}})
 

@@ -161,7 +161,10 @@ class FakeDap(FakeServer):
         bad = self.bad_day()
         if bad:
             return bad
-        well_formed = client_id is not None and re.fullmatch(r"([a-z]{2}-[a-z]+-[0-9]{1,2}#)?[0-9a-f-]{36}", client_id)
+        if self.mode == "proxy_401":  # something in front of the gateway, not Instructure's verdict
+            return 401, {"Content-Type": "text/plain"}, "401 Unauthorized\n"
+        # The official client sends the ID as typed: ([\w-]+)#([\w-]+) is all it reads of it.
+        well_formed = client_id is not None and re.fullmatch(r"([\w-]+#)?[\w-]+", client_id, re.ASCII)
         if request.body != b"grant_type=client_credentials" or not well_formed:
             return 400, {}, {"error": {"type": "BadRequest", "uuid": str(uuid.uuid4()), "message": "malformed request"}}
         if self.account_problem:
@@ -234,6 +237,8 @@ class FakeKey:
     require_scopes: bool = True
     active: bool = True  # False: deleted or deactivated
     on: bool = True  # the account binding
+    other_account: bool = False  # made in another root account than the Canvas asked
+    test_cluster_only: bool = False  # usable only on beta and test, asked on production
     codes: dict[str, FakeCode] = field(default_factory=dict)
     grants: list[FakeGrant] = field(default_factory=list)
 
@@ -350,7 +355,8 @@ class FakeCanvas(FakeServer):
                 "",
             )
         state = request.arg("state")
-        if not key.on:
+        # authorized_for_account? (developer_key.rb) is false for each: one answer for all three.
+        if not key.on or key.other_account or key.test_cluster_only:
             return self.send_back(
                 redirect_uri,
                 error="unauthorized_client",

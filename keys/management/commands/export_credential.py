@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from keys import audit, kinds, outbound, staff
+from keys import audit, checks, kinds, outbound, staff
 from keys.models import Credential, Institution
 from keys.sealing import SecretUnreadable
 
@@ -134,7 +134,7 @@ class Command(BaseCommand):
                 "The stored secret cannot be decrypted with the configured SECRET_KEY and PORTAL_ENCRYPTION_KEY "
                 "(see rotate_keys in the README). Nothing was exported."
             ) from error
-        except kinds.AccessRefused as error:
+        except checks.AccessRefused as error:
             raise CommandError(f"Canvas did not issue an access token: {error} Nothing was exported.") from error
         except outbound.OutboundError as error:
             raise CommandError(f"Canvas could not be reached ({error}). Nothing was exported; try again.") from error
