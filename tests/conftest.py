@@ -195,7 +195,7 @@ def resolver(monkeypatch):
     return names
 
 
-WORKING_RESOLVER = {name: "151.101.1.1" for name in outbound.WELL_KNOWN_NAMES}
+WORKING_RESOLVER = dict.fromkeys(outbound.WELL_KNOWN_NAMES, "151.101.1.1")
 
 
 @pytest.fixture

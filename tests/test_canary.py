@@ -237,6 +237,19 @@ def test_the_canary_secret_is_nowhere_in_clear(
     )
     assert statuses == {REFUSED_ID: "rejected", REFUSED_ON_RETRY_ID: "rejected"}
     assert stuck.check_alerts.get().topic == "stuck"
+    # A key Canvas Data 2 is not enabled for yet: kept sealed for its fix, its contacts told the day
+    # before the window closes; then enabled at Instructure and checked again from the institution's page.
+    fake_dap.mode, fake_dap.account_problem = None, "AccountNotOnboarded"
+    fake_dap.add_key(NEEDS_FIX_ID, CANARY)
+    waiting = hand_over_canary(customer, institution, mail_dir, client_id=NEEDS_FIX_ID)
+    assert Credential.objects.get(pk=waiting.pk).status == "needs_fix"
+    time_machine.move_to(timezone.now() + datetime.timedelta(days=6, minutes=1))
+    run_live_checks()
+    fake_dap.account_problem = None
+    page = customer.post(f"/i/{institution.intake_token}/check-again/{waiting.pk}/", follow=True)
+    assert "Canvas accepts the key now" in page.content.decode()
+    assert_no_canary(page.content, "the check-again page")
+    assert Credential.objects.get(pk=waiting.pk).status == "active"
     for table, value in every_database_value():
         assert_no_canary(value if isinstance(value, bytes) else str(value), f"table {table}")
     if connection.vendor == "sqlite":
@@ -249,6 +262,8 @@ def test_the_canary_secret_is_nowhere_in_clear(
         ("the recovered email", b"Canvas accepts it again; nothing more to do."),
         ("the ten-days-inconclusive email", b"Inconclusive answers never alert the customer."),
         ("the refused receipt", b"Canvas refused the Canvas Data 2 key"),
+        ("the needs-a-fix receipt", b"for a reason you can fix in Canvas"),
+        ("the last-day email", b"This is the last reminder"),
     ):
         assert phrase in written, f"{email} was not written to be searched"
     for subject in (
@@ -275,6 +290,7 @@ def test_the_canary_secret_is_nowhere_in_clear(
 REFUSED_ID = "us-east-1#0c59cade-0000-4a7b-8c9d-0e1f2a3b4c5d"  # unknown to Instructure
 REFUSED_ON_RETRY_ID = "us-east-1#0c59cade-1111-4a7b-8c9d-0e1f2a3b4c5d"  # unknown too
 STUCK_ID = "us-east-1#0c59cade-2222-4a7b-8c9d-0e1f2a3b4c5d"
+NEEDS_FIX_ID = "us-east-1#0c59cade-3333-4a7b-8c9d-0e1f2a3b4c5d"
 
 
 def hand_over_canary(customer, institution, mail_dir, *, client_id) -> Credential:

@@ -242,7 +242,7 @@ def test_a_resolver_that_finds_no_name_at_all_is_our_failure_not_a_missing_name(
 
 
 def test_with_a_working_resolver_a_missing_name_is_missing_and_a_private_one_private(resolver):
-    resolver.update({name: "151.101.1.1" for name in outbound.WELL_KNOWN_NAMES})
+    resolver.update(dict.fromkeys(outbound.WELL_KNOWN_NAMES, "151.101.1.1"))
     resolver["intranet.example.edu"] = "10.1.2.3"
     assert outbound.address_problem("no-such-canvas.example.edu") == "missing"
     assert outbound.address_problem("intranet.example.edu") == "private"
