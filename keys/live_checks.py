@@ -59,6 +59,8 @@ def slot_after(credential_pk: int, moment: datetime.datetime, interval: datetime
     return datetime.datetime.fromtimestamp(cycles * period + phase, tz=datetime.UTC)
 
 
+# A scheduled check with no clear answer is asked again after these delays, then at its daily slot.
+UNCLEAR_RETRY_DELAYS = tuple(datetime.timedelta(minutes=m) for m in (15, 60, 180))
 # A key waiting for its fix in Canvas is checked this often, so a fix counts without anyone clicking.
 FIX_RECHECK = datetime.timedelta(hours=1)
 
@@ -74,7 +76,13 @@ def next_check_time(credential: Credential, now: datetime.datetime) -> datetime.
         if 0 < tries <= len(delays):
             return now + delays[tries - 1]
     interval = settings.PORTAL_CHECK_INTERVAL
-    return slot_after(credential.pk, now + interval / 2, interval)
+    regular = slot_after(credential.pk, now + interval / 2, interval)
+    if credential.last_check_outcome == Outcome.INCONCLUSIVE and credential.inconclusive_since:
+        # Throttled, an outage, our own network: ask again soon, backing off, never later than usual.
+        unclear = credential.checks.filter(at__gte=credential.inconclusive_since, outcome=Outcome.INCONCLUSIVE).count()
+        if 0 < unclear <= len(UNCLEAR_RETRY_DELAYS):
+            return min(now + UNCLEAR_RETRY_DELAYS[unclear - 1], regular)
+    return regular
 
 
 # One check ------------------------------------------------------------------------------------
