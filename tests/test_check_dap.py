@@ -65,7 +65,7 @@ def test_a_deleted_key_is_rejected(key, fake_dap):
 
 def test_the_gateways_400_is_inconclusive_never_a_reason_to_drop_the_key(fake_dap, institution):
     # The official client maps a 400 to ValidationError, never to an authentication failure.
-    checked = check(CredentialFactory(institution=institution, client_id="us-east-1:0c59cade", secret=SECRET))
+    checked = check(CredentialFactory(institution=institution, client_id="us-east-1#0c59cade!", secret=SECRET))
     assert checked.outcome == "inconclusive" and checked.record.http_status == 400
     assert "HTTP 400" in checked.record.reason
 

@@ -126,7 +126,7 @@ def test_an_unclear_daily_answer_is_asked_again_with_back_off_then_daily(working
     times = list(working_key.checks.filter(at__gte=start).order_by("at").values_list("at", flat=True))
     gaps = [round((later - earlier).total_seconds() / 60) for earlier, later in zip(times, times[1:], strict=False)]
     # 15 minutes, an hour, three hours (each to the sweep's 5-minute step), then the daily slot again.
-    assert [15, 60, 180] == [5 * round(gap / 5) for gap in gaps[:3]], gaps
+    assert [5 * round(gap / 5) for gap in gaps[:3]] == [15, 60, 180], gaps
     assert all(gap >= 12 * 60 for gap in gaps[3:]) and gaps[3:], gaps
     assert working_key.failing_since is None and to_customer(mail.outbox) == []
 
