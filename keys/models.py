@@ -972,10 +972,9 @@ class CanvasGrantQuerySet(models.QuerySet):
 class CanvasGrant(models.Model):
     """The access a Canvas admin granted a developer key through OAuth2: what the partner uses.
 
-    The refresh token is sealed like every secret. The access token is sealed with its expiry
-    because Canvas keeps one access token per grant and a refresh replaces it: a pipeline's token
-    would die whenever the daily check or another pipeline refreshed. Keeping the current one lets
-    every caller share it until it nears its end, and the check use it without replacing it.
+    The refresh token is sealed like every secret. The access token is sealed with the expiry
+    Keydrop stated for it, because Canvas keeps one access token per grant and a refresh kills it:
+    every caller shares it until that expiry, and only then is it refreshed (keys/grant_tokens.py).
     """
 
     credential = models.OneToOneField(Credential, on_delete=models.CASCADE, related_name="grant")
@@ -1021,6 +1020,9 @@ class AuthorizationRequest(models.Model):
     browser_digest = models.CharField(max_length=64)
     redirect_uri = models.URLField(max_length=500)
     scopes = models.TextField(help_text="The scopes asked for, one per line.")
+    code_verifier = SealedSecretField(
+        null=True, blank=True, help_text="The PKCE (S256) verifier, sealed; forgotten once the code is spent."
+    )
     created_at = models.DateTimeField(default=timezone.now)
     used_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=300, blank=True)
