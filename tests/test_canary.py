@@ -378,10 +378,10 @@ def test_the_grant_s_tokens_and_codes_are_nowhere_in_clear(
     institution, alice, mail_dir, fake_canvas, settings, time_machine, json_log
 ):
     """A developer key's whole grant: its secret (a canary), the authorization code, the state, the
-    refresh token and every access token. Only ciphertext at rest; nothing in mail, logs, pages
+    refresh token, every access token and the PKCE verifier. Only ciphertext at rest; nothing in mail, logs, pages
     (the reveal excepted), sessions, task rows or error pages; the export prints them by design."""
     from keys import kinds, live_checks, staff
-    from keys.models import CanvasGrant, CredentialCheck
+    from keys.models import AuthorizationRequest, CanvasGrant, CredentialCheck
     from tests.fakes import FakeCanvas, FakeKey
     from tests.test_oauth_grant import CALLBACK, canvas_answers, come_back, start
 
@@ -411,6 +411,8 @@ def test_the_grant_s_tokens_and_codes_are_nowhere_in_clear(
     # A refused state, a denial, then the grant; the callback addresses carry the code and state.
     callback = canvas_answers(start(customer, credential))
     code_and_state = [value for _, value in (pair.split("=", 1) for pair in callback.split("?", 1)[1].split("&"))]
+    # The PKCE verifier: sealed in its row, sent only to Canvas's token endpoint, then forgotten.
+    code_and_state.append(AuthorizationRequest.objects.get().code_verifier.reveal())
     assert come_back(Client(), callback).status_code == 400  # another browser: refused
     assert come_back(customer, callback).status_code == 302
     assert Client().get(CALLBACK + "?error=access_denied").status_code == 400
@@ -422,7 +424,7 @@ def test_the_grant_s_tokens_and_codes_are_nowhere_in_clear(
     credential.refresh_from_db()
     assert live_checks.check(credential, trigger=CredentialCheck.Trigger.SCHEDULE).outcome == "works"
     tokens.append(CanvasGrant.objects.get().access_token.reveal())
-    for args in (["--format", "json"], ["--access-token"]):
+    for args in (["--format", "json"], ["--access-token"], ["--include-refresh-token"]):
         out, err = io.StringIO(), io.StringIO()
         call_command(
             "export_credential",
