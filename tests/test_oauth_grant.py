@@ -226,6 +226,18 @@ def test_an_admin_without_the_right_to_authorize_is_told_who_must_click(credenti
     assert not CanvasGrant.objects.exists() and exchanges(fake_canvas) == 0
 
 
+def test_a_grant_canvas_cannot_confirm_at_once_is_kept_and_confirmed_later(credential, fake_canvas):
+    fake_canvas.route_modes["users_self"] = "rate_limit"  # throttled right after the exchange
+    browser = Client()
+    page = html.unescape(browser.get(authorize(browser, credential)["Location"]).content.decode())
+    assert "Canvas could not confirm the access just now" in page
+    credential.refresh_from_db()
+    assert not credential.awaits_authorization and CanvasGrant.objects.get().lost_at is None
+    assert not CheckAlert.objects.exists()
+    fake_canvas.route_modes.clear()
+    assert check(credential).outcome == "works"
+
+
 def test_a_secret_regenerated_since_the_hand_over_is_explained(credential, fake_key, fake_canvas):
     fake_key.secret = "N" * 64
     browser = Client()
