@@ -11,6 +11,7 @@ import datetime
 import html
 import io
 import json
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -212,6 +213,18 @@ def test_unauthorized_client_names_its_three_causes_each_mended_in_canvas(creden
     assert "it belongs to another Canvas" in page and "is not the key's own" in page
     assert '"test cluster only" key used on production' in page
     assert "same key and secret" in page
+
+
+def test_the_challenge_survives_canvas_s_authorize_page(credential, fake_canvas):
+    """The admin who clicks Authorize on Canvas's own page: the code carries the challenge all the same."""
+    fake_canvas.browser = "confirm"
+    browser = Client()
+    page = httpx.get(canvas_answers(start(browser, credential))).text
+    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', page))
+    assert fields["code_challenge_method"] == "S256"
+    accepted = httpx.post(f"{fake_canvas.url}/login/oauth2/accept", data=fields, follow_redirects=False)
+    come_back(browser, accepted.headers["location"])
+    assert CanvasGrant.objects.filter(credential=credential).exists()
 
 
 def test_an_admin_without_the_right_to_authorize_is_told_who_must_click(credential, fake_canvas):
