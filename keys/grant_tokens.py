@@ -126,7 +126,7 @@ def _alive(grant: CanvasGrant, now: datetime.datetime, refused: str) -> bool:
 
 
 def _grants(credential: Credential, include_lost: bool):
-    grants = CanvasGrant.objects.filter(credential=credential, refresh_token__isnull=False)
+    grants = CanvasGrant.objects.filter(credential=credential, purged_at__isnull=True)
     return grants if include_lost else grants.filter(lost_at__isnull=True)
 
 
@@ -157,6 +157,8 @@ def access_token(
 @sensitive_variables("secret", "answer")
 def _refresh(credential: Credential, grant: CanvasGrant) -> canvas.AccessToken:
     """Ask Canvas for the grant's next token (the caller holds the row's lock) and keep it."""
+    if grant.refresh_token is None:  # Canvas sent none with the code: this grant cannot be renewed
+        raise GrantGone("Canvas gave no refresh token with this authorization, so it cannot be renewed.")
     secret = secret_of(credential)
     sent_at = timezone.now()  # before the request: Canvas's clock starts later, never earlier
     try:

@@ -36,8 +36,7 @@ from keys.models import AuthorizationRequest, CanvasGrant, Credential
 from keys.outcomes import Verdict
 from keys.sealing import Sealed, SecretUnreadable
 
-# kinds.py and staff.py reach the grant's tokens through this module.
-__all__ = ["GrantUnusable", "access_token", "confirm", "revoke_in_canvas", "start", "complete", "redeem"]
+# kinds.py reaches the grant's tokens through this module: grants.access_token, grants.GrantUnusable.
 
 log = logging.getLogger(__name__)
 STATE_SALT = "keydrop.oauth-state"
