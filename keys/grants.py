@@ -36,7 +36,7 @@ from keys.models import AuthorizationRequest, CanvasGrant, Credential
 from keys.outcomes import Verdict
 from keys.sealing import Sealed, SecretUnreadable
 
-# kinds.py reaches the grant's tokens through this module: grants.access_token, grants.GrantUnusable.
+# keys/checks.py reaches the grant's tokens through this module: grants.access_token, grants.GrantUnusable.
 
 log = logging.getLogger(__name__)
 STATE_SALT = "keydrop.oauth-state"
