@@ -14,12 +14,14 @@ The clock moves with time-machine (the fake's token expiry reads the same clock)
 """
 
 import datetime
+import importlib
 import io
 import json
 import socket
 
 import httpx
 import pytest
+from django.apps import apps as django_apps
 from django.core import mail
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -29,6 +31,7 @@ from django.utils import timezone
 from keys import canvas, grant_tokens, grants, kinds, live_checks, staff
 from keys.models import CanvasGrant, CheckAlert, Credential, CredentialCheck
 from keys.outcomes import Verdict
+from keys.sealing import Sealed
 from tests.factories import developer_key_credential
 from tests.fakes import FakeCanvas, FakeKey
 from tests.test_oauth_grant import CALLBACK, KEY_ID, KEY_SECRET, authorize
@@ -337,3 +340,29 @@ def test_revoking_a_grant_lost_to_a_throttle_by_older_keydrop_revokes_it_in_canv
     grants.lose(CanvasGrant.objects.get(), "Canvas did not renew the access token (HTTP 403).", timezone.now())
     assert revoke(credential) == "the authorization was revoked in Canvas"
     assert fake_canvas.grants_of(KEY_ID) == 0
+
+
+def test_grants_an_earlier_version_dropped_on_an_uncertain_answer_come_back(institution):
+    # Migration 0014: a throttled refresh once marked grants lost for good; they are asked again now.
+    restore = importlib.import_module("keys.migrations.0014_restore_grants_lost_on_uncertain_answers").restore
+    now = timezone.now()
+    throttled, revoked = (
+        CanvasGrant.objects.create(
+            credential=developer_key_credential(institution, f"17000000000012{n}", "S" * 64, "https://c.example"),
+            refresh_token=Sealed.seal("refresh"),
+            authorized_at=now,
+            lost_at=now,
+            lost_reason=reason,
+        )
+        for n, reason in enumerate(
+            [
+                "Canvas did not renew the access token (HTTP 403). Authorize Keydrop again.",
+                "Canvas no longer knows the authorization: it was revoked. Authorize Keydrop again.",
+            ]
+        )
+    )
+    restore(django_apps, None)
+    throttled.refresh_from_db()
+    revoked.refresh_from_db()
+    assert throttled.lost_at is None and throttled.credential.awaits_authorization is False
+    assert revoked.lost_at is not None
