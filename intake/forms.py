@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from intake import rules
 from intake.models import normalise_code
-from keys import kinds, outbound
+from keys import kinds
+from keys.instructure import outbound
 from keys.models import AdminContact, Institution
 
 NONCE_SALT = "keydrop.intake.form-nonce"

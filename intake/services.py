@@ -8,7 +8,8 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from intake.models import Verification
-from keys import customer_view, kinds, limits, live_checks
+from keys import customer_view, kinds, limits
+from keys.checks import live_checks
 from keys.models import Credential, Institution
 from portal import emails
 

@@ -15,7 +15,8 @@ from intake import rules, services
 from intake.forms import CodeForm, SubmissionForm
 from intake.models import Verification
 from intake.rules import GENERIC_CODE_ERROR
-from keys import customer_view, grants, kinds, limits
+from keys import customer_view, kinds, limits
+from keys.instructure import grants
 from keys.models import AuthorizationRequest, CampaignInvitation, Credential, Institution
 from portal.client import client_ip
 from portal.middleware import allow_forms_to
@@ -233,7 +234,7 @@ def check_again(request, token: str, credential_id: int):
     return redirect("intake:start_kind", institution.intake_token, credential.kind)
 
 
-# The admin's OAuth grant of a developer key (keys/grants.py) --------------------------------------
+# The admin's OAuth grant of a developer key (keys/instructure/grants.py) --------------------------------------
 
 BROWSER_COOKIE = "keydrop_oauth_browser"  # binds an authorization to the browser that started it
 AUTHORIZATIONS_BUSY = "Too many authorizations were started for this key in the last hour."

@@ -4,7 +4,7 @@ A kind says what its fields are called, how to check their format, which expiry 
 offers, how a customer creates the key (the numbered steps on the intake page and in renewal
 emails), which variable names a pipeline reads, and which live check asks Canvas about it
 (``check_name``; the checks and their answer tables live with the Canvas code, in
-``keys/checks.py``). Code elsewhere asks the kind; it never tests ``if kind == ...``.
+``keys/instructure/answers.py``). Code elsewhere asks the kind; it never tests ``if kind == ...``.
 """
 
 import calendar
@@ -19,7 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.html import escape, format_html
 
-from keys import canvas
+from keys.instructure import canvas
 
 MAX_SECRET_LENGTH = 4096  # bytes of ASCII; anything longer is a paste gone wrong, never truncated
 

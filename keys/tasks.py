@@ -5,8 +5,10 @@ import logging
 
 from django.utils import timezone
 
-from keys import alerts, campaigns, limits, live_checks, reminders
+from keys import limits, reminders
+from keys.checks import alerts, live_checks
 from keys.models import Credential
+from keys.onboarding import campaigns
 
 log = logging.getLogger(__name__)
 

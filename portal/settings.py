@@ -372,7 +372,7 @@ PORTAL_STAFF_SESSION_IDLE = envseconds("PORTAL_STAFF_SESSION_IDLE_SECONDS", time
 SESSION_COOKIE_AGE = int(PORTAL_STAFF_SESSION_MAX_AGE.total_seconds())
 
 # Live checks: Keydrop asks Canvas whether each key works, at hand-over and every day after.
-# Every outbound request goes through keys.outbound: https only, no redirects, these limits, and
+# Every outbound request goes through keys.instructure.outbound: https only, no redirects, these limits, and
 # never to a private, loopback or link-local address. PORTAL_OUTBOUND_ALLOW_PRIVATE=1 allows plain
 # http to loopback, for tests and local fakes only (check keydrop.E031 refuses it in production).
 PORTAL_DAP_API_URL = os.getenv("PORTAL_DAP_API_URL", "https://api-gateway.instructure.com").rstrip("/")

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.test import override_settings
 
-from keys import outbound
+from keys.instructure import outbound
 from tests import factories
 from tests.ci import IN_CI
 from tests.fakes import FakeCanvas, FakeDap

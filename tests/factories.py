@@ -104,7 +104,7 @@ def tracked_credential(*, lifetime_days: int | None = 365, now=None, **kwargs) -
 
 def canvas_says(credential: Credential, verdict: Verdict, now=None, trigger=CredentialCheck.Trigger.SCHEDULE):
     """Record what Canvas answered, as a check would: for tests about what follows an answer."""
-    from keys import live_checks
+    from keys.checks import live_checks
 
     return live_checks.record(credential, verdict, trigger=trigger, now=now)
 

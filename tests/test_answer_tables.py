@@ -1,4 +1,4 @@
-"""Every row of keys/checks.py's answer tables, held against the reference (canvas-auth-endpoints.md
+"""Every row of keys/instructure/answers.py's answer tables, held against the reference (canvas-auth-endpoints.md
 § 1 and § 2.1): an example answer per row, the row it falls in, and what it does to a key.
 
 "destroys" is the one irreversible reading (an unknown id, a wrong secret, the gateway's JSON 401);
@@ -9,9 +9,9 @@ added to a table without an example here fails ``test_every_row_has_an_example``
 import httpx
 import pytest
 
-from keys import canvas, checks
-from keys.checks import DAP_LOGIN_ANSWERS, authorize_answers, token_answers
-from keys.outbound import Answer
+from keys.instructure import answers, canvas
+from keys.instructure.answers import DAP_LOGIN_ANSWERS, authorize_answers, token_answers
+from keys.instructure.outbound import Answer
 
 
 def dap(status, *, error_type="", gateway_error=None, token=False, is_json=True):
@@ -105,8 +105,8 @@ TABLES = [
     ids=[f"{row} -> {expected}" for _, examples in TABLES for row, _, expected in examples],
 )
 def test_each_answer_falls_in_its_row_and_does_what_the_reference_says(table, row, answer, expected):
-    assert checks.row_of(table, answer) == row
-    assert effect(checks.read(table, answer)) == expected
+    assert answers.row_of(table, answer) == row
+    assert effect(answers.read(table, answer)) == expected
 
 
 @pytest.mark.parametrize("table, examples", TABLES)
@@ -115,14 +115,14 @@ def test_every_row_has_an_example(table, examples):
 
 
 def test_an_invalid_client_with_words_nobody_documents_is_not_a_verdict_on_the_key():
-    assert effect(checks.read(token_answers("…0123"), token(401, "invalid_client", "something else"))) == (
+    assert effect(answers.read(token_answers("…0123"), token(401, "invalid_client", "something else"))) == (
         "inconclusive"
     )
 
 
 def test_a_throttled_answer_reads_as_canvas_limiting_us():
     # request_throttle.rb: 403, text/plain, "403 Forbidden (Rate Limit Exceeded)", on every endpoint.
-    verdict = checks.read(token_answers("…0123"), token(403))
+    verdict = answers.read(token_answers("…0123"), token(403))
     assert verdict.is_inconclusive and "Canvas is limiting our requests" in verdict.reason
 
 
@@ -140,4 +140,4 @@ def test_only_the_gateways_own_json_401_is_its_verdict(content_type, body, expec
             return Answer(401, httpx.Headers({"content-type": content_type}), body, 1)
 
     answer = canvas.dap_login(Http(), "https://gateway.example", "us-east-1#id", "s")
-    assert effect(checks.read(DAP_LOGIN_ANSWERS, answer)) == expected
+    assert effect(answers.read(DAP_LOGIN_ANSWERS, answer)) == expected

@@ -21,8 +21,8 @@ from django.utils import timezone
 from django_otp.oath import TOTP
 
 from intake import services
-from keys import campaigns, institution_csv
 from keys.models import CalendarFeed, Credential, Institution, InstitutionImport
+from keys.onboarding import campaigns, institution_csv
 from keys.tasks import purge_dead_secrets, run_live_checks, send_reminders
 from portal.logs import JsonFormatter, KeydropFilter
 from tests.fakes import FakeDap
@@ -380,7 +380,8 @@ def test_the_grant_s_tokens_and_codes_are_nowhere_in_clear(
     """A developer key's whole grant: its secret (a canary), the authorization code, the state, the
     refresh token, every access token and the PKCE verifier. Only ciphertext at rest; nothing in mail, logs, pages
     (the reveal excepted), sessions, task rows or error pages; the export prints them by design."""
-    from keys import kinds, live_checks, staff
+    from keys import kinds, staff
+    from keys.checks import live_checks
     from keys.models import AuthorizationRequest, CanvasGrant, CredentialCheck
     from tests.fakes import FakeCanvas, FakeKey
     from tests.test_oauth_grant import CALLBACK, canvas_answers, come_back, start

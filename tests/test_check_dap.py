@@ -14,7 +14,7 @@ import socket
 
 import pytest
 
-from keys import live_checks
+from keys.checks import live_checks
 from keys.models import Credential, CredentialCheck
 from tests.factories import CredentialFactory, tracked_credential
 

@@ -25,7 +25,9 @@ Probe B (POST /login/oauth2/token with a random code):
 
 import pytest
 
-from keys import canvas, kinds, live_checks, outbound
+from keys import kinds
+from keys.checks import live_checks
+from keys.instructure import canvas, outbound
 from keys.models import CredentialCheck
 from tests.factories import developer_key_credential
 from tests.fakes import FakeKey

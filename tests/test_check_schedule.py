@@ -23,7 +23,8 @@ import datetime
 import pytest
 from django.core import mail
 
-from keys import dashboard, live_checks
+from keys.admin import dashboard
+from keys.checks import live_checks
 from keys.models import CheckAlert, Credential, CredentialCheck
 from keys.tasks import run_live_checks
 from tests.factories import CredentialFactory, InstitutionFactory, works

@@ -1,4 +1,4 @@
-"""A grant kept as Canvas really answers (keys/grant_tokens.py): one access token per grant,
+"""A grant kept as Canvas really answers (keys/instructure/grant_tokens.py): one access token per grant,
 Keydrop its only refresher, and only Canvas's certain words drop a grant.
 
     row  refresh answer                                  meaning       test
@@ -28,7 +28,9 @@ from django.core.management.base import CommandError
 from django.test import Client
 from django.utils import timezone
 
-from keys import canvas, grant_tokens, grants, kinds, live_checks, staff
+from keys import kinds, staff
+from keys.checks import live_checks
+from keys.instructure import canvas, grant_tokens, grants
 from keys.models import CanvasGrant, CheckAlert, Credential, CredentialCheck
 from keys.outcomes import Verdict
 from keys.sealing import Sealed

@@ -1,6 +1,6 @@
 """One refresh at a time per grant, with real concurrent workers and the overlap forced.
 
-Canvas keeps one access token per grant and a refresh kills it (keys/grant_tokens.py), so workers
+Canvas keeps one access token per grant and a refresh kills it (keys/instructure/grant_tokens.py), so workers
 that all find the token expired must share one refresh: the grant's row is locked while it runs
 (PostgreSQL: SELECT … FOR UPDATE; SQLite: the write lock that transaction_mode=IMMEDIATE takes).
 """
@@ -13,7 +13,9 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from keys import grant_tokens, kinds, live_checks
+from keys import kinds
+from keys.checks import live_checks
+from keys.instructure import grant_tokens
 from keys.models import CanvasGrant, CredentialCheck
 from keys.outcomes import Verdict
 from tests.factories import developer_key_credential

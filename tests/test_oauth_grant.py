@@ -23,7 +23,9 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from keys import canvas, grants, kinds, live_checks, outbound, staff
+from keys import kinds, staff
+from keys.checks import live_checks
+from keys.instructure import canvas, grants, outbound
 from keys.models import AuditEvent, AuthorizationRequest, CanvasGrant, CheckAlert, Credential, CredentialCheck
 from keys.sealing import Sealed
 from tests.factories import CredentialFactory, developer_key_credential

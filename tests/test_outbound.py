@@ -24,7 +24,7 @@ import pytest
 import trustme
 from django.core import checks
 
-from keys import outbound
+from keys.instructure import outbound
 from tests.fakes import FakeServer
 
 PRODUCTION = outbound.Policy(allow_private=False)

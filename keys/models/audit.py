@@ -1,6 +1,5 @@
 """The audit trail: append-only events of every privileged action, sign-in and lockout."""
 
-
 from django.db import models
 from django.utils import timezone
 

@@ -124,7 +124,6 @@ class CredentialQuerySet(models.QuerySet):
             secret=None, secret_purged_at=now
         )
 
-
     def lapsed_without_renewal_q(self, now: datetime.datetime) -> models.Q:
         """The condition on its own: no newer verified key that is tracked (not pending, locked or revoked)."""
         renewal = self.model.objects.filter(

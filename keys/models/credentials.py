@@ -19,7 +19,7 @@ from keys.models.credential_queries import CredentialQuerySet
 from keys.models.grants import CanvasGrant
 from keys.models.institutions import Institution
 from keys.models.reminders import ReminderNotice
-from keys.outcomes import Outcome, Verdict
+from keys.outcomes import Outcome
 from keys.sealing import Sealed, SealedSecretField
 
 
@@ -314,30 +314,6 @@ class Credential(models.Model):
             status=self.Status.SUPERSEDED, superseded_by=self, superseded_at=now
         )
 
-    def older_keys_still_working(self, now: datetime.datetime) -> list["Credential"]:
-        """Older keys of this institution and kind that are usable, not refused by Canvas, and
-        outlive this one: while one exists, this key's lapse does not stop the data."""
-        older = (
-            Credential.objects.usable(now)
-            .filter(institution_id=self.institution_id, kind=self.kind, verified_at__lt=self.verified_at)
-            .filter(failing_since__isnull=True)
-            .exclude(pk=self.pk)
-            .defer("secret")
-        )
-        if self.expires_at:
-            older = older.filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=self.expires_at))
-        return list(older.select_related("institution").order_by("-verified_at"))
-
-    def newer_keys(self) -> list["Credential"]:
-        """Keys of this institution and kind verified after this one (that count as a renewal)."""
-        return list(
-            Credential.objects.filter(institution_id=self.institution_id, kind=self.kind)
-            .filter(verified_at__gt=self.verified_at, status__in=self.TRACKED_STATUSES)
-            .defer("secret")
-            .select_related("institution")
-            .order_by("-verified_at")
-        )
-
     # Live checks ---------------------------------------------------------------------------
 
     # A hand-over check that was inconclusive is tried again after these delays, then daily.
@@ -351,22 +327,6 @@ class Credential(models.Model):
         if self.failing_since:
             return "failing"
         return self.last_check_outcome or "unchecked"
-
-    def check_summary(self) -> str:
-        """What Canvas said last, and what that means, in a line for staff."""
-        if self.status == self.Status.REJECTED:
-            when = f"{timezone.localtime(self.rejected_at):%Y-%m-%d %H:%M}"
-            return f"Rejected when handed over ({when}): {self.last_check_reason}"
-        if not self.last_check_at:
-            return "Not checked yet."
-        parts = [self.last_check_reason]
-        if self.failing_since:
-            parts.append(f"Failing since {timezone.localtime(self.failing_since):%Y-%m-%d %H:%M}.")
-        if self.last_worked_at:
-            parts.append(f"Last worked {timezone.localtime(self.last_worked_at):%Y-%m-%d %H:%M}.")
-        if self.next_check_at and self.status in self.USABLE_STATUSES:
-            parts.append(f"Next check {timezone.localtime(self.next_check_at):%Y-%m-%d %H:%M}.")
-        return " ".join(parts)
 
     def another_key_works(self, now: datetime.datetime) -> bool:
         """Whether another usable, unexpired key of this institution and kind works now: it has
@@ -385,37 +345,6 @@ class Credential(models.Model):
         delete the old key once the new one works, so its end then is no news to anyone."""
         return self.status == self.Status.ACTIVE or not self.another_key_works(now)
 
-    @transaction.atomic
-    def apply_check(self, verdict: Verdict, now: datetime.datetime, *, at_handover: bool = False) -> str:
-        """Bring the credential in line with what Canvas said, and plan any alert that follows.
-
-        Returns what changed: "confirmed" (first works: it takes over from older keys),
-        "needs_fix" (refused before it ever worked, for a reason a setting in Canvas mends: kept
-        sealed), "rejected" (the key itself is wrong before it ever worked: secret destroyed),
-        "failing" (worked, now refused), "recovered", "stuck" (nothing but inconclusive for too
-        long), or "". ``at_handover``: the customer reads the answer on the page, so no email says it.
-        Two checks finishing at once apply one after the other: the row is locked (SQLite takes
-        its write lock at BEGIN), and each alert is a unique row, so it exists once per episode.
-        """
-        row = Credential.objects.select_for_update().get(pk=self.pk)
-        updates = {
-            "last_check_at": now,
-            "last_check_outcome": verdict.outcome,
-            "last_check_reason": verdict.reason[:500],
-        }
-        if verdict.is_works:
-            change = row._worked(verdict, now, updates)
-        elif verdict.is_rejected:
-            change = row._refused(verdict, now, updates, at_handover)
-        else:
-            change = row._unclear(verdict, now, updates)
-        Credential.objects.filter(pk=self.pk).update(**updates)
-        for name, value in updates.items():
-            setattr(self, name, value)
-        if change == "confirmed":
-            self.supersede_older(now)
-        return change
-
     @property
     def on_trial(self) -> bool:
         """Verified, but Canvas has not yet seen it work: a refusal now means it never becomes active."""
@@ -423,83 +352,14 @@ class Credential(models.Model):
             self.handover_check_pending and self.status in self.USABLE_STATUSES
         )
 
-    def _worked(self, verdict: Verdict, now, updates: dict) -> str:
-        updates.update(last_worked_at=now, inconclusive_since=None, failing_since=None)
-        updates.update({fact: value[:64] for fact, value in verdict.facts.items() if fact in ("region", "principal")})
-        if self.status == self.Status.NEEDS_FIX:  # fixed in Canvas: the same secret works now
-            updates.update(status=self.Status.ACTIVE, fix_by=None, handover_check_pending=False)
-            self.alerts_about_fix().update(state=CheckAlert.State.CANCELLED, last_error="It was fixed in Canvas.")
-            # Reminders silenced while it waited are planned again, as for a key that just arrived.
-            self.reminders.filter(state=ReminderNotice.State.CANCELLED).delete()
-            ReminderNotice.objects.plan_for(self, now)
-            return "confirmed"
-        if self.handover_check_pending:
-            updates["handover_check_pending"] = False
-            return "confirmed"
-        if self.failing_since:
-            episode = self.failing_since
-            if CheckAlert.objects.filter(credential=self, topic=CheckAlert.Topic.FAILING, episode=episode).exists():
-                CheckAlert.plan(self, CheckAlert.Topic.RECOVERED, episode=episode, reason=verdict.reason, now=now)
-            return "recovered"
-        return ""
-
-    def _refused(self, verdict: Verdict, now, updates: dict, at_handover: bool) -> str:
-        updates["inconclusive_since"] = None
-        if self.on_trial and verdict.fixable:
-            if self.status == self.Status.NEEDS_FIX:
-                return ""  # still waiting for the same kind of fix: the reason above is the news
-            fix_by = now + datetime.timedelta(days=settings.PORTAL_FIX_WINDOW_DAYS)
-            updates.update(status=self.Status.NEEDS_FIX, fix_by=fix_by, handover_check_pending=False)
-            self.cancel_reminders("It needs a fix in Canvas.")
-            if not at_handover:
-                CheckAlert.plan(self, CheckAlert.Topic.NEEDS_FIX, episode=now, reason=verdict.reason, now=now)
-            # The day before the secret is destroyed, the contacts hear of it once more.
-            CheckAlert.plan(
-                self,
-                CheckAlert.Topic.FIX_DEADLINE,
-                episode=now,
-                reason=verdict.reason,
-                now=now,
-                not_before=fix_by - datetime.timedelta(days=1),
-            )
-            return "needs_fix"
-        if self.on_trial:  # the key itself is wrong and it never worked: nothing to keep
-            updates.update(
-                status=self.Status.REJECTED,
-                secret=None,
-                rejected_at=now,
-                secret_purged_at=now,
-                handover_check_pending=False,
-                next_check_at=None,
-                fix_by=None,
-            )
-            self.cancel_reminders("Canvas rejected it when it was handed over.")
-            self.alerts_about_fix().update(state=CheckAlert.State.CANCELLED, last_error="Canvas rejected the key.")
-            if not at_handover:  # the receipt said it at hand-over; later, only an email can
-                CheckAlert.plan(self, CheckAlert.Topic.REJECTED, episode=now, reason=verdict.reason, now=now)
-            return "rejected"
-        if self.status in self.USABLE_STATUSES and self.failing_since is None:
-            updates["failing_since"] = now
-            if self.matters_now(now):
-                CheckAlert.plan(self, CheckAlert.Topic.FAILING, episode=now, reason=verdict.reason, now=now)
-            return "failing"
-        return ""
-
-    def _unclear(self, verdict: Verdict, now, updates: dict) -> str:
-        since = self.inconclusive_since or now
-        updates["inconclusive_since"] = since
-        patience = datetime.timedelta(days=settings.PORTAL_CHECK_INCONCLUSIVE_ALERT_DAYS)
-        stuck = self.status in self.USABLE_STATUSES and now - since >= patience and self.matters_now(now)
-        if stuck and CheckAlert.plan(self, CheckAlert.Topic.STUCK, episode=since, reason=verdict.reason, now=now):
-            return "stuck"
-        return ""
-
     def cancel_reminders(self, reason: str) -> None:
+        """Scheduled reminders stop (the key is rejected, or waits for its fix in Canvas)."""
         self.reminders.filter(state=ReminderNotice.State.SCHEDULED).update(
             state=ReminderNotice.State.CANCELLED, state_reason=reason
         )
 
     def alerts_about_fix(self):
+        """The "discarded tomorrow unless fixed" email, while it is still to be sent."""
         return self.check_alerts.filter(topic=CheckAlert.Topic.FIX_DEADLINE, state=CheckAlert.State.SCHEDULED)
 
     # Reminders -----------------------------------------------------------------------------

@@ -25,7 +25,7 @@ class CanvasGrant(models.Model):
 
     The refresh token is sealed like every secret. The access token is sealed with the expiry
     Keydrop stated for it, because Canvas keeps one access token per grant and a refresh kills it:
-    every caller shares it until that expiry, and only then is it refreshed (keys/grant_tokens.py).
+    every caller shares it until that expiry, and only then is it refreshed (keys/instructure/grant_tokens.py).
     """
 
     credential = models.OneToOneField("keys.Credential", on_delete=models.CASCADE, related_name="grant")

@@ -1,6 +1,5 @@
 """Hourly-limit slots (keys/limits.py): at most N uses of a scope in any rolling hour."""
 
-
 from django.db import models
 
 

@@ -1,6 +1,6 @@
 """Print an institution's current working credential for a data pipeline, and record that it did.
 
-A developer key's grant has one access token, and a refresh kills it (keys/grant_tokens.py), so
+A developer key's grant has one access token, and a refresh kills it (keys/instructure/grant_tokens.py), so
 Keydrop must be the grant's only refresher: the refresh token is printed only on request
 (``--include-refresh-token``), noted in the export's audit event and warned about on stderr."""
 
@@ -14,7 +14,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from keys import audit, checks, kinds, outbound, staff
+from keys import audit, kinds, staff
+from keys.instructure import answers, outbound
 from keys.models import CanvasGrant, Credential, Institution
 from keys.sealing import SecretUnreadable
 
@@ -169,7 +170,7 @@ class Command(BaseCommand):
                 "The stored secret cannot be decrypted with the configured SECRET_KEY and PORTAL_ENCRYPTION_KEY "
                 "(see rotate_keys in the README). Nothing was exported."
             ) from error
-        except checks.AccessRefused as error:
+        except answers.AccessRefused as error:
             raise CommandError(f"Canvas did not issue an access token: {error} Nothing was exported.") from error
         except outbound.OutboundError as error:
             raise CommandError(f"Canvas could not be reached ({error}). Nothing was exported; try again.") from error

@@ -31,7 +31,7 @@ grant works once Canvas answers again:
     5     5xx (an outage)                                    inconclusive
     6     anything else: another 400, 401 or 403, a          inconclusive  not Canvas's word on the
           redirect, a 200 without a token, no JSON                         grant
-    7     no answer: timeout, refused, our resolver          inconclusive  keys/outbound.py
+    7     no answer: timeout, refused, our resolver          inconclusive  keys/instructure/outbound.py
     ====  =================================================  ============  ==========================
 """
 
@@ -44,7 +44,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from keys import canvas, outbound
+from keys.instructure import canvas, outbound
 from keys.models import CanvasGrant, Credential
 from keys.sealing import Sealed, SecretUnreadable
 

@@ -21,7 +21,8 @@ from typing import Any
 
 from django.conf import settings
 
-from keys import canvas, grants, kinds, outbound
+from keys import kinds
+from keys.instructure import canvas, grants, outbound
 from keys.outcomes import Verdict
 
 

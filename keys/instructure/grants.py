@@ -13,7 +13,7 @@ secret.
   endpoint; the authorize URL carries only its challenge. Current Canvas stores the challenge with
   the code and refuses the exchange without the matching verifier (``lib/canvas/oauth/pkce.rb``),
   so a code caught on its way back is worthless to anyone else. A Canvas without PKCE ignores both.
-- Using and refreshing the grant: ``keys/grant_tokens.py`` (one access token per grant, Keydrop
+- Using and refreshing the grant: ``keys/instructure/grant_tokens.py`` (one access token per grant, Keydrop
   its only refresher, and the table of what a refresh answer means).
 - Deleting a token in Canvas deletes the whole grant: only a revoke does that, never a check.
 """
@@ -30,13 +30,22 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from keys import canvas, kinds, limits, outbound
-from keys.grant_tokens import GrantGone, GrantUnusable, RefreshFailed, access_token, secret_of, stated_expiry
+from keys import audit, kinds, limits
+from keys.checks import records
+from keys.instructure import canvas, outbound
+from keys.instructure.grant_tokens import (
+    GrantGone,
+    GrantUnusable,
+    RefreshFailed,
+    access_token,
+    secret_of,
+    stated_expiry,
+)
 from keys.models import AuthorizationRequest, CanvasGrant, Credential
 from keys.outcomes import Verdict
 from keys.sealing import Sealed, SecretUnreadable
 
-# keys/checks.py reaches the grant's tokens through this module: grants.access_token, grants.GrantUnusable.
+# keys/instructure/answers.py reaches the grant's tokens through this module: grants.access_token, grants.GrantUnusable.
 
 log = logging.getLogger(__name__)
 STATE_SALT = "keydrop.oauth-state"
@@ -254,8 +263,6 @@ def store(
     sent_at: datetime.datetime | None = None,
 ) -> CanvasGrant:
     """Keep the grant. ``me`` is None when Canvas could not confirm the token yet (the check will)."""
-    from keys import audit, live_checks
-
     with transaction.atomic():
         grant, _ = CanvasGrant.objects.update_or_create(
             credential=credential,
@@ -288,7 +295,7 @@ def store(
         )
     else:
         verdict = Verdict.works(f"Canvas accepted the key, and {grant.authorized_by} granted access.", http_status=200)
-    live_checks.record(credential, verdict, trigger=live_checks.Trigger.AUTHORIZATION, now=now)
+    records.record(credential, verdict, trigger=records.Trigger.AUTHORIZATION, now=now)
     return grant
 
 

@@ -3,10 +3,10 @@
 Only the protocol lives here (reference: canvas-auth-endpoints.md, and Canvas's own
 ``oauth2_provider_controller.rb`` and ``lib/canvas/oauth``). What an answer *means* for a
 credential (works, rejected, inconclusive, and the fix in words) is the kind's business, in
-``keys/kinds.py``. Every request goes through ``keys.outbound``.
+``keys/kinds.py``. Every request goes through ``keys.instructure.outbound``.
 
 An answer object keeps only what a reading needs: status, error words, scope facts. Bodies are
-dropped here; tokens leave this module only in a ``Grant``, for ``keys.grants`` to seal or hand out.
+dropped here; tokens leave this module only in a ``Grant``, for ``keys.instructure.grants`` to seal or hand out.
 """
 
 import base64
@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, quote, urlencode, urljoin, urlsplit
 
-from keys import outbound
+from keys.instructure import outbound
 
 # A scope that no Canvas has: asking for it shows whether a key enforces scopes at all.
 CANARY_SCOPE = "url:GET|/api/v1/__keydrop_probe__"
