@@ -290,7 +290,7 @@ def test_insufficient_scopes_is_neither_a_lost_grant_nor_a_reason_to_refresh(cre
         {"errors": [{"message": "Insufficient scopes on access token."}]},
     )
     verdict = confirm(credential)
-    assert verdict.is_inconclusive and canvas.USERS_SELF_SCOPE in verdict.reason
+    assert verdict.is_inconclusive and kinds.USERS_SELF_SCOPE in verdict.reason
     assert CanvasGrant.objects.get().lost_at is None and fake_canvas.refreshes() == 0
 
 

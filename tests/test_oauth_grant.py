@@ -106,7 +106,7 @@ def test_the_button_sends_the_admin_to_canvas_with_our_callback_scopes_and_a_sta
     assert query["response_type"] == "code" and query["client_id"] == KEY_ID
     assert query["redirect_uri"] == keydrop_callback
     assert query["scope"].split() == [scope for scope, _ in kinds.developer_key_setup("x")["scopes"]]
-    assert canvas.USERS_SELF_SCOPE in query["scope"].split()
+    assert kinds.USERS_SELF_SCOPE in query["scope"].split()
     assert len(query["state"]) > 40
     # S256 PKCE: the challenge of this request's own verifier, which never leaves Keydrop but to the token endpoint.
     verifier = AuthorizationRequest.objects.get().code_verifier.reveal()
@@ -446,7 +446,7 @@ def test_the_developer_keys_api_calls_ask_for_exactly_the_configured_scopes(keyd
     create, switch_on = kinds.developer_key_api_calls(setup, "Acme Analytics")
     fields = [part.strip(" '\\\n").split("=", 1) for part in create.split("--data-urlencode")[1:]]
     scopes = [value for name, value in fields if name == "developer_key[scopes][]"]
-    assert scopes == [scope for scope, _ in setup["scopes"]] and canvas.USERS_SELF_SCOPE in scopes
+    assert scopes == [scope for scope, _ in setup["scopes"]] and kinds.USERS_SELF_SCOPE in scopes
     assert ["developer_key[redirect_uris][]", keydrop_callback] in fields
     assert ["developer_key[require_scopes]", "true"] in fields and ["developer_key[allow_includes]", "true"] in fields
     assert create.startswith("curl -X POST https://YOUR-CANVAS/api/v1/accounts/self/developer_keys ")

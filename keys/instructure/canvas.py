@@ -222,10 +222,6 @@ class AccessToken:
     expires_at: datetime.datetime
 
 
-# The one scope Keydrop needs of a grant: ``GET /api/v1/users/self`` confirms a token works.
-USERS_SELF_SCOPE = "url:GET|/api/v1/users/:id"
-
-
 def pkce_challenge(verifier: str) -> str:
     """RFC 7636 S256, as Canvas checks it (``lib/canvas/oauth/pkce.rb``): base64url of SHA-256, no padding."""
     digest = hashlib.sha256(verifier.encode("ascii")).digest()

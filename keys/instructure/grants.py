@@ -221,7 +221,7 @@ def complete(request: AuthorizationRequest, code: str, now: datetime.datetime) -
         if me.scope_missing:
             return Completed(
                 False,
-                f"Canvas issued a token without the scope {canvas.USERS_SELF_SCOPE}, which {partner} needs to "
+                f"Canvas issued a token without the scope {kinds.USERS_SELF_SCOPE}, which {partner} needs to "
                 "confirm access: add it to the key in Admin → Developer Keys, then authorize again.",
             )
         return Completed(False, "Canvas issued a token that does not work. Please authorize again.")
@@ -354,7 +354,7 @@ def read_users_self(me: canvas.Me, verdict: Verdict, grant: CanvasGrant) -> Verd
     if me.scope_missing:
         # The token works, only not for users/self: the grant predates that scope. Data still flows.
         return Verdict.inconclusive(
-            f"The authorization by {grant.authorized_by} lacks the scope {canvas.USERS_SELF_SCOPE}, so Keydrop "
+            f"The authorization by {grant.authorized_by} lacks the scope {kinds.USERS_SELF_SCOPE}, so Keydrop "
             "cannot confirm it (it was granted before that scope was asked for). It is kept and still used.",
             http_status=me.status,
         )
