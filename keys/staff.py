@@ -88,7 +88,7 @@ def revoke(credentials, *, actor: Actor, reason: str, now: datetime.datetime) ->
     revoked = []
     for credential in credentials:
         # Canvas first: ending the admin's grant takes a token, minted with the secret about to go.
-        in_canvas = grants.revoke_in_canvas(credential, now) if credential.can_be_revoked else ""
+        in_canvas = grants.revoke_in_canvas(credential, now) if credential.can_be_revoked else None
         with transaction.atomic():
             if credential.revoke(now):
                 audit.record(
@@ -98,7 +98,7 @@ def revoke(credentials, *, actor: Actor, reason: str, now: datetime.datetime) ->
                     reason=reason,
                     ip=actor.ip,
                     at=now,
-                    detail="; ".join(filter(None, ["secret purged", in_canvas])),
+                    detail="; ".join(filter(None, ["secret purged", str(in_canvas or "")])),
                 )
                 credential.revoked_in_canvas = in_canvas  # for the page that reports it
                 revoked.append(credential)

@@ -308,7 +308,7 @@ def test_tokens_refused_right_after_a_refresh_make_the_key_rejected_but_keep_the
 
 def revoke(credential) -> str:
     [revoked] = staff.revoke([credential], actor=staff.Actor(name="alice"), reason="contract ended", now=timezone.now())
-    return revoked.revoked_in_canvas
+    return str(revoked.revoked_in_canvas)
 
 
 @pytest.mark.parametrize("route", ["refresh", "delete"])

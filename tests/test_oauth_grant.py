@@ -390,7 +390,7 @@ def test_revoking_the_key_revokes_the_grant_in_canvas(credential, fake_canvas):
     authorize(Client(), credential)
     assert fake_canvas.grants_of(KEY_ID) == 1
     [revoked] = staff.revoke([credential], actor=staff.Actor(name="alice"), reason="contract ended", now=timezone.now())
-    assert revoked.revoked_in_canvas == "the authorization was revoked in Canvas"
+    assert str(revoked.revoked_in_canvas) == "the authorization was revoked in Canvas"
     assert fake_canvas.grants_of(KEY_ID) == 0
     grant = CanvasGrant.objects.get()
     assert grant.refresh_token is None and grant.access_token is None and grant.purged_at
@@ -401,7 +401,7 @@ def test_revoking_says_so_when_canvas_could_not_be_told(credential, fake_canvas)
     authorize(Client(), credential)
     fake_canvas.mode = "500"
     [revoked] = staff.revoke([credential], actor=staff.Actor(name="alice"), reason="contract ended", now=timezone.now())
-    assert "revoke it in Canvas by hand" in revoked.revoked_in_canvas
+    assert "revoke it in Canvas by hand" in str(revoked.revoked_in_canvas)
     assert CanvasGrant.objects.get().refresh_token is None  # Keydrop forgets it all the same
 
 

@@ -213,13 +213,10 @@ class CredentialPages:
                 message = f"Revoked {len(revoked)} credential(s); their secrets are purged and their reminders stopped."
                 self.message_user(request, message, messages.SUCCESS)
             for credential in revoked:  # the admin's grant in Canvas, where there was one
-                if credential.revoked_in_canvas:
-                    level = (
-                        messages.SUCCESS
-                        if credential.revoked_in_canvas.endswith("revoked in Canvas")
-                        else messages.WARNING
-                    )
-                    self.message_user(request, f"{credential}: {credential.revoked_in_canvas}.", level)
+                in_canvas = credential.revoked_in_canvas
+                if in_canvas:
+                    level = messages.SUCCESS if in_canvas.done else messages.WARNING
+                    self.message_user(request, f"{credential}: {in_canvas}.", level)
             skipped = len(queryset) - len(revoked)
             if skipped:
                 message = f"{skipped} credential(s) were already revoked, locked or otherwise not revocable."

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -379,27 +379,51 @@ def lose(grant: CanvasGrant, reason: str, now: datetime.datetime, status: int | 
 # Revoking it ---------------------------------------------------------------------------------------
 
 
+class InCanvas(models.TextChoices):
+    """What revoking did to the admin's grant in Canvas: one vocabulary, for the audit trail and the page."""
+
+    REVOKED = "revoked", "the authorization was revoked in Canvas"
+    ALREADY_ENDED = "already_ended", "Canvas had already ended the authorization"
+    BY_HAND = "by_hand", "the authorization could not be revoked in Canvas"
+
+
+@dataclass(frozen=True)
+class Revoked:
+    outcome: InCanvas
+    why: str = ""  # what Canvas or the network said, in words
+
+    @property
+    def done(self) -> bool:
+        """Nothing is left for anyone to do in Canvas."""
+        return self.outcome != InCanvas.BY_HAND
+
+    def __str__(self) -> str:
+        by_hand = "revoke it in Canvas by hand (Admin → Developer Keys, or the user's Approved Integrations)"
+        if self.outcome == InCanvas.BY_HAND:
+            return f"{self.outcome.label} ({self.why}): {by_hand}"
+        return f"{self.outcome.label} ({self.why})" if self.why else self.outcome.label
+
+
 @sensitive_variables("token")
-def revoke_in_canvas(credential: Credential, now: datetime.datetime) -> str:
-    """Delete the grant in Canvas before Keydrop forgets it. Returns what happened, in words.
+def revoke_in_canvas(credential: Credential, now: datetime.datetime) -> Revoked | None:
+    """Delete the grant in Canvas before Keydrop forgets it; None when there is no grant to end.
 
     A grant Keydrop thinks lost is tried too: only Canvas's own "gone" says it already ended."""
     grant = CanvasGrant.objects.filter(credential=credential).first()  # as stored now, not as cached
     if grant is None or grant.refresh_token is None:
-        return ""
-    by_hand = "revoke it in Canvas by hand (Admin → Developer Keys, or the user's Approved Integrations)"
+        return None
     try:
         token = access_token(credential, now, include_lost=True)
         status = _delete(credential, token)
         if status == 401:  # the token was replaced by someone else's refresh: take the current one
             status = _delete(credential, access_token(credential, now, refused=token.token, include_lost=True))
     except GrantGone as exc:
-        return f"Canvas had already ended the authorization ({exc})"
+        return Revoked(InCanvas.ALREADY_ENDED, str(exc))
     except (GrantUnusable, outbound.OutboundError, SecretUnreadable) as exc:
-        return f"the authorization could not be revoked in Canvas now ({exc}): {by_hand}"
+        return Revoked(InCanvas.BY_HAND, f"not now: {exc}")
     if status != 200:
-        return f"Canvas did not confirm revoking the authorization (HTTP {status}): {by_hand}"
-    return "the authorization was revoked in Canvas"
+        return Revoked(InCanvas.BY_HAND, f"Canvas did not confirm it, HTTP {status}")
+    return Revoked(InCanvas.REVOKED)
 
 
 def _delete(credential: Credential, token: canvas.AccessToken) -> int:
