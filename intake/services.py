@@ -2,6 +2,7 @@
 
 import datetime
 import logging
+import smtplib
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -137,7 +138,7 @@ def email_code(verification: Verification, code: str) -> None:
     }
     try:
         emails.send("verification-code", [verification.contact.email], context)
-    except Exception as exc:  # SMTP and socket errors alike
+    except (smtplib.SMTPException, OSError) as exc:  # the mail server refused, or was not there
         verification.withdraw_code()
         log.warning("verification code email for submission %s failed: %s", verification.pk, type(exc).__name__)
         raise CodeNotSent from exc

@@ -25,6 +25,7 @@ from django_q.models import Schedule, Task
 
 from portal import health, schedules
 from portal.models import Alert
+from tests.mail_backends import REFUSING
 from tests.smtp_sink import free_port
 from tests.staff_cast import signed_in
 
@@ -171,7 +172,7 @@ def test_admins_get_one_email_per_stale_episode(now, time_machine, settings):
 
 def test_an_alert_email_that_could_not_be_sent_is_tried_again(now, time_machine, settings):
     settings.ADMINS = [("Ops", "ops@keydrop.internal")]
-    settings.EMAIL_BACKEND = "tests.test_health.RefusingBackend"
+    settings.EMAIL_BACKEND = REFUSING
     all_ran(now)
     time_machine.move_to(now + datetime.timedelta(minutes=10))
     get_health()
@@ -179,14 +180,6 @@ def test_an_alert_email_that_could_not_be_sent_is_tried_again(now, time_machine,
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     get_health()
     assert len(mail.outbox) == 1 and Alert.objects.filter(cleared_at__isnull=True).count() == 1
-
-
-class RefusingBackend:
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def send_messages(self, messages):
-        raise ConnectionRefusedError("the mail server is down")
 
 
 def test_a_load_balancer_asking_a_node_over_plain_http_gets_the_answer_not_a_redirect(settings):
