@@ -18,8 +18,10 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(PIP_INSTALL) -e ".[test]"
 	touch $@
 
+# `make run PORT=8001` when 8000 is taken; links in emails follow the port unless PORTAL_BASE_URL is set.
+PORT ?= 8000
 run: $(VENV)/.installed
-	$(BIN)/python manage.py run
+	PORTAL_BASE_URL="$${PORTAL_BASE_URL:-http://127.0.0.1:$(PORT)}" $(BIN)/python manage.py run --addr 127.0.0.1:$(PORT)
 
 # The lint gate: formatted, lint-clean Python and templates, or the tests do not run.
 lint: $(VENV)/.installed-test

@@ -7,6 +7,7 @@ server (portal/wsgi.py) and the task cluster refuse to start until it is fixed.
 
 import datetime
 import ipaddress
+import os
 from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -206,6 +207,7 @@ def check_production_settings(app_configs, **kwargs):
             )
         )
     errors += _developer_key_samples()
+    errors += placeholder_urls()
     if settings.EMAIL_BACKEND in EMAILS_TO_FILES:
         errors.append(
             checks.Error(
@@ -225,6 +227,52 @@ def check_production_settings(app_configs, **kwargs):
     return errors
 
 
+# Every setting whose value is an address Keydrop connects to (PORTAL_BASE_URL, PORTAL_PARTNER_LOGO_URL
+# and PORTAL_DAP_API_URL have checks of their own).
+URL_SETTINGS = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "EMAIL_URL",
+    "OIDC_OP_AUTHORIZATION_ENDPOINT",
+    "OIDC_OP_TOKEN_ENDPOINT",
+    "OIDC_OP_USER_ENDPOINT",
+    "OIDC_OP_JWKS_ENDPOINT",
+)
+PLACEHOLDER_WORDS = ("change-me", "changeme")
+
+
+def placeholder_urls() -> list[checks.CheckMessage]:
+    """Each URL-valued variable still holding deploy/keydrop.env's sample host or password, by name
+    (the password itself is never printed)."""
+    errors = []
+    for name in URL_SETTINGS:
+        value = os.getenv(name, "").strip()
+        if not value:
+            continue
+        parts = urlsplit(value)
+        problems = []
+        if parts.hostname and is_placeholder_host(parts.hostname) and parts.scheme != "sqlite":
+            problems.append(f"its host {parts.hostname} is a placeholder")
+        if any(word in value.lower() for word in PLACEHOLDER_WORDS):
+            problems.append("it still contains the template's CHANGE-ME")
+        if problems:
+            errors.append(
+                checks.Error(
+                    f"{name} is the template's placeholder: {' and '.join(problems)}.",
+                    hint=f"Set {name} to your real {URL_PURPOSE.get(name, 'address')} in the environment file.",
+                    id="keydrop.E042",
+                )
+            )
+    return errors
+
+
+URL_PURPOSE = {
+    "DATABASE_URL": "PostgreSQL address, user and password",
+    "REDIS_URL": "Redis address (the task queue's broker)",
+    "EMAIL_URL": "SMTP server, user and password",
+}
+
+
 @checks.register("keydrop")
 def check_developer_key_file(app_configs, **kwargs):
     if not settings.PORTAL_DEVELOPER_KEY_FILE:
@@ -242,6 +290,13 @@ def _host_allowed(host: str) -> bool:
     return validate_host(host, settings.ALLOWED_HOSTS)
 
 
+# Listing redirect URIs hands the grant to the partner's own callback and turns off Keydrop's Authorize step.
+KEEP_OUR_CALLBACK = (
+    " Leave its redirect_uris out unless your product completes the OAuth grant itself: without them Keydrop's "
+    "own callback is the redirect URI and Keydrop completes the grant."
+)
+
+
 def _developer_key_samples() -> list[checks.CheckMessage]:
     hint = (
         "Copy deploy/developer-key.toml, put in your product's redirect URIs and scopes, and name the copy "
@@ -249,7 +304,7 @@ def _developer_key_samples() -> list[checks.CheckMessage]:
     )
     if not settings.PORTAL_DEVELOPER_KEY_FILE:
         samples = "The developer-key requirements customers see are Keydrop's samples."
-        return [checks.Error(samples, hint=hint, id="keydrop.E025")]
+        return [checks.Error(samples, hint=hint + KEEP_OUR_CALLBACK, id="keydrop.E025")]
     try:
         developer_key.load(settings.PORTAL_DEVELOPER_KEY_FILE)
     except ImproperlyConfigured:
@@ -263,7 +318,8 @@ def _developer_key_samples() -> list[checks.CheckMessage]:
     if setup["scopes"] == developer_key.load(developer_key.SAMPLE_FILE)["scopes"]:
         problems.append("the scopes are the samples")
     return [
-        checks.Error(f"PORTAL_DEVELOPER_KEY_FILE: {problem}.", hint=hint, id="keydrop.E025") for problem in problems
+        checks.Error(f"PORTAL_DEVELOPER_KEY_FILE: {problem}.", hint=hint + KEEP_OUR_CALLBACK, id="keydrop.E025")
+        for problem in problems
     ]
 
 

@@ -178,7 +178,10 @@ def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 def filled_in(data_dir: str | Path) -> dict[str, str]:
     """The template with every placeholder replaced, as the README asks."""
-    env = {name: value.replace("partner.example", "keydrop.internal") for name, value in template_env().items()}
+    env = {
+        name: value.replace("partner.example", "keydrop.internal").replace("CHANGE-ME", "s3cret-pw")
+        for name, value in template_env().items()
+    }
     env.update(
         SECRET_KEY="documented-secret-key-" + "k" * 40,
         PORTAL_ENCRYPTION_KEY="documented-encryption-key-" + "e" * 40,
@@ -207,7 +210,32 @@ def test_the_template_left_as_it_is_fails_on_each_placeholder():
     assert {"keydrop.E001", "keydrop.E020", "keydrop.E022", "keydrop.E024", "keydrop.E028", "keydrop.E029"} <= found
     for name in ("PORTAL_SUPPORT_EMAIL", "DEFAULT_FROM_EMAIL", "SERVER_EMAIL", "ADMINS", "PORTAL_STAFF_EMAILS"):
         assert f"{name} is a placeholder" in result.stderr
+    for name in ("DATABASE_URL", "REDIS_URL", "EMAIL_URL"):
+        assert f"{name} is the template's placeholder" in result.stderr
+    assert "CHANGE-ME@" not in result.stderr  # named, never printed with its password
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "name, value, why",
+    [
+        ("REDIS_URL", "redis://cache.partner.example:6379/0", "its host cache.partner.example is a placeholder"),
+        ("EMAIL_URL", "smtp://keydrop:CHANGE-ME@smtp.partner.com:587/?tls=True", "CHANGE-ME"),
+        ("DATABASE_URL", "postgres://keydrop:CHANGE-ME@db.partner.example:5432/keydrop", "host db.partner.example"),
+        ("OIDC_OP_TOKEN_ENDPOINT", "https://sso.example.com/token", "its host sso.example.com is a placeholder"),
+    ],
+)
+def test_every_url_setting_left_as_the_template_is_named(settings, monkeypatch, name, value, why):
+    monkeypatch.setenv(name, value)
+    [error] = [m for m in checks.run_checks(tags=["keydrop"]) if m.id == "keydrop.E042"]
+    assert error.msg.startswith(f"{name} is the template's placeholder") and why in error.msg
+    assert "CHANGE-ME@" not in error.msg
+
+
+def test_real_urls_pass(settings, monkeypatch):
+    monkeypatch.setenv("REDIS_URL", "redis://cache.partner.com:6379/0")
+    monkeypatch.setenv("EMAIL_URL", "smtp://keydrop:pw@smtp.partner.com:587/?tls=True")
+    assert [m for m in checks.run_checks(tags=["keydrop"]) if m.id == "keydrop.E042"] == []
 
 
 @pytest.mark.processes

@@ -89,3 +89,28 @@ def test_ctrl_c_stops_the_web_server_and_the_cluster_within_seconds(ignore_sigin
     assert run.returncode == 0
     assert not accepts(port), "the web server is still serving"
     assert not [pid for pid in started if alive(pid)], "a process of the portal is still running"
+
+
+def test_make_run_takes_the_port_it_is_given_and_links_follow_it():
+    # What `make run PORT=8001` runs (make -n prints the command without running it).
+    dry = subprocess.run(["make", "-n", "run", "PORT=8001"], cwd=settings.BASE_DIR, capture_output=True, text=True)
+    command = dry.stdout.strip().splitlines()[-1]
+    assert "manage.py run --addr 127.0.0.1:8001" in command and "http://127.0.0.1:8001" in command
+
+
+def test_a_busy_port_is_named_with_the_way_out_instead_of_a_traceback():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {**os.environ, "PORTAL_DATA_DIR": tempfile.mkdtemp(prefix="keydrop-run-")}
+        result = subprocess.run(
+            [sys.executable, str(settings.BASE_DIR / "manage.py"), "run", "--addr", f"127.0.0.1:{port}"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert f"Port {port} is in use" in result.stderr and "make run PORT=8001" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -3,6 +3,7 @@
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -10,13 +11,18 @@ import threading
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from keys.models import AdminContact, Institution
 
 DEMO_SLUG = "demo-university"
 # A task still running when you press Ctrl-C gets this long to finish before it is killed.
 STOP_TIMEOUT = 10
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        return probe.connect_ex((host, port)) != 0
 
 
 class Command(BaseCommand):
@@ -29,6 +35,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, addr, no_demo, **options):
+        host, _, port = addr.rpartition(":")
+        if not port_is_free(host or "127.0.0.1", int(port)):
+            raise CommandError(
+                f"Port {port} is in use by another program. Start Keydrop on another: make run PORT=8001"
+            )
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("Database is up to date.")
         if settings.DEBUG and not no_demo:
