@@ -11,6 +11,15 @@ from intake import rules
 from portal.branding import brand
 
 
+def check_every() -> str:
+    """How often the live checks run, in words: "every day", "every 6 hours"."""
+    hours = int(settings.PORTAL_CHECK_INTERVAL.total_seconds() // 3600)
+    if hours % 24 == 0:
+        days = hours // 24
+        return "every day" if days == 1 else f"every {days} days"
+    return "every hour" if hours == 1 else f"every {hours} hours"
+
+
 def build(name: str, to: list[str], context: dict) -> EmailMultiAlternatives:
     current = brand()
     logo_src = current.logo_url
@@ -20,6 +29,7 @@ def build(name: str, to: list[str], context: dict) -> EmailMultiAlternatives:
         "partner_name": settings.PORTAL_PARTNER_NAME,
         "support_email": settings.PORTAL_SUPPORT_EMAIL,
         "rules": rules.terms(),  # an email that states a verification number reads it here
+        "check_every": check_every(),
         "brand": current,
         "logo_src": logo_src,
         **context,

@@ -112,7 +112,7 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.getenv("DATABASE_URL", f"sqlite:///{DATA_DIR / 'keydrop.sqlite3'}"),
         # Persistent connections in production: opening one per request cost 1.65x on PostgreSQL.
-        conn_max_age=envint("DATABASE_CONN_MAX_AGE", 0 if DEBUG else 60),
+        conn_max_age=envint("DATABASE_CONN_MAX_AGE", 0 if DEBUG else 60, minimum=0),
         conn_health_checks=True,
     )
 }
@@ -184,7 +184,7 @@ CSRF_COOKIE_SECURE = not DEBUG
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", not DEBUG)
 # A load balancer or monitor may ask a web node directly over http; its answer holds nothing secret.
 SECURE_REDIRECT_EXEMPT = [r"^health/$"]
-SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
 SECURE_REFERRER_POLICY = "same-origin"
@@ -199,7 +199,7 @@ CSRF_FAILURE_VIEW = "portal.errors.csrf_failure"
 # Secret fields can be long; the forms reject anything over 4 KB themselves.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 # Keydrop takes no uploads: a larger body is refused (413) before anything reads or spools it.
-PORTAL_MAX_REQUEST_BYTES = envint("PORTAL_MAX_REQUEST_BYTES", 1024 * 1024)
+PORTAL_MAX_REQUEST_BYTES = envint("PORTAL_MAX_REQUEST_BYTES", 1024 * 1024, minimum=1)
 
 # Logs: LOG_FORMAT=json writes one JSON object per line. Every record carries the request id, and
 # intake, verification and calendar tokens are redacted from every line (portal/logs.py).
@@ -243,7 +243,7 @@ LOGGING = {
 # database, so every Keydrop task is idempotent and takes no secret as an argument.
 Q_CLUSTER = {
     "name": "keydrop",
-    "workers": envint("Q_WORKERS", 2),
+    "workers": envint("Q_WORKERS", 2, minimum=1),
     "timeout": 120,  # must stay below retry, or a slow task is handed out twice
     "retry": 300,
     "max_attempts": 3,  # the default retries a failing task forever
@@ -275,14 +275,14 @@ PORTAL_PARTNER_KEY_EMAIL = os.getenv("PORTAL_PARTNER_KEY_EMAIL", "")
 # Verified key release: Instructure's rules (intake/rules.py) as defaults. A partner may tighten
 # them; check keydrop.W002 warns when one is looser.
 PORTAL_CODE_LIFETIME = envseconds("PORTAL_CODE_LIFETIME_SECONDS", rules.CODE_LIFETIME)
-PORTAL_CODE_MAX_RESENDS = envint("PORTAL_CODE_MAX_RESENDS", rules.MAX_RESENDS)
-PORTAL_CODE_MAX_ATTEMPTS = envint("PORTAL_CODE_MAX_ATTEMPTS", rules.MAX_ATTEMPTS)
+PORTAL_CODE_MAX_RESENDS = envint("PORTAL_CODE_MAX_RESENDS", rules.MAX_RESENDS, minimum=0)
+PORTAL_CODE_MAX_ATTEMPTS = envint("PORTAL_CODE_MAX_ATTEMPTS", rules.MAX_ATTEMPTS, minimum=1)
 PORTAL_VERIFICATION_WINDOW = envseconds("PORTAL_VERIFICATION_WINDOW_SECONDS", rules.WINDOW)
 
 # Flood protection for the public intake links (per rolling hour).
-PORTAL_CODE_EMAILS_PER_CONTACT_PER_HOUR = envint("PORTAL_CODE_EMAILS_PER_CONTACT_PER_HOUR", 8)
-PORTAL_SUBMISSIONS_PER_LINK_PER_HOUR = envint("PORTAL_SUBMISSIONS_PER_LINK_PER_HOUR", 12)
-PORTAL_SUBMISSIONS_PER_IP_PER_HOUR = envint("PORTAL_SUBMISSIONS_PER_IP_PER_HOUR", 20)
+PORTAL_CODE_EMAILS_PER_CONTACT_PER_HOUR = envint("PORTAL_CODE_EMAILS_PER_CONTACT_PER_HOUR", 8, minimum=1)
+PORTAL_SUBMISSIONS_PER_LINK_PER_HOUR = envint("PORTAL_SUBMISSIONS_PER_LINK_PER_HOUR", 12, minimum=1)
+PORTAL_SUBMISSIONS_PER_IP_PER_HOUR = envint("PORTAL_SUBMISSIONS_PER_IP_PER_HOUR", 20, minimum=1)
 
 # What a Canvas API developer key must look like for this partner (shown on the intake page):
 # a TOML file named by PORTAL_DEVELOPER_KEY_FILE, or the samples (refused in production, keydrop.E025).
@@ -294,11 +294,11 @@ PORTAL_REMINDER_OFFSETS_DAYS = sorted(
     {int(d) for d in envlist("PORTAL_REMINDER_OFFSETS_DAYS", "30,14,7,3,1")}, reverse=True
 )
 # Reminders this close to expiry (and the lapse notice) also go to partner staff.
-PORTAL_FINAL_REMINDER_DAYS = envint("PORTAL_FINAL_REMINDER_DAYS", 3)
+PORTAL_FINAL_REMINDER_DAYS = envint("PORTAL_FINAL_REMINDER_DAYS", 3, minimum=0)
 PORTAL_STAFF_EMAILS = envlist("PORTAL_STAFF_EMAILS", "")
 # A sweep's claim on a batch of reminders lasts this long; a worker that dies mid-run
 # leaves its unsent reminders to the next sweep once the claim runs out.
-PORTAL_REMINDER_CLAIM_SECONDS = envint("PORTAL_REMINDER_CLAIM_SECONDS", 600)
+PORTAL_REMINDER_CLAIM_SECONDS = envint("PORTAL_REMINDER_CLAIM_SECONDS", 600, minimum=1)
 
 # Partner staff workspace
 # Staff sign-in (see README "Staff sign-in"). A wrong password counts against the pair (username,
@@ -308,8 +308,8 @@ PORTAL_REMINDER_CLAIM_SECONDS = envint("PORTAL_REMINDER_CLAIM_SECONDS", 600)
 # which a browser that has signed in to that account before does not wait for. Staff lift a pair's
 # lock early by deleting its "Access attempt".
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
-AXES_FAILURE_LIMIT = envint("PORTAL_LOGIN_FAILURE_LIMIT", 5)
-AXES_COOLOFF_TIME = timedelta(minutes=envint("PORTAL_LOGIN_LOCKOUT_MINUTES", 30))
+AXES_FAILURE_LIMIT = envint("PORTAL_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("PORTAL_LOGIN_LOCKOUT_MINUTES", 30, minimum=1))
 # One combined parameter: failures from one address against one account. Separate "username" and
 # "ip_address" parameters let anyone lock any account, and made a success reset other accounts' failures.
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -319,10 +319,10 @@ AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
 AXES_USERNAME_CALLABLE = "portal.login.axes_username"  # stores what was typed, cut to a username's length
 AXES_CLIENT_IP_CALLABLE = "portal.client.client_ip"  # the address flood limits and audit events record
 LOGGING["loggers"]["axes.apps"] = {"level": "WARNING"}  # no start-up banner on every command's stderr
-PORTAL_LOGIN_USERNAME_FAILURE_LIMIT = envint("PORTAL_LOGIN_USERNAME_FAILURE_LIMIT", 20)
+PORTAL_LOGIN_USERNAME_FAILURE_LIMIT = envint("PORTAL_LOGIN_USERNAME_FAILURE_LIMIT", 20, minimum=1)
 PORTAL_LOGIN_BACKOFF_FIRST = envseconds("PORTAL_LOGIN_BACKOFF_FIRST_SECONDS", timedelta(minutes=1))
 PORTAL_LOGIN_BACKOFF_MAX = envseconds("PORTAL_LOGIN_BACKOFF_MAX_SECONDS", timedelta(minutes=15))
-PORTAL_LOGIN_KNOWN_BROWSER_DAYS = envint("PORTAL_LOGIN_KNOWN_BROWSER_DAYS", 90)
+PORTAL_LOGIN_KNOWN_BROWSER_DAYS = envint("PORTAL_LOGIN_KNOWN_BROWSER_DAYS", 90, minimum=1)
 
 # A second factor (TOTP, with one-time recovery codes) is required of superusers and of anyone holding
 # one of these permissions; the others may enrol. The account permissions are here because whoever
@@ -338,7 +338,7 @@ PORTAL_SECOND_FACTOR_PERMISSIONS = [
     "auth.change_group",
 ]
 # Revealing a secret needs a second-factor check this recent; older sessions are asked again.
-PORTAL_REVEAL_SECOND_FACTOR_SECONDS = envint("PORTAL_REVEAL_SECOND_FACTOR_SECONDS", 15 * 60)
+PORTAL_REVEAL_SECOND_FACTOR_SECONDS = envint("PORTAL_REVEAL_SECOND_FACTOR_SECONDS", 15 * 60, minimum=1)
 PORTAL_RECOVERY_CODE_COUNT = 10
 OTP_TOTP_ISSUER = os.getenv("PORTAL_PARTNER_NAME", "Keydrop") + " Keydrop"
 
@@ -377,29 +377,31 @@ SESSION_COOKIE_AGE = int(PORTAL_STAFF_SESSION_MAX_AGE.total_seconds())
 # http to loopback, for tests and local fakes only (check keydrop.E031 refuses it in production).
 PORTAL_DAP_API_URL = os.getenv("PORTAL_DAP_API_URL", "https://api-gateway.instructure.com").rstrip("/")
 PORTAL_OUTBOUND_ALLOW_PRIVATE = envbool("PORTAL_OUTBOUND_ALLOW_PRIVATE", False)
-PORTAL_OUTBOUND_CONNECT_TIMEOUT = envint("PORTAL_OUTBOUND_CONNECT_TIMEOUT_SECONDS", 5)
-PORTAL_OUTBOUND_READ_TIMEOUT = envint("PORTAL_OUTBOUND_READ_TIMEOUT_SECONDS", 10)
-PORTAL_OUTBOUND_DEADLINE = envint("PORTAL_OUTBOUND_DEADLINE_SECONDS", 30)  # all requests of one check together
-PORTAL_OUTBOUND_MAX_RESPONSE_BYTES = envint("PORTAL_OUTBOUND_MAX_RESPONSE_BYTES", 64 * 1024)
+PORTAL_OUTBOUND_CONNECT_TIMEOUT = envint("PORTAL_OUTBOUND_CONNECT_TIMEOUT_SECONDS", 5, minimum=1)
+PORTAL_OUTBOUND_READ_TIMEOUT = envint("PORTAL_OUTBOUND_READ_TIMEOUT_SECONDS", 10, minimum=1)
+PORTAL_OUTBOUND_DEADLINE = envint(
+    "PORTAL_OUTBOUND_DEADLINE_SECONDS", 30, minimum=1
+)  # all requests of one check together
+PORTAL_OUTBOUND_MAX_RESPONSE_BYTES = envint("PORTAL_OUTBOUND_MAX_RESPONSE_BYTES", 64 * 1024, minimum=1)
 # The receipt waits at most this long for Canvas; an inconclusive answer is retried in the background.
-PORTAL_HANDOVER_CHECK_SECONDS = envint("PORTAL_HANDOVER_CHECK_SECONDS", 8)
-PORTAL_CHECK_INTERVAL = timedelta(hours=envint("PORTAL_CHECK_INTERVAL_HOURS", 24))
+PORTAL_HANDOVER_CHECK_SECONDS = envint("PORTAL_HANDOVER_CHECK_SECONDS", 8, minimum=1)
+PORTAL_CHECK_INTERVAL = timedelta(hours=envint("PORTAL_CHECK_INTERVAL_HOURS", 24, minimum=1))
 # Checks started per Canvas host per minute, across every worker (Canvas Data 2 keys share one host).
-PORTAL_CHECK_RATE_PER_HOST_PER_MINUTE = envint("PORTAL_CHECK_RATE_PER_HOST_PER_MINUTE", 20)
-PORTAL_CHECK_HISTORY_DAYS = envint("PORTAL_CHECK_HISTORY_DAYS", 90)
+PORTAL_CHECK_RATE_PER_HOST_PER_MINUTE = envint("PORTAL_CHECK_RATE_PER_HOST_PER_MINUTE", 20, minimum=1)
+PORTAL_CHECK_HISTORY_DAYS = envint("PORTAL_CHECK_HISTORY_DAYS", 90, minimum=1)
 # Staff hear once when a key has had nothing but inconclusive answers for this long.
-PORTAL_CHECK_INCONCLUSIVE_ALERT_DAYS = envint("PORTAL_CHECK_INCONCLUSIVE_ALERT_DAYS", 10)
-PORTAL_CHECK_CLAIM_SECONDS = envint("PORTAL_CHECK_CLAIM_SECONDS", 300)
+PORTAL_CHECK_INCONCLUSIVE_ALERT_DAYS = envint("PORTAL_CHECK_INCONCLUSIVE_ALERT_DAYS", 10, minimum=1)
+PORTAL_CHECK_CLAIM_SECONDS = envint("PORTAL_CHECK_CLAIM_SECONDS", 300, minimum=1)
 # A key that needs a fix in Canvas (Off, scopes, redirect URI) is kept sealed this long, checked hourly,
 # then its secret is destroyed; its contacts are told the day before.
-PORTAL_FIX_WINDOW_DAYS = envint("PORTAL_FIX_WINDOW_DAYS", 7)
+PORTAL_FIX_WINDOW_DAYS = envint("PORTAL_FIX_WINDOW_DAYS", 7, minimum=1)
 # Outbound URLs carry key ids and state in their queries: httpx's request log stays off.
 LOGGING["loggers"].update({"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}})
 
 # Invitation campaigns: a chaser goes to institutions that have not handed over a key this many
 # days after the previous email, at most PORTAL_CAMPAIGN_MAX_CHASERS times; no contact address
 # gets more than PORTAL_CAMPAIGN_EMAILS_PER_CONTACT_PER_DAY campaign emails a day (the rest wait).
-PORTAL_CAMPAIGN_CHASE_AFTER_DAYS = envint("PORTAL_CAMPAIGN_CHASE_AFTER_DAYS", 7)
-PORTAL_CAMPAIGN_MAX_CHASERS = envint("PORTAL_CAMPAIGN_MAX_CHASERS", 2)
-PORTAL_CAMPAIGN_EMAILS_PER_CONTACT_PER_DAY = envint("PORTAL_CAMPAIGN_EMAILS_PER_CONTACT_PER_DAY", 2)
-PORTAL_CAMPAIGN_CLAIM_SECONDS = envint("PORTAL_CAMPAIGN_CLAIM_SECONDS", 600)
+PORTAL_CAMPAIGN_CHASE_AFTER_DAYS = envint("PORTAL_CAMPAIGN_CHASE_AFTER_DAYS", 7, minimum=1)
+PORTAL_CAMPAIGN_MAX_CHASERS = envint("PORTAL_CAMPAIGN_MAX_CHASERS", 2, minimum=0)
+PORTAL_CAMPAIGN_EMAILS_PER_CONTACT_PER_DAY = envint("PORTAL_CAMPAIGN_EMAILS_PER_CONTACT_PER_DAY", 2, minimum=1)
+PORTAL_CAMPAIGN_CLAIM_SECONDS = envint("PORTAL_CAMPAIGN_CLAIM_SECONDS", 600, minimum=1)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from portal import emails
 from portal.env import envbool, envint, envseconds
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,3 +77,26 @@ def test_a_typo_in_secure_ssl_redirect_stops_the_start_instead_of_turning_it_off
     assert started.returncode != 0
     assert "ImproperlyConfigured: SECURE_SSL_REDIRECT='ture' is not a yes/no value" in started.stderr
     assert _start(SECURE_SSL_REDIRECT="TRUE").stdout.strip() == "True"
+
+
+def test_a_number_below_its_minimum_is_refused_by_name(monkeypatch):
+    monkeypatch.setenv("KEYDROP_TEST_HOURS", "0")
+    with pytest.raises(ImproperlyConfigured, match="KEYDROP_TEST_HOURS='0' is too small: it must be at least 1"):
+        envint("KEYDROP_TEST_HOURS", 24, minimum=1)
+    monkeypatch.setenv("KEYDROP_TEST_HOURS", "1")
+    assert envint("KEYDROP_TEST_HOURS", 24, minimum=1) == 1
+
+
+@pytest.mark.processes
+def test_a_check_interval_of_zero_stops_the_start_instead_of_dividing_by_zero_in_the_sweep():
+    started = _start(PORTAL_CHECK_INTERVAL_HOURS="0")
+    assert started.returncode != 0
+    assert "PORTAL_CHECK_INTERVAL_HOURS='0' is too small" in started.stderr
+
+
+@pytest.mark.parametrize(
+    "hours, words", [(24, "every day"), (6, "every 6 hours"), (1, "every hour"), (48, "every 2 days")]
+)
+def test_the_emails_say_how_often_keys_are_checked_as_configured(settings, hours, words):
+    settings.PORTAL_CHECK_INTERVAL = datetime.timedelta(hours=hours)
+    assert emails.check_every() == words
