@@ -14,6 +14,7 @@ from base64 import b64decode
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
@@ -41,11 +42,14 @@ def credential(institution):
     return CredentialFactory(institution=institution, client_id=CLIENT_ID, secret=AWKWARD_SECRET)
 
 
-def test_env_format_prints_the_kinds_variable_names(credential):
+def test_env_format_prints_the_kinds_variable_names_with_the_gateway_to_call(credential, settings):
+    # A partner on another gateway: the official client reads DAP_API_URL, else it calls the default one.
+    settings.PORTAL_DAP_API_URL = "https://api-gateway.eu.instructure.com"
     out, err = export("--institution", "example-u", "--kind", "dap", "--format", "env")
     lines = out.splitlines()
-    assert [line.split("=", 1)[0] for line in lines] == ["DAP_CLIENT_ID", "DAP_CLIENT_SECRET"]
-    assert lines[0] == f"DAP_CLIENT_ID='{CLIENT_ID}'"
+    assert [line.split("=", 1)[0] for line in lines] == ["DAP_API_URL", "DAP_CLIENT_ID", "DAP_CLIENT_SECRET"]
+    assert lines[0] == "DAP_API_URL=https://api-gateway.eu.instructure.com"
+    assert lines[1] == f"DAP_CLIENT_ID='{CLIENT_ID}'"
 
 
 def test_env_output_sourced_by_sh_gives_a_child_exactly_the_stored_values(credential, tmp_path):
@@ -68,7 +72,11 @@ def test_env_output_sourced_by_sh_gives_a_child_exactly_the_stored_values(creden
 
 def test_json_format_prints_one_parseable_object(credential):
     out, _ = export("--institution", "example-u", "--format", "json")
-    assert json.loads(out) == {"DAP_CLIENT_ID": CLIENT_ID, "DAP_CLIENT_SECRET": AWKWARD_SECRET}
+    assert json.loads(out) == {
+        "DAP_API_URL": settings.PORTAL_DAP_API_URL,
+        "DAP_CLIENT_ID": CLIENT_ID,
+        "DAP_CLIENT_SECRET": AWKWARD_SECRET,
+    }
 
 
 def test_a_developer_key_uses_its_own_variable_names(institution):

@@ -186,6 +186,10 @@ class Kind:
         """The Canvas host a check calls: the unit of Keydrop's per-host rate limit."""
         raise NotImplementedError
 
+    def base_url(self, credential) -> tuple[str, str]:
+        """The variable a pipeline reads for the address to call with this key, and its value."""
+        raise NotImplementedError
+
     def mask(self, client_id: str) -> str:
         """Enough to recognise a Client ID, not enough to use it: region and last four."""
         prefix, _, rest = client_id.rpartition("#")

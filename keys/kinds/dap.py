@@ -40,6 +40,10 @@ class DataAccessPlatformKind(Kind):
     def check_host(self, credential) -> str:
         return urlsplit(settings.PORTAL_DAP_API_URL).hostname or ""
 
+    def base_url(self, credential) -> tuple[str, str]:
+        # The official client reads DAP_API_URL: a partner on another gateway must not get the default one.
+        return "DAP_API_URL", settings.PORTAL_DAP_API_URL
+
 
 DAP = DataAccessPlatformKind(
     slug="dap",

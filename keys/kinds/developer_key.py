@@ -58,6 +58,9 @@ class DeveloperKeyKind(Kind):
     def check_host(self, credential) -> str:
         return urlsplit(credential.canvas_url).hostname or ""
 
+    def base_url(self, credential) -> tuple[str, str]:
+        return "CANVAS_BASE_URL", credential.canvas_url
+
 
 DEVELOPER_KEY = DeveloperKeyKind(
     slug="developer_key",

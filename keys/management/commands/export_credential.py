@@ -8,7 +8,6 @@ import contextlib
 import json
 import shlex
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
@@ -133,9 +132,8 @@ class Command(BaseCommand):
                 credential, action=audit.Action.EXPORT, actor=staff.Actor.cli(), now=now, detail=detail
             )
             id_name, secret_name = credential.kind_spec.env_names
-            values = {id_name: credential.client_id, secret_name: secret}
-            if credential.kind_spec.needs_grant:
-                values = {"CANVAS_BASE_URL": credential.canvas_url, **values}
+            base_name, base_url = credential.kind_spec.base_url(credential)
+            values = {base_name: base_url, id_name: credential.client_id, secret_name: secret}
             if sealed is not None:
                 values["CANVAS_REFRESH_TOKEN"] = sealed.reveal()
         return values
@@ -144,16 +142,12 @@ class Command(BaseCommand):
     def _access_token(self, credential: Credential, now, detail: str) -> dict[str, str]:
         token = staff.export_access_token(credential, actor=staff.Actor.cli(), now=now, detail=detail)
         expires = timezone.localtime(token.expires_at).isoformat(timespec="seconds")
-        if credential.kind_spec.needs_grant:
-            return {
-                "CANVAS_BASE_URL": credential.canvas_url,
-                "CANVAS_ACCESS_TOKEN": token.token,
-                "CANVAS_ACCESS_TOKEN_EXPIRES_AT": expires,
-            }
+        base_name, base_url = credential.kind_spec.base_url(credential)
+        prefix = base_name.split("_", 1)[0]  # CANVAS_… or DAP_…, as each official client names them
         return {
-            "DAP_API_URL": settings.PORTAL_DAP_API_URL,
-            "DAP_ACCESS_TOKEN": token.token,
-            "DAP_ACCESS_TOKEN_EXPIRES_AT": expires,
+            base_name: base_url,
+            f"{prefix}_ACCESS_TOKEN": token.token,
+            f"{prefix}_ACCESS_TOKEN_EXPIRES_AT": expires,
         }
 
     @contextlib.contextmanager
