@@ -4,7 +4,6 @@ Thin views over ``keys.institution_csv`` and ``keys.campaigns``. Mixed into the 
 admin (``InstitutionOnboarding``), plus the campaigns' own read-only pages.
 """
 
-import csv
 import io
 
 from django import forms
@@ -22,7 +21,7 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_http_methods, require_POST
 
-from keys import audit, campaigns, institution_csv, kinds
+from keys import audit, campaigns, institution_csv, kinds, spreadsheet
 from keys.admin_filters import StrictListFilter
 from keys.admin_views import may_export
 from keys.models import AdminContact, Campaign, CampaignInvitation, CampaignMessage, Institution, InstitutionImport
@@ -37,7 +36,7 @@ PREVIEW_ROWS = 50
 
 def csv_response(rows, filename: str) -> HttpResponse:
     out = io.StringIO()
-    csv.writer(out).writerows(rows)
+    spreadsheet.writer(out).writerows(rows)
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["Cache-Control"] = "no-store"
@@ -434,7 +433,7 @@ class CampaignPages(admin.ModelAdmin):
             institution = invitation.institution
             rows.append(
                 [
-                    institution_csv.quote_formula(institution.name),
+                    institution.name,
                     institution.slug,
                     ";".join(contact.email for contact in institution.contacts.all()),
                     campaigns.STAGE_LABELS[campaigns.stage_of(invitation)],
