@@ -320,6 +320,8 @@ AXES_USERNAME_CALLABLE = "portal.login.axes_username"  # stores what was typed, 
 AXES_CLIENT_IP_CALLABLE = "portal.client.client_ip"  # the address flood limits and audit events record
 LOGGING["loggers"]["axes.apps"] = {"level": "WARNING"}  # no start-up banner on every command's stderr
 PORTAL_LOGIN_USERNAME_FAILURE_LIMIT = envint("PORTAL_LOGIN_USERNAME_FAILURE_LIMIT", 20)
+# Failed sign-ins from one address, to any usernames, in an hour; then its attempts wait.
+PORTAL_LOGIN_ADDRESS_FAILURE_LIMIT = envint("PORTAL_LOGIN_ADDRESS_FAILURE_LIMIT", 30)
 PORTAL_LOGIN_BACKOFF_FIRST = envseconds("PORTAL_LOGIN_BACKOFF_FIRST_SECONDS", timedelta(minutes=1))
 PORTAL_LOGIN_BACKOFF_MAX = envseconds("PORTAL_LOGIN_BACKOFF_MAX_SECONDS", timedelta(minutes=15))
 PORTAL_LOGIN_KNOWN_BROWSER_DAYS = envint("PORTAL_LOGIN_KNOWN_BROWSER_DAYS", 90)
@@ -340,6 +342,9 @@ PORTAL_SECOND_FACTOR_PERMISSIONS = [
 # Revealing a secret needs a second-factor check this recent; older sessions are asked again.
 PORTAL_REVEAL_SECOND_FACTOR_SECONDS = envint("PORTAL_REVEAL_SECOND_FACTOR_SECONDS", 15 * 60)
 PORTAL_RECOVERY_CODE_COUNT = 10
+# Wrong codes wait per (account, address) and per address (portal/signin/second_factor.py), not per
+# device: django-otp's per-device throttle would let a password holder keep the owner waiting.
+OTP_TOTP_THROTTLE_FACTOR = OTP_STATIC_THROTTLE_FACTOR = 0
 OTP_TOTP_ISSUER = os.getenv("PORTAL_PARTNER_NAME", "Keydrop") + " Keydrop"
 
 # Optional single sign-on for staff through OpenID Connect (off unless OIDC_RP_CLIENT_ID is set). It signs
