@@ -195,6 +195,8 @@ if envbool("SECURE_PROXY_SSL_HEADER", bool(PORTAL_TRUSTED_PROXIES)):
 # Preloading HSTS is a decision for the whole domain, made at hstspreload.org, not by one app.
 SILENCED_SYSTEM_CHECKS = ["security.W021"]
 DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.errors.SecretScrubbingFilter"
+DEFAULT_EXCEPTION_REPORTER = "portal.errors.KeydropExceptionReporter"  # a bad request gets Keydrop's 400 page
+PORTAL_ERROR_MAIL_INTERVAL_SECONDS = envint("PORTAL_ERROR_MAIL_INTERVAL_SECONDS", 15 * 60)
 CSRF_FAILURE_VIEW = "portal.errors.csrf_failure"
 # Secret fields can be long; the forms reject anything over 4 KB themselves.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
@@ -225,8 +227,9 @@ LOGGING = {
             "formatter": LOG_FORMAT,
             "filters": ["keydrop"],
         },
+        # At most one email per kind of error per PORTAL_ERROR_MAIL_INTERVAL_SECONDS (portal/error_mail.py).
         "mail_admins": {
-            "class": "django.utils.log.AdminEmailHandler",
+            "class": "portal.error_mail.ThrottledAdminEmailHandler",
             "level": "ERROR",
             "filters": ["require_debug_false", "keydrop"],
         },
@@ -234,6 +237,8 @@ LOGGING = {
     "root": {"handlers": ["console", "file"], "level": os.getenv("LOG_LEVEL", "INFO")},
     "loggers": {
         "django": {"handlers": ["mail_admins"], "level": "INFO", "propagate": True},  # server errors to ADMINS
+        # A Host that is not allowed, too many fields: anyone can send those, so they are logged, not mailed.
+        "django.security": {"handlers": ["console", "file"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "INFO", "propagate": True},
         "django.server": {"level": "WARNING", "propagate": True},  # Keydrop writes its own request lines
     },
