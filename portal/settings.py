@@ -121,7 +121,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         # Writers queue up instead of failing with "database is locked".
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        # secure_delete: freed bytes (a destroyed secret's ciphertext) are zeroed, not left in the file.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON;",
     }
     # A file, not memory, so tests can look at what was really written to disk.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-keydrop.sqlite3")}
