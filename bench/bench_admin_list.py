@@ -36,7 +36,8 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from keys import dashboard, kinds  # noqa: E402
+from keys import kinds  # noqa: E402
+from keys.admin import dashboard  # noqa: E402
 from keys.models import Credential, Institution, ReminderNotice  # noqa: E402
 from keys.sealing import Sealed  # noqa: E402
 

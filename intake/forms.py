@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from intake import rules
 from intake.models import normalise_code
-from keys import kinds, outbound
+from keys import kinds
+from keys.instructure import outbound
 from keys.models import AdminContact, Institution
 
 NONCE_SALT = "keydrop.intake.form-nonce"
@@ -138,7 +139,15 @@ class SubmissionForm(forms.Form):
             raise ValidationError(
                 "Enter just the https address of your Canvas, such as https://example.instructure.com.", code="format"
             )
-        if problem:
+        # A name that truly does not exist is a typo we can name now, before anything is stored; when
+        # our own lookups fail, address_problem cannot tell, and the check says it was Keydrop.
+        looked_up = None if problem else outbound.address_problem(parts.hostname)
+        if looked_up == "missing":
+            raise ValidationError(
+                f"No Canvas answers at {parts.hostname}: that name does not exist. Check your Canvas address.",
+                code="no_such_host",
+            )
+        if problem or looked_up == "private":
             raise ValidationError(
                 "Enter the public address of your Canvas, such as https://example.instructure.com: we can only reach "
                 "Canvas at a public https address.",

@@ -8,7 +8,8 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from intake.models import Verification
-from keys import customer_view, kinds, limits, live_checks
+from keys import customer_view, kinds, limits
+from keys.checks import live_checks
 from keys.models import Credential, Institution
 from portal import emails
 
@@ -153,13 +154,36 @@ def hand_over(verification: Verification) -> None:
 
 
 def handover_state(credential: Credential) -> str:
-    """What the receipt says about Canvas's answer: works, rejected, checking (inconclusive so
-    far), or "" (nothing to check yet: an Instructure Partner key waits for its secret)."""
+    """What the receipt says about Canvas's answer: works, rejected, needs_fix (kept until fixed in
+    Canvas), checking (inconclusive so far), or "" (nothing to check yet: an Instructure Partner key
+    waits for its secret)."""
     if credential.status == Credential.Status.REJECTED:
         return "rejected"
+    if credential.status == Credential.Status.NEEDS_FIX:
+        return "needs_fix"
     if credential.last_worked_at:
         return "works"
     return "checking" if credential.handover_check_pending else ""
+
+
+# Check again: enough for every fix an admin tries in an hour, not for testing keys in a loop.
+CHECKS_AGAIN_PER_HOUR = 12
+CHECKED_AGAIN = {
+    "confirmed": "Canvas accepts the key now: it is in use. Thank you.",
+    "rejected": "Canvas now says the key itself is wrong, so we did not keep it: please hand over a new key.",
+    "needs_fix": "Canvas still refuses the key. Check the change below in Canvas and try again.",
+    "": "Canvas still refuses the key. Check the change below in Canvas and try again.",
+}
+
+
+def check_again(credential: Credential, now) -> str:
+    """The customer's Check again on a key that needs a fix in Canvas; what happened, in words.
+    Raises limits.LimitReached past CHECKS_AGAIN_PER_HOUR for the key."""
+    limits.take(limits.check_again_scope(credential.pk), CHECKS_AGAIN_PER_HOUR, now)
+    checked = live_checks.again_after_fix(credential)
+    if checked.outcome == "inconclusive":
+        return f"Canvas gave no clear answer just now ({checked.record.reason}) We will keep checking every hour."
+    return CHECKED_AGAIN.get(checked.change, CHECKED_AGAIN[""])
 
 
 def tell_staff(verification: Verification) -> None:

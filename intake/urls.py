@@ -11,5 +11,6 @@ urlpatterns = [
     path("s/<slug:public_id>/new-code/", views.resend, name="resend"),
     path("s/<slug:public_id>/receipt/", views.receipt, name="receipt"),
     path("i/<slug:token>/authorize/<int:credential_id>/", views.authorize, name="authorize"),
+    path("i/<slug:token>/check-again/<int:credential_id>/", views.check_again, name="check_again"),
     path("oauth/canvas/callback", views.oauth_callback, name="oauth_callback"),
 ]

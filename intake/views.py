@@ -15,7 +15,8 @@ from intake import rules, services
 from intake.forms import CodeForm, SubmissionForm
 from intake.models import Verification
 from intake.rules import GENERIC_CODE_ERROR
-from keys import customer_view, grants, kinds, limits
+from keys import customer_view, kinds, limits
+from keys.instructure import grants
 from keys.models import AuthorizationRequest, CampaignInvitation, Credential, Institution
 from portal.client import client_ip
 from portal.middleware import allow_forms_to
@@ -205,7 +206,35 @@ def receipt(request, public_id: str):
     return allow_forms_to(response, [credential.canvas_url] if context["summary"].next_step.url else [])
 
 
-# The admin's OAuth grant of a developer key (keys/grants.py) --------------------------------------
+# Check again: a key that needs a fix in Canvas, once the admin made it ---------------------------
+
+
+@never_cache
+@require_POST
+def check_again(request, token: str, credential_id: int):
+    """Re-run the check of a key kept sealed for a fix in Canvas; back to the page that asked."""
+    institution = get_object_or_404(Institution, intake_token=token)
+    credential = get_object_or_404(
+        Credential.objects.visible_to_staff().select_related("institution"), pk=credential_id, institution=institution
+    )
+    if credential.status != Credential.Status.NEEDS_FIX:
+        messages.info(request, "This key does not wait for a fix in Canvas: nothing was checked.")
+    else:
+        try:
+            messages.info(request, services.check_again(credential, timezone.now()))
+        except limits.LimitReached as full:
+            messages.error(
+                request, f"This key was checked many times this hour. {_try_again(full.retry_at, institution)}"
+            )
+    receipt = Verification.objects.filter(
+        public_id=request.POST.get("receipt", "")[:64], credential=credential, verified_at__isnull=False
+    ).first()
+    if receipt:
+        return redirect("intake:receipt", receipt.public_id)
+    return redirect("intake:start_kind", institution.intake_token, credential.kind)
+
+
+# The admin's OAuth grant of a developer key (keys/instructure/grants.py) --------------------------------------
 
 BROWSER_COOKIE = "keydrop_oauth_browser"  # binds an authorization to the browser that started it
 AUTHORIZATIONS_BUSY = "Too many authorizations were started for this key in the last hour."
@@ -270,7 +299,8 @@ def oauth_callback(request):
     """Where Canvas sends the admin back, with a code or an error, and our state.
 
     Without a state we can redeem, the address proves nothing: anyone can send a customer a link to
-    the callback. It then cancels nothing and the page shows none of its text (error, description).
+    the callback. It then cancels nothing and the page shows none of its text: at most Keydrop's own
+    words for an error code Canvas is known to send without state, never its description.
     """
     now = timezone.now()
     state, error, code = (request.GET.get(name, "")[:2000] for name in ("state", "error", "code"))
@@ -281,7 +311,9 @@ def oauth_callback(request):
             raise grants.StateRefused("unstated" if error else "unknown")
         authorization = grants.redeem(state, browser_key, now)
     except grants.StateRefused as refused:
-        return render(request, "intake/authorization_refused.html", {"why": refused.why}, status=400)
+        known = refused.why == "unstated" and error in grants.CALLBACK_ERRORS
+        context = {"why": refused.why, "explanation": grants.explain_callback_error(error, "") if known else ""}
+        return render(request, "intake/authorization_refused.html", context, status=400)
     if error or not code:
         completed = grants.finish_with_error(authorization, error or "no_code", description)
     else:

@@ -7,10 +7,8 @@ class KeysConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from keys import (
-            outbound,  # noqa: F401  (registers its system checks)
-            signin_audit,  # noqa: F401  (sign-in events go to the audit trail)
-        )
+        from keys import signin_audit  # noqa: F401  (sign-in events go to the audit trail)
+        from keys.instructure import outbound  # noqa: F401  (registers its system checks)
         from keys.tasks import SCHEDULES
         from portal import schedules
 

@@ -17,7 +17,7 @@ Status = Credential.Status
 
 @dataclass(frozen=True)
 class NextStep:
-    action: str  # renew, authorize, wait or none
+    action: str  # renew, authorize, fix, wait or none
     text: str
     url: str = ""
 
@@ -78,6 +78,10 @@ def next_step(credential: Credential, now: datetime.datetime, partner_name: str)
             "wait",
             f"Nothing to do: Instructure sends {partner_name} the secret, and {partner_name} completes the setup.",
         )
+    if credential.status == Status.NEEDS_FIX:
+        until = f" We keep it until {credential.fix_by:%-d %B %Y}." if credential.fix_by else ""
+        reason = check.reason if check else "Canvas refused it for a reason its settings mend."
+        return NextStep("fix", f"Change this in Canvas, then click Check again: {reason}{until}")
     if credential.awaits_authorization:  # before a refusal: a grant Canvas ended says how to mend it
         grant = credential.current_grant()
         text = (grant and grant.lost_reason) or f"Authorize {partner_name} in Canvas to finish the setup."
@@ -112,7 +116,7 @@ def summarise(credential: Credential, now: datetime.datetime, partner_name: str)
 def current_keys(institution: Institution, now: datetime.datetime, partner_name: str) -> list[KindSummary]:
     """For each kind, the keys that count now; or, if none does, the newest that lapsed."""
     verified = list(
-        institution.credentials.tracked()
+        institution.credentials.filter(status__in=Credential.HELD_STATUSES)
         .filter(verified_at__isnull=False)
         .defer("secret")
         .order_by("-verified_at", "-pk")
@@ -123,7 +127,10 @@ def current_keys(institution: Institution, now: datetime.datetime, partner_name:
         # Live ones are the customer's keys now: a superseded key works until its own date, and a
         # partner key waits for the secret Instructure sends.
         current = [
-            c for c in of_kind if c.status in Credential.LIVE_STATUSES and (c.expires_at is None or c.expires_at > now)
+            c
+            for c in of_kind
+            if c.status in (*Credential.LIVE_STATUSES, Status.NEEDS_FIX)
+            and (c.expires_at is None or c.expires_at > now)
         ]
         chosen = current or of_kind[:1]
         keys = [summarise(c, now, partner_name) for c in chosen]

@@ -52,6 +52,10 @@ def authorization_scope(credential_id: int) -> str:
     return f"authorization:{credential_id}"
 
 
+def check_again_scope(credential_id: int) -> str:
+    return f"check-again:{credential_id}"
+
+
 def address_scope(ip: str) -> str:
     """IPv6 clients are limited per /64: one customer's network hands out addresses by the billion."""
     address = ipaddress.ip_address(ip)

@@ -1,4 +1,11 @@
-"""What a live check concludes: exactly three words, each with a human reason beside it."""
+"""What a live check concludes: exactly three words, each with a human reason beside it.
+
+A rejection is either the key's own fault (an unknown id, a wrong secret: nothing in Canvas can
+make it work, so its secret is destroyed at hand-over) or **fixable in Canvas** (the key is Off,
+misses scopes or our redirect URI, answers for another account): the admin changes a setting and
+the same secret works, so the key is kept sealed and checked again. Only the answers the reference
+lists as certain produce either; everything else is inconclusive.
+"""
 
 from dataclasses import dataclass, field
 
@@ -20,6 +27,7 @@ class Verdict:
     reason: str
     facts: dict = field(default_factory=dict)  # e.g. {"region": "us-east-1"}; never a secret
     http_status: int | None = None
+    fixable: bool = False  # rejected, but a setting in Canvas mends it: the secret is kept
 
     @classmethod
     def works(cls, reason: str, **kwargs) -> "Verdict":
@@ -28,6 +36,11 @@ class Verdict:
     @classmethod
     def rejected(cls, reason: str, **kwargs) -> "Verdict":
         return cls(Outcome.REJECTED, reason, **kwargs)
+
+    @classmethod
+    def needs_fix(cls, reason: str, **kwargs) -> "Verdict":
+        """Canvas refused for a reason the admin fixes in Canvas, without a new secret."""
+        return cls(Outcome.REJECTED, reason, fixable=True, **kwargs)
 
     @classmethod
     def inconclusive(cls, reason: str, **kwargs) -> "Verdict":
@@ -40,6 +53,11 @@ class Verdict:
     @property
     def is_rejected(self) -> bool:
         return self.outcome == Outcome.REJECTED
+
+    @property
+    def destroys_key(self) -> bool:
+        """The key itself is wrong (unknown id, wrong secret): nothing in Canvas can mend it."""
+        return self.is_rejected and not self.fixable
 
     @property
     def is_inconclusive(self) -> bool:

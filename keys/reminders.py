@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.mail import get_connection
-from django.db.models import F, Min
+from django.db.models import F, Min, Q
 from django.utils import timezone
 
-from keys.models import ReminderNotice
+from keys.models import Credential, ReminderNotice
 from portal import emails
 
 log = logging.getLogger(__name__)
@@ -166,8 +166,8 @@ def build_messages(notice: ReminderNotice, now) -> tuple:
         "renewal_steps": kind.renewal_instructions_for(credential),
     }
     if staff:  # staff decide how urgent a lapse is: does another key of this kind still work?
-        context["older_working"] = credential.older_keys_still_working(now)
-        context["newer_keys"] = credential.newer_keys()
+        context["older_working"] = older_keys_still_working(credential, now)
+        context["newer_keys"] = newer_keys(credential)
     template = "lapse-notice" if context["lapsed"] else "renewal-reminder"
     customer = _with_id(emails.build(template, contacts, context), notice, "customer") if contacts else None
     staff_copy = _with_id(emails.build("staff-final-reminder", staff, context), notice, "staff") if staff else None
@@ -224,3 +224,29 @@ def release(notices: list[ReminderNotice]) -> None:
     ReminderNotice.objects.filter(
         pk__in=[n.pk for n in notices], state=ReminderNotice.State.SCHEDULED, claimed_by=notices[0].claimed_by
     ).update(claimed_by="", claimed_until=None)
+
+
+def older_keys_still_working(credential: Credential, now: datetime.datetime) -> list[Credential]:
+    """Older keys of this institution and kind that are usable, not refused by Canvas, and
+    outlive this one: while one exists, this key's lapse does not stop the data."""
+    older = (
+        Credential.objects.usable(now)
+        .filter(institution_id=credential.institution_id, kind=credential.kind, verified_at__lt=credential.verified_at)
+        .filter(failing_since__isnull=True)
+        .exclude(pk=credential.pk)
+        .defer("secret")
+    )
+    if credential.expires_at:
+        older = older.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=credential.expires_at))
+    return list(older.select_related("institution").order_by("-verified_at"))
+
+
+def newer_keys(credential: Credential) -> list[Credential]:
+    """Keys of this institution and kind verified after this one (that count as a renewal)."""
+    return list(
+        Credential.objects.filter(institution_id=credential.institution_id, kind=credential.kind)
+        .filter(verified_at__gt=credential.verified_at, status__in=credential.TRACKED_STATUSES)
+        .defer("secret")
+        .select_related("institution")
+        .order_by("-verified_at")
+    )

@@ -13,7 +13,9 @@ from urllib.parse import urlsplit
 from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
-from keys import audit, grants, kinds, limits, live_checks
+from keys import audit, kinds, limits
+from keys.checks import live_checks
+from keys.instructure import answers, grants
 from keys.models import Credential, CredentialCheck, Institution
 from portal import emails
 from portal.client import client_ip
@@ -74,7 +76,7 @@ def export_access_token(credential: Credential, *, actor: Actor, now: datetime.d
     The record and the token go together: if Canvas mints none, the record is rolled back."""
     with transaction.atomic():
         secret = open_secret(credential, action=audit.Action.ACCESS_TOKEN_EXPORT, actor=actor, now=now, detail=detail)
-        return credential.kind_spec.access_token(credential, secret, now)
+        return answers.access_token(credential, secret, now)
 
 
 def reveal(credential: Credential, *, actor: Actor, reason: str, now: datetime.datetime) -> str:

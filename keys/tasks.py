@@ -5,8 +5,10 @@ import logging
 
 from django.utils import timezone
 
-from keys import alerts, campaigns, limits, live_checks, reminders
+from keys import limits, reminders
+from keys.checks import alerts, live_checks
 from keys.models import Credential
+from keys.onboarding import campaigns
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +41,17 @@ def send_campaign_emails() -> dict:
 
 
 def purge_dead_secrets() -> dict:
-    """Destroy the secrets of expired, revoked, locked and rejected credentials; their records stay."""
+    """Destroy the secrets of expired, revoked, locked and rejected credentials, and of keys whose
+    fix in Canvas did not come within PORTAL_FIX_WINDOW_DAYS; their records stay."""
     now = timezone.now()
     lapsed = Credential.objects.expire_lapsed(now)
+    unfixed = Credential.objects.discard_unfixed(now)
     dead = Credential.objects.purge_dead_secrets(now)
-    if lapsed or dead:
-        log.info("purged the secrets of %d expired and %d revoked or locked credential(s)", lapsed, dead)
-    return {"expired": lapsed, "purged": dead}
+    if lapsed or dead or unfixed:
+        log.info(
+            "purged the secrets of %d expired, %d unfixed and %d revoked or locked credential(s)", lapsed, unfixed, dead
+        )
+    return {"expired": lapsed, "unfixed": unfixed, "purged": dead}
 
 
 def forget_spent_limit_slots() -> int:

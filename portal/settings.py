@@ -383,7 +383,7 @@ PORTAL_STAFF_SESSION_IDLE = envseconds("PORTAL_STAFF_SESSION_IDLE_SECONDS", time
 SESSION_COOKIE_AGE = int(PORTAL_STAFF_SESSION_MAX_AGE.total_seconds())
 
 # Live checks: Keydrop asks Canvas whether each key works, at hand-over and every day after.
-# Every outbound request goes through keys.outbound: https only, no redirects, these limits, and
+# Every outbound request goes through keys.instructure.outbound: https only, no redirects, these limits, and
 # never to a private, loopback or link-local address. PORTAL_OUTBOUND_ALLOW_PRIVATE=1 allows plain
 # http to loopback, for tests and local fakes only (check keydrop.E031 refuses it in production).
 PORTAL_DAP_API_URL = os.getenv("PORTAL_DAP_API_URL", "https://api-gateway.instructure.com").rstrip("/")
@@ -401,6 +401,9 @@ PORTAL_CHECK_HISTORY_DAYS = envint("PORTAL_CHECK_HISTORY_DAYS", 90)
 # Staff hear once when a key has had nothing but inconclusive answers for this long.
 PORTAL_CHECK_INCONCLUSIVE_ALERT_DAYS = envint("PORTAL_CHECK_INCONCLUSIVE_ALERT_DAYS", 10)
 PORTAL_CHECK_CLAIM_SECONDS = envint("PORTAL_CHECK_CLAIM_SECONDS", 300)
+# A key that needs a fix in Canvas (Off, scopes, redirect URI) is kept sealed this long, checked hourly,
+# then its secret is destroyed; its contacts are told the day before.
+PORTAL_FIX_WINDOW_DAYS = envint("PORTAL_FIX_WINDOW_DAYS", 7)
 # Outbound URLs carry key ids and state in their queries: httpx's request log stays off.
 LOGGING["loggers"].update({"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}})
 

@@ -3,6 +3,7 @@ its key; which tests run where (real servers and clusters only in CI or when ask
 hashing; static files from the source."""
 
 import ipaddress
+import socket
 
 import httpcore
 import pytest
@@ -10,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.test import override_settings
 
-from keys import outbound
+from keys.instructure import outbound
 from tests import factories
 from tests.ci import IN_CI
 from tests.fakes import FakeCanvas, FakeDap
@@ -172,6 +173,29 @@ def nothing_leaves_this_machine(monkeypatch, fake_dns):
     resolve.real = real_resolve  # for the tests of resolve itself, with getaddrinfo faked
     monkeypatch.setattr(outbound, "resolve", resolve)
     monkeypatch.setattr(httpcore.SyncBackend, "connect_tcp", connect_tcp)
+
+
+@pytest.fixture
+def resolver(monkeypatch):
+    """This machine's resolver, faked where Keydrop's own ``resolve`` meets it (getaddrinfo):
+    {name: address}. Every other name is "not found", so an empty table is a resolver that fails
+    for every name; add Instructure's well-known names to make it a resolver that works."""
+    names: dict[str, str] = {}
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if outbound._ip_literal(str(host)) is not None:  # sockets to loopback fakes look these up too
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        if host in names:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (names[host], port))]
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(outbound, "resolve", outbound.resolve.real)
+    return names
+
+
+WORKING_RESOLVER = dict.fromkeys(outbound.WELL_KNOWN_NAMES, "151.101.1.1")
 
 
 @pytest.fixture

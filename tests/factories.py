@@ -5,6 +5,7 @@ import factory
 from django.utils import timezone
 
 from keys import kinds
+from keys.checks import records
 from keys.models import AdminContact, Credential, CredentialCheck, Institution
 from keys.outcomes import Verdict
 
@@ -104,9 +105,7 @@ def tracked_credential(*, lifetime_days: int | None = 365, now=None, **kwargs) -
 
 def canvas_says(credential: Credential, verdict: Verdict, now=None, trigger=CredentialCheck.Trigger.SCHEDULE):
     """Record what Canvas answered, as a check would: for tests about what follows an answer."""
-    from keys import live_checks
-
-    return live_checks.record(credential, verdict, trigger=trigger, now=now)
+    return records.record(credential, verdict, trigger=trigger, now=now)
 
 
 def works(credential: Credential, now=None):

@@ -7,6 +7,7 @@ records each request it served: method, path and client id, never a secret.
 """
 
 import base64
+import hashlib
 import json
 import re
 import secrets
@@ -25,6 +26,7 @@ class Served:
     method: str
     path: str
     client_id: str = ""
+    grant_type: str = ""
 
 
 class FakeServer:
@@ -105,18 +107,19 @@ class FakeServer:
     def answer(self, request: "Request") -> tuple[int, dict, object]:
         raise NotImplementedError
 
-    def bad_day(self) -> tuple[int, dict, object] | None:
-        """The answers that mean "try again later", whatever the endpoint."""
-        if self.mode == "429":
+    def bad_day(self, mode: str | None = None) -> tuple[int, dict, object] | None:
+        """The answers that mean "try again later", whatever the endpoint (``mode``, else the fake's)."""
+        mode = mode or self.mode
+        if mode == "429":
             return 429, {"Retry-After": "60"}, {"error": {"type": "TooManyRequests", "message": "slow down"}}
-        if self.mode in ("500", "502", "503"):
-            return int(self.mode), {}, "<html><body>upstream trouble</body></html>"
-        if self.mode == "html":
+        if mode in ("500", "502", "503"):
+            return int(mode), {"Content-Type": "text/html"}, "<html><body>upstream trouble</body></html>"
+        if mode == "html":
             return 200, {"Content-Type": "text/html"}, "<html><body>Maintenance page</body></html>"
-        if self.mode == "slow":
+        if mode == "slow":
             self.release.wait(5)
             return 200, {}, {}
-        if self.mode == "huge":
+        if mode == "huge":
             return 200, {"Content-Type": "application/json"}, b"[" + b"0," * 200_000 + b"0]"
         return None
 
@@ -161,7 +164,10 @@ class FakeDap(FakeServer):
         bad = self.bad_day()
         if bad:
             return bad
-        well_formed = client_id is not None and re.fullmatch(r"([a-z]{2}-[a-z]+-[0-9]{1,2}#)?[0-9a-f-]{36}", client_id)
+        if self.mode == "proxy_401":  # something in front of the gateway, not Instructure's verdict
+            return 401, {"Content-Type": "text/plain"}, "401 Unauthorized\n"
+        # The official client sends the ID as typed: ([\w-]+)#([\w-]+) is all it reads of it.
+        well_formed = client_id is not None and re.fullmatch(r"([\w-]+#)?[\w-]+", client_id, re.ASCII)
         if request.body != b"grant_type=client_credentials" or not well_formed:
             return 400, {}, {"error": {"type": "BadRequest", "uuid": str(uuid.uuid4()), "message": "malformed request"}}
         if self.account_problem:
@@ -210,6 +216,7 @@ class FakeCode:
     redirect_uri: str
     scopes: list[str]
     issued_at: float
+    challenge: str = ""  # the PKCE S256 challenge stored with the code, if the request sent one
 
 
 @dataclass
@@ -234,6 +241,8 @@ class FakeKey:
     require_scopes: bool = True
     active: bool = True  # False: deleted or deactivated
     on: bool = True  # the account binding
+    other_account: bool = False  # made in another root account than the Canvas asked
+    test_cluster_only: bool = False  # usable only on beta and test, asked on production
     codes: dict[str, FakeCode] = field(default_factory=dict)
     grants: list[FakeGrant] = field(default_factory=list)
 
@@ -249,6 +258,13 @@ class FakeCanvas(FakeServer):
 
     ``token_forgets`` holds key ids that the token endpoint no longer knows while the authorization
     endpoint still does: a key deleted between Keydrop's two probes.
+
+    ``route_modes`` gives one route its own bad day ("rate_limit", "503", …) and ``route_answers`` its
+    own answer (status, headers, body). Routes: "token" (the whole token endpoint), "refresh" or
+    "code" (one grant type of it), "users_self", "delete"; so a test can throttle only the refresh.
+
+    ``user_may_authorize`` False is a signed-in user without the right to authorize apps: the confirm
+    step sends back ``client_not_allowed_for_user``.
     """
 
     CODE_LIFETIME = 600
@@ -263,6 +279,9 @@ class FakeCanvas(FakeServer):
         self.keys: dict[str, FakeKey] = {}
         self.browser: str | None = None
         self.token_forgets: set[str] = set()
+        self.route_modes: dict[str, str] = {}
+        self.route_answers: dict[str, tuple[int, dict, object]] = {}
+        self.user_may_authorize = True
 
     def add_key(self, client_id: str, key: FakeKey) -> FakeKey:
         self.keys[client_id] = key
@@ -284,6 +303,15 @@ class FakeCanvas(FakeServer):
     def grants_of(self, client_id: str) -> int:
         return sum(1 for grant in self.keys[client_id].grants if grant.alive)
 
+    def refresh_behind(self, client_id: str) -> None:
+        """Another holder of the refresh token refreshes: the grant's one access token is replaced."""
+        for grant in self.keys[client_id].grants:
+            if grant.alive:
+                self.new_access_token(grant)
+
+    def refreshes(self) -> int:
+        return sum(1 for served in self.served if served.method == "POST" and served.grant_type == "refresh_token")
+
     # The endpoints ------------------------------------------------------------------------------
 
     def answer(self, request: Request):
@@ -292,30 +320,47 @@ class FakeCanvas(FakeServer):
             self.served.append(Served("GET", request.path, request.arg("client_id")))
             return self.bad_day() or self.authorize(request)
         if route == ("GET", "/login/oauth2/confirm"):
+            if not self.user_may_authorize:  # Provider#can_issue_token? is false; the state is the confirm request's
+                return self.send_back(
+                    request.arg("redirect_uri"),
+                    error="client_not_allowed_for_user",
+                    error_description="The current user is logged in but does not have permission to authorize "
+                    "this application.",
+                )
             return self.confirm_page(request)
         if route == ("POST", "/login/oauth2/accept"):
             form = request.form()
             return self.issue_code(form.get("client_id", ""), form.get("redirect_uri", ""), form)
         if route == ("POST", "/login/oauth2/token"):
             form = request.form()
-            self.served.append(Served("POST", request.path, form.get("client_id", "")))
-            return self.bad_day() or self.token(form)
+            self.served.append(Served("POST", request.path, form.get("client_id", ""), form.get("grant_type", "")))
+            route = "refresh" if form.get("grant_type") == "refresh_token" else "code"
+            return self.bad_route(route, "token") or self.token(form)
         if route == ("DELETE", "/login/oauth2/token"):
             self.served.append(Served("DELETE", request.path))
-            return self.bad_day() or self.delete_token(request)
+            return self.bad_route("delete") or self.delete_token(request)
         if route == ("GET", "/api/v1/users/self"):
             self.served.append(Served("GET", request.path))
-            return self.bad_day() or self.users_self(request)
+            return self.bad_route("users_self") or self.users_self(request)
         return 404, {}, {"errors": [{"message": "The specified resource does not exist."}]}
 
-    def bad_day(self):
-        if self.mode == "rate_limit":  # Canvas's throttle answers 403, as text
+    def bad_day(self, mode: str | None = None):
+        if (mode or self.mode) == "rate_limit":  # Canvas's throttle (request_throttle.rb), on every endpoint
             return (
                 403,
-                {"X-Rate-Limit-Remaining": "0", "Content-Type": "text/plain"},
+                {"X-Rate-Limit-Remaining": "0.0", "Content-Type": "text/plain; charset=utf-8"},
                 "403 Forbidden (Rate Limit Exceeded)\n",
             )
-        return super().bad_day()
+        return super().bad_day(mode)
+
+    def bad_route(self, *routes: str):
+        """A route's own answer (``route_answers``) or bad day (``route_modes``), else the fake's bad day."""
+        for route in routes:
+            if route in self.route_answers:
+                return self.route_answers[route]
+            if route in self.route_modes:
+                return self.bad_day(self.route_modes[route])
+        return self.bad_day()
 
     def authorize(self, request: Request):
         key = self.keys.get(request.arg("client_id"))
@@ -350,7 +395,8 @@ class FakeCanvas(FakeServer):
                 "",
             )
         state = request.arg("state")
-        if not key.on:
+        # authorized_for_account? (developer_key.rb) is false for each: one answer for all three.
+        if not key.on or key.other_account or key.test_cluster_only:
             return self.send_back(
                 redirect_uri,
                 error="unauthorized_client",
@@ -365,7 +411,10 @@ class FakeCanvas(FakeServer):
                 error_description="Only response_type=code is permitted",
             )
         if self.browser == "approve":
-            return self.issue_code(request.arg("client_id"), redirect_uri, {"state": state, "scope": " ".join(scopes)})
+            pkce = {name: request.arg(name) for name in ("code_challenge", "code_challenge_method")}
+            return self.issue_code(
+                request.arg("client_id"), redirect_uri, {"state": state, "scope": " ".join(scopes), **pkce}
+            )
         if self.browser == "deny":
             return self.send_back(redirect_uri, error="access_denied", state=state)
         if self.browser == "confirm":
@@ -390,7 +439,9 @@ class FakeCanvas(FakeServer):
     def issue_code(self, client_id: str, redirect_uri: str, params: dict):
         code = secrets.token_hex(16)
         key = self.keys[client_id]
-        key.codes[code] = FakeCode(client_id, redirect_uri, params.get("scope", "").split(), time.time())
+        # pkce.rb use_pkce_in_authorization?: both parameters, and S256 only; otherwise none is stored.
+        challenge = params.get("code_challenge", "") if params.get("code_challenge_method") == "S256" else ""
+        key.codes[code] = FakeCode(client_id, redirect_uri, params.get("scope", "").split(), time.time(), challenge)
         return self.send_back(redirect_uri, code=code, state=params.get("state", ""))
 
     @staticmethod
@@ -434,6 +485,11 @@ class FakeCanvas(FakeServer):
                 },
             )
         code = key.codes.pop(form["code"], None)  # once, whatever happens next
+        # The PKCE grant when a verifier is sent or the code has a challenge (authorization_code_with_pkce.rb).
+        if "code_verifier" in form or (code is not None and code.challenge):
+            verifier = form.get("code_verifier", "")
+            if not (verifier and code and code.challenge and pkce_challenge(verifier) == code.challenge):
+                return 400, {}, {"error": "invalid_grant", "error_description": INVALID_GRANT}
         if code is None or time.time() - code.issued_at > self.CODE_LIFETIME:
             return 400, {}, {"error": "invalid_grant", "error_description": "authorization_code not found"}
         if form.get("redirect_uri") != code.redirect_uri:
@@ -449,8 +505,8 @@ class FakeCanvas(FakeServer):
 
     def refresh(self, key: FakeKey, refresh_token: str):
         grant = next((g for g in key.grants if g.alive and g.refresh_token == refresh_token), None)
-        if grant is None:
-            return 400, {}, {"error": "invalid_request", "error_description": "refresh_token not found"}
+        if grant is None:  # request_error.rb :invalid_refresh_token
+            return 400, {}, {"error": "invalid_grant", "error_description": "refresh_token not found"}
         return 200, {}, self.new_access_token(grant)
 
     def new_access_token(self, grant: FakeGrant) -> dict:
@@ -497,6 +553,17 @@ class FakeCanvas(FakeServer):
             return self.invalid_token()
         found[1].alive = False  # the access and the refresh token go together
         return 200, {}, {}
+
+
+INVALID_GRANT = (
+    "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in "
+    "the authorization request, or was issued to another client."
+)
+
+
+def pkce_challenge(verifier: str) -> str:
+    """What Canvas compares (pkce.rb valid_code_verifier?): urlsafe base64 of SHA-256, no padding."""
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
 
 
 def to_sentence(words: list[str]) -> str:

@@ -9,8 +9,8 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core import mail
 from django.utils import timezone
 
-from keys import campaigns
 from keys.models import AuditEvent, Campaign, CampaignInvitation, CampaignMessage, Credential, Institution
+from keys.onboarding import campaigns
 from tests.factories import CredentialFactory, InstitutionFactory
 from tests.staff_cast import signed_in
 

@@ -12,8 +12,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from keys import campaigns
 from keys.models import AuditEvent, Credential, Institution
+from keys.onboarding import campaigns
 from tests.factories import CredentialFactory, InstitutionFactory
 from tests.staff_cast import SECRET, sign_in_with_code, signed_in
 

@@ -5,7 +5,8 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from keys import dashboard, live_checks
+from keys.admin import dashboard
+from keys.checks import live_checks
 from keys.models import Credential
 from keys.outcomes import Verdict
 from tests.factories import CredentialFactory, canvas_says, works

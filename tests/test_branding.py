@@ -7,8 +7,8 @@ import pytest
 from django.core import checks, mail
 from django.utils import timezone
 
-from keys import campaigns
 from keys.models import Institution
+from keys.onboarding import campaigns
 from keys.tasks import send_reminders
 from portal import branding
 from tests.factories import tracked_credential

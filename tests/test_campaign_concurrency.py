@@ -11,8 +11,8 @@ import collections
 import pytest
 from django.utils import timezone
 
-from keys import campaigns
 from keys.models import CampaignInvitation, CampaignMessage, Institution
+from keys.onboarding import campaigns
 from tests.factories import InstitutionFactory, midday_time_zone
 from tests.processes import line_up, paused_manage
 from tests.smtp_sink import SMTPSink
@@ -34,7 +34,7 @@ def test_sweeps_that_read_the_same_rows_send_each_email_once_and_keep_the_daily_
     with SMTPSink() as sink:
         sweeps = [
             paused_manage(
-                "keys.campaigns:due_candidates",
+                "keys.onboarding.campaigns:due_candidates",
                 "send_campaign_emails",
                 "--batch-size",
                 "30",
@@ -67,7 +67,7 @@ def test_two_invite_commands_at_once_invite_each_contact_once():
         InstitutionFactory(slug=f"inst-{n}", contacts=[f"a@inst-{n}.edu", f"b@inst-{n}.edu"])
     with SMTPSink() as sink:
         commands = [
-            paused_manage("keys.campaigns:select_candidates", "invite", "--without-key", "dap", sink=sink)
+            paused_manage("keys.onboarding.campaigns:select_candidates", "invite", "--without-key", "dap", sink=sink)
             for _ in range(2)
         ]
         digests = line_up(commands)

@@ -22,8 +22,9 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from keys import audit, campaigns
+from keys import audit
 from keys.models import AuditEvent, Campaign, CampaignInvitation, CampaignMessage, Credential, Institution
+from keys.onboarding import campaigns
 from tests.factories import CredentialFactory, InstitutionFactory
 from tests.mail_backends import SLOW, SlowBackend
 

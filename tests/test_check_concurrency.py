@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from keys import live_checks
+from keys.checks import live_checks
 from keys.models import CredentialCheck, HostCheckBudget
 from tests.factories import CredentialFactory
 

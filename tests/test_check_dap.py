@@ -14,7 +14,7 @@ import socket
 
 import pytest
 
-from keys import live_checks
+from keys.checks import live_checks
 from keys.models import Credential, CredentialCheck
 from tests.factories import CredentialFactory, tracked_credential
 
@@ -63,10 +63,11 @@ def test_a_deleted_key_is_rejected(key, fake_dap):
     assert check(key).outcome == "rejected"
 
 
-def test_a_malformed_client_id_is_rejected_as_malformed(fake_dap, institution):
-    checked = check(CredentialFactory(institution=institution, client_id="us-east-1:0c59cade", secret=SECRET))
-    assert checked.outcome == "rejected" and checked.record.http_status == 400
-    assert "could not read this Client ID" in checked.record.reason
+def test_the_gateways_400_is_inconclusive_never_a_reason_to_drop_the_key(fake_dap, institution):
+    # The official client maps a 400 to ValidationError, never to an authentication failure.
+    checked = check(CredentialFactory(institution=institution, client_id="us-east-1#0c59cade!", secret=SECRET))
+    assert checked.outcome == "inconclusive" and checked.record.http_status == 400
+    assert "HTTP 400" in checked.record.reason
 
 
 @pytest.mark.parametrize(
@@ -74,7 +75,6 @@ def test_a_malformed_client_id_is_rejected_as_malformed(fake_dap, institution):
     [
         ("AccountDisabled", "Canvas Data 2 is disabled for your institution's account"),
         ("AccountNotOnboarded", "not set up for Canvas Data 2 yet"),
-        ("SomethingNew", "refused access for your institution's account (SomethingNew)"),
     ],
 )
 def test_an_account_level_refusal_is_rejected_in_words_an_admin_understands(key, fake_dap, problem, words):
@@ -82,6 +82,12 @@ def test_an_account_level_refusal_is_rejected_in_words_an_admin_understands(key,
     checked = check(key)
     assert checked.outcome == "rejected"
     assert words in checked.record.reason
+
+
+def test_a_403_of_a_type_nobody_documents_is_inconclusive(key, fake_dap):
+    fake_dap.account_problem = "SomethingNew"
+    checked = check(key)
+    assert checked.outcome == "inconclusive" and "HTTP 403" in checked.record.reason
 
 
 def test_maintenance_on_the_account_is_inconclusive(key, fake_dap):

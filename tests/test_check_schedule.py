@@ -6,6 +6,7 @@
 | a second refused day does not alert again                   | nothing more while the episode lasts        |
 | when it works again, staff are told it recovered            | staff only; a new episode alerts again      |
 | inconclusive answers never alert (a 429 storm)              | nine days of 429: no email at all           |
+| an unclear daily answer is asked again, backing off         | after 15 min, 1 h, 3 h, then the daily slot |
 | ten days of nothing but inconclusive tells staff once       | one staff email, never the customer         |
 | a superseded key refused while its renewal works            | alerts nobody (old keys get deleted)        |
 | … while no other key works (renewal lapsed or refused)      | alerts contacts and staff, as a working key |
@@ -22,7 +23,8 @@ import datetime
 import pytest
 from django.core import mail
 
-from keys import dashboard, live_checks
+from keys.admin import dashboard
+from keys.checks import live_checks
 from keys.models import CheckAlert, Credential, CredentialCheck
 from keys.tasks import run_live_checks
 from tests.factories import CredentialFactory, InstitutionFactory, works
@@ -115,6 +117,19 @@ def test_a_429_storm_never_alerts_and_ten_days_of_it_tell_staff_once(working_key
     [staff] = to_staff(tenth)
     assert "no clear answer from Canvas for 10 days" in staff.subject
     assert "Instructure asked us to slow down" in staff.body
+
+
+def test_an_unclear_daily_answer_is_asked_again_with_back_off_then_daily(working_key, fake_dap, time_machine):
+    fake_dap.mode = "503"
+    start = START + datetime.timedelta(days=1, hours=1)
+    run_schedule(time_machine, start, 24 * 2, step_minutes=5)
+    working_key.refresh_from_db()
+    times = list(working_key.checks.filter(at__gte=start).order_by("at").values_list("at", flat=True))
+    gaps = [round((later - earlier).total_seconds() / 60) for earlier, later in zip(times, times[1:], strict=False)]
+    # 15 minutes, an hour, three hours (each to the sweep's 5-minute step), then the daily slot again.
+    assert [5 * round(gap / 5) for gap in gaps[:3]] == [15, 60, 180], gaps
+    assert all(gap >= 12 * 60 for gap in gaps[3:]) and gaps[3:], gaps
+    assert working_key.failing_since is None and to_customer(mail.outbox) == []
 
 
 def test_a_superseded_key_that_stops_working_alerts_nobody(working_key, fake_dap, time_machine):

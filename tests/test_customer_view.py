@@ -52,7 +52,7 @@ def test_a_developer_key_shows_its_canvas_and_review_date(client, institution):
         expires_at=timezone.now() + 10 * DAY,
     )
     summary = page(client, institution, "developer_key")
-    assert "<dt>Canvas</dt><dd>example.instructure.com</dd>" in summary
+    assert "<dt>Canvas address</dt><dd>example.instructure.com</dd>" in summary
     assert "<dt>Review date</dt>" in summary
     assert (
         "It is due for review in" in summary

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from keys import dashboard
+from keys.admin import dashboard
 from keys.models import Credential, CredentialQuerySet
 from tests.factories import CredentialFactory
 from tests.staff_cast import queries_to_load, signed_in

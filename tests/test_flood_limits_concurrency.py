@@ -19,7 +19,8 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from keys import grants, limits
+from keys import limits
+from keys.instructure import grants
 from keys.models import AuthorizationRequest, LimitSlot
 from tests import factories
 from tests.flows import form_data

@@ -4,8 +4,10 @@
 |--------------------------|--------------------------------------------------|--------------------------------------|
 | (before verification)    | is never sent to Canvas                          |                                      |
 | works                    | active; takes over from the older key            | "works", with the region             |
-| rejected                 | status rejected, secret purged at once, no       | what was wrong, and "Submit the key  |
-|                          | reminders, never supersedes, staff not emailed   | again"                               |
+| rejected: the key is     | status rejected, secret purged at once, no       | what was wrong, and "Submit the key  |
+|   wrong (id, secret)     | reminders, never supersedes, staff not emailed   | again"                               |
+| rejected: fix in Canvas  | needs a fix in Canvas: kept sealed, not usable   | what to change, and "Check again"    |
+|   (Off, scopes, …)       | (tests/test_needs_fix_in_canvas.py)              |                                      |
 | inconclusive             | active, checked again with back-off; takes over  | "inconclusive" and why: we will      |
 |                          | only once a retry says it works                  | check shortly                        |
 """
@@ -109,7 +111,7 @@ def test_a_secret_of_one_character_is_refused_at_the_receipt(client, institution
     assert credential.status == Credential.Status.REJECTED
 
 
-def test_a_developer_key_that_is_still_off_is_refused_with_switch_it_on(client, institution, fake_canvas, settings):
+def test_a_developer_key_that_is_still_off_is_kept_with_switch_it_on(client, institution, fake_canvas, settings):
     setup_uri = dict(kinds.developer_key_setup(institution.slug)["redirect_uris"])["United States"]
     scopes = [scope for scope, _ in settings.PORTAL_DEVELOPER_KEY["scopes"]]
     fake_canvas.add_key(
@@ -117,7 +119,7 @@ def test_a_developer_key_that_is_still_off_is_refused_with_switch_it_on(client, 
     )
     receipt, credential = hand_over(client, institution, kind="developer_key", canvas_url=fake_canvas.url)
     assert "switch it On in Admin → Developer Keys" in receipt
-    assert credential.status == Credential.Status.REJECTED
+    assert credential.status == Credential.Status.NEEDS_FIX and credential.secret is not None
 
 
 def test_an_unclear_answer_says_inconclusive_and_a_retry_with_back_off_settles_it(

@@ -20,8 +20,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from keys import institution_csv
 from keys.models import AdminContact, AuditEvent, Institution
+from keys.onboarding import institution_csv
 from tests.factories import InstitutionFactory
 from tests.processes import manage
 

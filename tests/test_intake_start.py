@@ -179,8 +179,11 @@ def test_bad_input_gets_a_clear_error_and_stores_nothing(client, institution, ov
 
 
 BAD_DEV_KEY_INPUTS = [
-    ({"client_id": "12345"}, "client_id", "14 to 16 digits"),
-    ({"client_id": "١٧٠٠٠٠٠٠٠٠٠٠١٢٣"}, "client_id", "14 to 16 digits"),
+    ({"client_id": "0123"}, "client_id", "1 to 19 digits"),
+    ({"client_id": str(2**63)}, "client_id", "1 to 19 digits"),
+    ({"client_id": "1700000000001234567890"}, "client_id", "1 to 19 digits"),
+    ({"client_id": "١٧٠٠٠٠٠٠٠٠٠٠١٢٣"}, "client_id", "1 to 19 digits"),
+    ({"client_secret": "AbCdE..."}, "client_secret", "the hint Canvas shows"),
     ({"client_secret": "short"}, "client_secret", "64 letters and digits"),
     ({"client_secret": "A" * 63 + "!"}, "client_secret", "64 letters and digits"),
     ({"canvas_url": "http://example.instructure.com"}, "canvas_url", "https address"),

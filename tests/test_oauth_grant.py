@@ -11,6 +11,7 @@ import datetime
 import html
 import io
 import json
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -22,8 +23,11 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from keys import canvas, grants, kinds, live_checks, staff
+from keys import kinds, staff
+from keys.checks import live_checks
+from keys.instructure import canvas, grants, outbound
 from keys.models import AuditEvent, AuthorizationRequest, CanvasGrant, CheckAlert, Credential, CredentialCheck
+from keys.sealing import Sealed
 from tests.factories import CredentialFactory, developer_key_credential
 from tests.fakes import FakeCanvas, FakeKey
 from tests.staff_cast import signed_in
@@ -102,8 +106,35 @@ def test_the_button_sends_the_admin_to_canvas_with_our_callback_scopes_and_a_sta
     assert query["response_type"] == "code" and query["client_id"] == KEY_ID
     assert query["redirect_uri"] == keydrop_callback
     assert query["scope"].split() == [scope for scope, _ in kinds.developer_key_setup("x")["scopes"]]
-    assert canvas.USERS_SELF_SCOPE in query["scope"].split()
-    assert len(query["state"]) > 40 and "code_challenge" not in query
+    assert kinds.USERS_SELF_SCOPE in query["scope"].split()
+    assert len(query["state"]) > 40
+    # S256 PKCE: the challenge of this request's own verifier, which never leaves Keydrop but to the token endpoint.
+    verifier = AuthorizationRequest.objects.get().code_verifier.reveal()
+    assert query["code_challenge_method"] == "S256" and 43 <= len(verifier) <= 128
+    assert query["code_challenge"] == canvas.pkce_challenge(verifier) and verifier not in target.query
+
+
+def test_the_exchange_sends_the_verifier_canvas_checks_and_then_forgets_it(credential, fake_canvas):
+    authorize(Client(), credential)
+    assert CanvasGrant.objects.filter(credential=credential, lost_at__isnull=True).exists()  # the fake checked it
+    assert AuthorizationRequest.objects.get().code_verifier is None  # spent with the code
+
+
+def test_a_code_brought_back_to_another_request_is_refused_by_canvas(credential, fake_canvas):
+    """A code injected into someone else's authorization: its challenge is not that request's verifier."""
+    browser = Client()
+    callback = canvas_answers(start(browser, credential))
+    AuthorizationRequest.objects.update(code_verifier=Sealed.seal("another-request-s-verifier-" + "v" * 30))
+    page = browser.get(come_back(browser, callback)["Location"]).content.decode()
+    assert "The authorization expired before it reached us" in page and not CanvasGrant.objects.exists()
+
+
+def test_canvas_refuses_a_challenged_code_without_its_verifier(credential, fake_canvas, keydrop_callback):
+    """The fake does what pkce.rb does: a stored challenge makes the verifier required."""
+    code = parse_qs(urlsplit(canvas_answers(start(Client(), credential))).query)["code"][0]
+    with outbound.Session() as http:
+        answer = canvas.exchange_code(http, fake_canvas.url, KEY_ID, KEY_SECRET, keydrop_callback, code)
+    assert (answer.status, answer.error, answer.ok) == (400, "invalid_grant", False)
 
 
 def test_an_authorized_key_shows_who_granted_it_and_its_refresh_token_is_sealed(credential, fake_canvas):
@@ -177,11 +208,50 @@ def test_an_error_without_state_is_explained_in_our_words_only(credential, fake_
     assert AuthorizationRequest.objects.get().used_at is None
 
 
-def test_a_key_switched_off_is_explained(credential, fake_key):
+def test_unauthorized_client_names_its_three_causes_each_mended_in_canvas(credential, fake_key):
     fake_key.on = False
     browser = Client()
-    page = browser.get(authorize(browser, credential)["Location"]).content.decode()
-    assert "the key is Off for your account: switch it On" in page
+    page = html.unescape(browser.get(authorize(browser, credential)["Location"]).content.decode())
+    assert "the key is Off for your account (switch it On" in page
+    assert "it belongs to another Canvas" in page and "is not the key's own" in page
+    assert '"test cluster only" key used on production' in page
+    assert "same key and secret" in page
+
+
+def test_the_challenge_survives_canvas_s_authorize_page(credential, fake_canvas):
+    """The admin who clicks Authorize on Canvas's own page: the code carries the challenge all the same."""
+    fake_canvas.browser = "confirm"
+    browser = Client()
+    page = httpx.get(canvas_answers(start(browser, credential))).text
+    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', page))
+    assert fields["code_challenge_method"] == "S256"
+    accepted = httpx.post(f"{fake_canvas.url}/login/oauth2/accept", data=fields, follow_redirects=False)
+    come_back(browser, accepted.headers["location"])
+    assert CanvasGrant.objects.filter(credential=credential).exists()
+
+
+def test_an_admin_without_the_right_to_authorize_is_told_who_must_click(credential, fake_canvas):
+    fake_canvas.browser, fake_canvas.user_may_authorize = "confirm", False
+    browser = Client()
+    confirm_page = canvas_answers(start(browser, credential))
+    callback = canvas_answers(confirm_page)  # Canvas's confirm step sends them back, without our state
+    assert "error=client_not_allowed_for_user" in callback and "state=" not in callback
+    page = html.unescape(come_back(browser, callback).content.decode())  # no state: nothing cancelled, our words only
+    assert "you are signed in but may not authorize this app" in page
+    assert "An admin who may authorize apps in your Canvas must click Authorize" in page
+    assert not CanvasGrant.objects.exists() and exchanges(fake_canvas) == 0
+
+
+def test_a_grant_canvas_cannot_confirm_at_once_is_kept_and_confirmed_later(credential, fake_canvas):
+    fake_canvas.route_modes["users_self"] = "rate_limit"  # throttled right after the exchange
+    browser = Client()
+    page = html.unescape(browser.get(authorize(browser, credential)["Location"]).content.decode())
+    assert "Canvas could not confirm the access just now" in page
+    credential.refresh_from_db()
+    assert not credential.awaits_authorization and CanvasGrant.objects.get().lost_at is None
+    assert not CheckAlert.objects.exists()
+    fake_canvas.route_modes.clear()
+    assert check(credential).outcome == "works"
 
 
 def test_a_secret_regenerated_since_the_hand_over_is_explained(credential, fake_key, fake_canvas):
@@ -314,18 +384,6 @@ def test_a_key_turned_off_after_the_grant_is_failing_with_the_key_s_own_fix(cred
     assert checked.outcome == "rejected" and "switch it On" in checked.record.reason
 
 
-def test_access_tokens_are_shared_until_they_near_their_end(credential, fake_canvas, time_machine):
-    authorize(Client(), credential)
-    now = timezone.now()
-    first = grants.access_token(credential, now)
-    assert grants.access_token(credential, now + datetime.timedelta(minutes=30)).token == first.token
-    refreshes = exchanges(fake_canvas)
-    time_machine.move_to(now + datetime.timedelta(minutes=55))
-    second = grants.access_token(credential, timezone.now())
-    assert second.token != first.token and exchanges(fake_canvas) == refreshes + 1
-    assert second.expires_at > timezone.now() + datetime.timedelta(minutes=55)
-
-
 # Revoked with the key --------------------------------------------------------------------------------
 
 
@@ -389,7 +447,7 @@ def test_the_developer_keys_api_calls_ask_for_exactly_the_configured_scopes(keyd
     create, switch_on = kinds.developer_key_api_calls(setup, "Acme Analytics")
     fields = [part.strip(" '\\\n").split("=", 1) for part in create.split("--data-urlencode")[1:]]
     scopes = [value for name, value in fields if name == "developer_key[scopes][]"]
-    assert scopes == [scope for scope, _ in setup["scopes"]] and canvas.USERS_SELF_SCOPE in scopes
+    assert scopes == [scope for scope, _ in setup["scopes"]] and kinds.USERS_SELF_SCOPE in scopes
     assert ["developer_key[redirect_uris][]", keydrop_callback] in fields
     assert ["developer_key[require_scopes]", "true"] in fields and ["developer_key[allow_includes]", "true"] in fields
     assert create.startswith("curl -X POST https://YOUR-CANVAS/api/v1/accounts/self/developer_keys ")
@@ -416,23 +474,43 @@ def test_a_key_awaiting_authorization_is_not_exported(credential):
     assert credential.authorization_url() in str(refused.value)
 
 
-def test_the_export_carries_the_refresh_token_and_an_access_token_works_with_canvasapi(credential, fake_canvas):
+def test_the_export_leaves_the_refresh_token_out_and_an_access_token_works_with_canvasapi(credential, fake_canvas):
     import canvasapi
 
     authorize(Client(), credential)
-    values = json.loads(export("--format", "json")[0])
-    assert set(values) == {"CANVAS_BASE_URL", "CANVAS_CLIENT_ID", "CANVAS_CLIENT_SECRET", "CANVAS_REFRESH_TOKEN"}
-    assert FakeCanvas.REFRESH_MARK in values["CANVAS_REFRESH_TOKEN"] and values["CANVAS_CLIENT_SECRET"] == KEY_SECRET
+    out, err = export("--format", "json")
+    values = json.loads(out)
+    assert set(values) == {"CANVAS_BASE_URL", "CANVAS_CLIENT_ID", "CANVAS_CLIENT_SECRET"}
+    assert values["CANVAS_CLIENT_SECRET"] == KEY_SECRET
+    assert FakeCanvas.REFRESH_MARK not in out + err and "refresh token" not in err
 
     token = json.loads(export("--access-token", "--format", "json")[0])
     assert set(token) == {"CANVAS_BASE_URL", "CANVAS_ACCESS_TOKEN", "CANVAS_ACCESS_TOKEN_EXPIRES_AT"}
     assert KEY_SECRET not in json.dumps(token) and FakeCanvas.REFRESH_MARK not in json.dumps(token)
     expires = datetime.datetime.fromisoformat(token["CANVAS_ACCESS_TOKEN_EXPIRES_AT"])
-    assert timezone.now() + datetime.timedelta(minutes=10) < expires <= timezone.now() + datetime.timedelta(hours=1)
+    assert expires == timezone.localtime(CanvasGrant.objects.get().access_token_expires_at).replace(microsecond=0)
+    assert timezone.now() + datetime.timedelta(minutes=59) < expires <= timezone.now() + datetime.timedelta(hours=1)
     me = canvasapi.Canvas(token["CANVAS_BASE_URL"], token["CANVAS_ACCESS_TOKEN"]).get_current_user()
     assert me.name == "Ada Admin"
     actions = list(AuditEvent.objects.filter(credential=credential).values_list("action", "detail"))
     assert (AuditEvent.Action.ACCESS_TOKEN_EXPORT, "format json") in actions
+
+
+def test_the_refresh_token_is_exported_only_on_request_audited_and_with_a_warning(credential, fake_canvas):
+    authorize(Client(), credential)
+    out, err = export("--format", "json", "--include-refresh-token")
+    values = json.loads(out)
+    assert FakeCanvas.REFRESH_MARK in values["CANVAS_REFRESH_TOKEN"]
+    assert values["CANVAS_REFRESH_TOKEN"] == CanvasGrant.objects.get().refresh_token.reveal()
+    assert "Keydrop must be the grant's only refresher" in err and "unreliable" in err
+    assert FakeCanvas.REFRESH_MARK not in err
+    event = AuditEvent.objects.get(credential=credential, action=AuditEvent.Action.EXPORT)
+    assert event.detail == "format json; with the grant's refresh token"
+    assert FakeCanvas.REFRESH_MARK not in f"{event.detail} {event.reason}"
+    out, _ = export("--format", "env", "--include-refresh-token")
+    assert "CANVAS_REFRESH_TOKEN=" in out
+    with pytest.raises(CommandError, match="not --access-token"):
+        export("--access-token", "--include-refresh-token")
 
 
 def test_an_access_token_for_a_canvas_data_2_key_comes_from_instructure(fake_dap, institution):

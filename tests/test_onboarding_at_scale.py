@@ -12,9 +12,9 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
-from keys import dashboard
-from keys.campaigns import funnel
+from keys.admin import dashboard
 from keys.models import CampaignInvitation, Credential, Institution
+from keys.onboarding.campaigns import funnel
 from tests.flows import VALID_DAP_CLIENT_ID, VALID_DAP_SECRET, last_code, submit
 
 pytestmark = pytest.mark.django_db

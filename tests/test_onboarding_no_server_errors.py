@@ -9,8 +9,8 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
-from keys import campaigns
 from keys.models import Institution
+from keys.onboarding import campaigns
 from tests.factories import InstitutionFactory
 from tests.flows import NASTY
 from tests.staff_cast import signed_in

@@ -24,7 +24,7 @@ import pytest
 import trustme
 from django.core import checks
 
-from keys import outbound
+from keys.instructure import outbound
 from tests.fakes import FakeServer
 
 PRODUCTION = outbound.Policy(allow_private=False)
@@ -223,12 +223,30 @@ def test_proxies_from_the_environment_are_ignored(server, monkeypatch):
     [(socket.EAI_NONAME, outbound.NoSuchHost), (socket.EAI_AGAIN, outbound.Unreachable)],
 )
 def test_a_name_that_does_not_exist_is_told_apart_from_a_lookup_that_failed(monkeypatch, error, raised):
-    def getaddrinfo(*args, **kwargs):
+    def getaddrinfo(host, *args, **kwargs):
+        if host in outbound.WELL_KNOWN_NAMES:  # our resolver works
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("151.101.1.1", 443))]
         raise socket.gaierror(error, "lookup")
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     with pytest.raises(raised):
         outbound.resolve.real("canvas.example.edu", 443)
+
+
+def test_a_resolver_that_finds_no_name_at_all_is_our_failure_not_a_missing_name(resolver):
+    with pytest.raises(outbound.LookupFailing) as failing:
+        outbound.resolve("demo.instructure.com", 443)
+    assert not isinstance(failing.value, outbound.NoSuchHost)
+    assert "our own name lookups are failing" in str(failing.value)
+    assert outbound.address_problem("demo.instructure.com") is None  # cannot tell: nobody is blamed
+
+
+def test_with_a_working_resolver_a_missing_name_is_missing_and_a_private_one_private(resolver):
+    resolver.update(dict.fromkeys(outbound.WELL_KNOWN_NAMES, "151.101.1.1"))
+    resolver["intranet.example.edu"] = "10.1.2.3"
+    assert outbound.address_problem("no-such-canvas.example.edu") == "missing"
+    assert outbound.address_problem("intranet.example.edu") == "private"
+    assert outbound.address_problem("canvas.instructure.com") is None
 
 
 def test_every_address_of_a_name_is_returned_once_in_order(monkeypatch):

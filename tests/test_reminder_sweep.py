@@ -297,7 +297,7 @@ def test_revoked_and_locked_secrets_are_purged(time_machine):
     revoked = tracked_credential()
     Credential.objects.filter(pk=revoked.pk).update(status=Credential.Status.REVOKED)
     active = tracked_credential()
-    assert purge_dead_secrets() == {"expired": 0, "purged": 1}
+    assert purge_dead_secrets() == {"expired": 0, "unfixed": 0, "purged": 1}
     assert Credential.objects.get(pk=revoked.pk).secret is None
     assert Credential.objects.get(pk=active.pk).secret is not None
-    assert purge_dead_secrets() == {"expired": 0, "purged": 0}
+    assert purge_dead_secrets() == {"expired": 0, "unfixed": 0, "purged": 0}

@@ -6,7 +6,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from keys import dashboard
+from keys.admin import dashboard
 from keys.models import Credential
 
 register = template.Library()

@@ -12,8 +12,9 @@ from django.test import Client
 from django.utils import timezone
 
 from intake import services
-from keys import campaigns, live_checks
+from keys.checks import live_checks
 from keys.models import Credential, CredentialCheck, InstitutionImport
+from keys.onboarding import campaigns
 from keys.outcomes import Verdict
 from tests.e2e import axe
 from tests.factories import CredentialFactory, InstitutionFactory, developer_key_credential

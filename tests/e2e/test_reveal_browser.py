@@ -5,7 +5,7 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from keys import dashboard
+from keys.admin import dashboard
 from keys.models import AuditEvent
 from tests.factories import CredentialFactory
 from tests.staff_cast import authenticator, totp_code

@@ -6,7 +6,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from keys import alerts, kinds, live_checks
+from keys import kinds
+from keys.checks import alerts, live_checks
 from keys.models import Credential, CredentialCheck, HostCheckBudget, Institution
 
 

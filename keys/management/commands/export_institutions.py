@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from keys import audit, institution_csv
+from keys import audit
+from keys.onboarding import institution_csv
 
 
 class Command(BaseCommand):

@@ -2,7 +2,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError
 from django.utils import timezone
 
-from keys import audit, institution_csv
+from keys import audit
+from keys.onboarding import institution_csv
 
 
 class Command(BaseCommand):

@@ -1,8 +1,9 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from keys import audit, campaigns, kinds
+from keys import audit, kinds
 from keys.models import Campaign
+from keys.onboarding import campaigns
 
 
 def positive(value: str) -> int:

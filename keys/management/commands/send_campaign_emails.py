@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from keys import campaigns
+from keys.onboarding import campaigns
 
 
 class Command(BaseCommand):

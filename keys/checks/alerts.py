@@ -34,6 +34,8 @@ OUTCOMES = {
     Topic.REJECTED: "rejected",
     Topic.RECOVERED: "works",
     Topic.STUCK: "inconclusive",
+    Topic.NEEDS_FIX: "rejected",
+    Topic.FIX_DEADLINE: "rejected",
 }
 STAFF_HEADLINES = {
     Topic.FAILING: "stopped working",
@@ -41,6 +43,13 @@ STAFF_HEADLINES = {
     Topic.RECOVERED: "works again",
     Topic.STUCK: "has had no clear answer from Canvas for {days} days",
     Topic.REJECTED: "was rejected by Canvas after it was handed over",
+    Topic.NEEDS_FIX: "needs a fix in Canvas before it can be used (kept sealed meanwhile)",
+    Topic.FIX_DEADLINE: "still needs its fix in Canvas: its secret is destroyed tomorrow",
+}
+CUSTOMER_TEMPLATES = {
+    Topic.REJECTED: "check-rejected",
+    Topic.NEEDS_FIX: "check-needs-fix",
+    Topic.FIX_DEADLINE: "check-needs-fix",
 }
 
 
@@ -53,6 +62,10 @@ def sweep(*, batch_size: int = 100) -> dict:
     connection = get_connection()
     try:
         for alert in claimed:
+            if alert.topic == Topic.FIX_DEADLINE and alert.credential.status != alert.credential.Status.NEEDS_FIX:
+                finish(alert, CheckAlert.State.CANCELLED, "The key no longer waits for a fix in Canvas.")
+                report["cancelled"] += 1
+                continue
             customer, staff = build_messages(alert)
             first = customer or staff
             if first is None:
@@ -124,11 +137,12 @@ def build_messages(alert: CheckAlert) -> tuple:
         "renewal_steps": kind.renewal_instructions_for(credential),
         "admin_url": settings.PORTAL_BASE_URL + reverse("admin:keys_credential_change", args=[credential.pk]),
         "worked_before": worked_before,
+        "fix_by": credential.fix_by,
         "headline": STAFF_HEADLINES[headline].format(days=settings.PORTAL_CHECK_INCONCLUSIVE_ALERT_DAYS),
     }
     customer = None
     if contacts:
-        template = "check-rejected" if alert.topic == Topic.REJECTED else "check-failing"
+        template = CUSTOMER_TEMPLATES.get(alert.topic, "check-failing")
         customer = _with_id(emails.build(template, contacts, context), alert, "customer")
     staff_copy = _with_id(emails.build("staff-check-alert", staff, context), alert, "staff") if staff else None
     return customer, staff_copy

@@ -22,7 +22,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_http_methods
 
 from keys import audit, staff
-from keys.forms import ReasonForm
+from keys.admin.forms import ReasonForm
 from portal.signin import second_factor
 
 User = get_user_model()

@@ -57,6 +57,15 @@ class Unreachable(OutboundError):
     """Timeout, connection or TLS failure, an answer too large or not HTTP: try again later."""
 
 
+class LookupFailing(Unreachable):
+    """Keydrop's own resolver fails: it cannot tell whether a name exists, so nobody is blamed."""
+
+
+# Names that always exist: when none of them resolves either, a "no such name" is our resolver's
+# failure, not the customer's typo.
+WELL_KNOWN_NAMES = ("canvas.instructure.com", "api-gateway.instructure.com")
+
+
 # Which addresses may be called ---------------------------------------------------------------
 
 
@@ -135,16 +144,22 @@ def _ip_literal(host: str) -> IPAddress | None:
 
 
 def resolve(host: str, port: int) -> list[IPAddress]:
-    """Every address of a name, in the resolver's order, without duplicates."""
+    """Every address of a name, in the resolver's order, without duplicates.
+
+    NoSuchHost only when the resolver works (Instructure's well-known names resolve): a resolver
+    that answers "not found" for every name is Keydrop's own network failing (LookupFailing).
+    """
     literal = _ip_literal(host)
     if literal is not None:
         return [literal]
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)):
-            raise NoSuchHost(f"{host} does not exist in DNS") from None
-        raise Unreachable(f"{host} could not be looked up just now") from None
+        if exc.errno not in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)):
+            raise Unreachable(f"{host} could not be looked up just now") from None
+        if not lookups_work():
+            raise LookupFailing(f"our own name lookups are failing ({host} could not be looked up)") from None
+        raise NoSuchHost(f"{host} does not exist in DNS") from None
     except UnicodeError:
         raise Refused("the host name is not valid") from None
     addresses: list[IPAddress] = []
@@ -153,6 +168,31 @@ def resolve(host: str, port: int) -> list[IPAddress]:
         if ip not in addresses:
             addresses.append(ip)
     return addresses
+
+
+def lookups_work() -> bool:
+    """Whether this machine's resolver answers at all: one of the well-known names resolves."""
+    for name in WELL_KNOWN_NAMES:
+        try:
+            socket.getaddrinfo(name, 443, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            continue
+        return True
+    return False
+
+
+def address_problem(host: str) -> str | None:
+    """Why nothing at this name can be called, judged by DNS: "missing" (the name does not exist,
+    and our resolver works) or "private" (no address may be called); None if it may be, or if
+    our own lookups cannot tell (then the check, not a form, says so)."""
+    policy = Policy.from_settings()
+    try:
+        addresses = resolve(host, 443)
+    except NoSuchHost:
+        return "missing"
+    except OutboundError:
+        return None
+    return None if any(policy.permits(ip) for ip in addresses) else "private"
 
 
 # The connection-level guard --------------------------------------------------------------------

@@ -1,17 +1,20 @@
-"""The admin's OAuth2 grant of a developer key: started, completed, kept alive, used and revoked.
+"""The admin's OAuth2 grant of a developer key: started, completed, checked and revoked.
 
 A developer key (id + secret) is not yet access. A Canvas admin grants it in the browser
-(reference § 2.2): Keydrop sends them to ``{canvas}/login/oauth2/auth`` with a ``state``, Canvas
-sends them back to Keydrop's callback with a code, and Keydrop exchanges the code for a refresh
-token, which it seals like every secret.
+(reference § 2.2): Keydrop sends them to ``{canvas}/login/oauth2/auth`` with a ``state`` and an
+S256 PKCE challenge, Canvas sends them back to Keydrop's callback with a code, and Keydrop
+exchanges the code, with the challenge's verifier, for a refresh token, which it seals like every
+secret.
 
 - The ``state`` is a signed nonce (ten minutes), and its row (``AuthorizationRequest``) is spent
   once and bound to the browser that started it: a cookie only that browser holds, of which the
-  row keeps a digest. No PKCE: Canvas's provider keeps no ``code_challenge`` (its session holds the
-  client id, redirect URI, scopes and state only), so a challenge would be ignored, not checked.
-- Canvas keeps one access token per grant and a refresh replaces it, so Keydrop keeps the current
-  one sealed with its expiry and shares it until it nears its end (``access_token``), with the
-  grant's row locked while it refreshes.
+  row keeps a digest.
+- PKCE (S256): each request has its own verifier, sealed in its row and sent only to the token
+  endpoint; the authorize URL carries only its challenge. Current Canvas stores the challenge with
+  the code and refuses the exchange without the matching verifier (``lib/canvas/oauth/pkce.rb``),
+  so a code caught on its way back is worthless to anyone else. A Canvas without PKCE ignores both.
+- Using and refreshing the grant: ``keys/instructure/grant_tokens.py`` (one access token per grant, Keydrop
+  its only refresher, and the table of what a refresh answer means).
 - Deleting a token in Canvas deletes the whole grant: only a revoke does that, never a check.
 """
 
@@ -24,17 +27,28 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
+from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from keys import canvas, kinds, limits, outbound
+from keys import audit, kinds, limits
+from keys.checks import records
+from keys.instructure import canvas, outbound
+from keys.instructure.grant_tokens import (
+    GrantGone,
+    GrantUnusable,
+    RefreshFailed,
+    access_token,
+    secret_of,
+    stated_expiry,
+)
 from keys.models import AuthorizationRequest, CanvasGrant, Credential
 from keys.outcomes import Verdict
 from keys.sealing import Sealed, SecretUnreadable
 
+# keys/instructure/answers.py reaches the grant's tokens through this module: grants.access_token, grants.GrantUnusable.
+
 log = logging.getLogger(__name__)
 STATE_SALT = "keydrop.oauth-state"
-# An access token handed out keeps at least this long; one closer to its end is replaced.
-ACCESS_TOKEN_MARGIN = datetime.timedelta(minutes=10)
 AUTHORIZATIONS_PER_HOUR = 20  # per key: enough for every mistake a person makes, not for a flood
 
 
@@ -49,6 +63,7 @@ def new_browser_key() -> str:
 # Starting ---------------------------------------------------------------------------------------
 
 
+@sensitive_variables("verifier")
 def start(credential: Credential, browser_key: str, now: datetime.datetime) -> str:
     """Record a new authorization request; returns the Canvas address to send the browser to.
 
@@ -59,17 +74,24 @@ def start(credential: Credential, browser_key: str, now: datetime.datetime) -> s
     setup = kinds.developer_key_setup(credential.institution.slug)
     scopes = [scope for scope, _ in setup["scopes"]]
     nonce = secrets.token_urlsafe(32)
+    verifier = secrets.token_urlsafe(48)  # 64 characters of RFC 7636's alphabet (43 to 128 allowed)
     AuthorizationRequest.objects.create(
         credential=credential,
         nonce_digest=digest(nonce),
         browser_digest=digest(browser_key),
         redirect_uri=kinds.keydrop_callback_url(),
         scopes="\n".join(scopes),
+        code_verifier=Sealed.seal(verifier),
         created_at=now,
     )
     state = signing.TimestampSigner(salt=STATE_SALT).sign(nonce)
     return canvas.authorization_url(
-        credential.canvas_url, credential.client_id, kinds.keydrop_callback_url(), scopes, state
+        credential.canvas_url,
+        credential.client_id,
+        kinds.keydrop_callback_url(),
+        scopes,
+        state,
+        canvas.pkce_challenge(verifier),
     )
 
 
@@ -131,9 +153,17 @@ CALLBACK_ERRORS = {
         "Admin → Developer Keys (Enforce Scopes on, every scope listed on our instructions page), then authorize "
         "again."
     ),
+    # authorized_for_account? is false for three reasons (developer_key.rb); each is mended in Canvas.
     "unauthorized_client": (
-        "Canvas refused because the key is Off for your account: switch it On in Admin → Developer Keys, then "
-        "authorize again."
+        "Canvas refused because this key may not be used at this Canvas. Either the key is Off for your account "
+        "(switch it On in Admin → Developer Keys), or it belongs to another Canvas (another root account: the "
+        "Canvas address you gave us is not the key's own, so correct the address or use a key made here), or it "
+        'is a "test cluster only" key used on production (turn that setting off on the key). Each is fixed in '
+        "Canvas with the same key and secret; then authorize again."
+    ),
+    "client_not_allowed_for_user": (
+        "Canvas says you are signed in but may not authorize this app. An admin who may authorize apps in your "
+        "Canvas must click Authorize: send them this page, or ask {partner} to email them the link."
     ),
 }
 
@@ -152,55 +182,67 @@ def explain_callback_error(error: str, description: str) -> str:
 
 def finish_with_error(request: AuthorizationRequest, error: str, description: str) -> Completed:
     message = explain_callback_error(error, description)
-    AuthorizationRequest.objects.filter(pk=request.pk).update(outcome=f"Canvas said {canvas.word(error) or 'error'}")
+    AuthorizationRequest.objects.filter(pk=request.pk).update(
+        outcome=f"Canvas said {canvas.word(error) or 'error'}", code_verifier=None
+    )
     return Completed(False, message)
 
 
-@sensitive_variables("secret", "code", "answer")
+@sensitive_variables("secret", "code", "verifier", "answer")
 def complete(request: AuthorizationRequest, code: str, now: datetime.datetime) -> Completed:
-    """Exchange the code, confirm the token with ``users/self``, and keep the refresh token."""
+    """Exchange the code (with the request's PKCE verifier), confirm the token with ``users/self``,
+    and keep the refresh token. The verifier is spent with the code: the row forgets it."""
     credential = request.credential
     partner = settings.PORTAL_PARTNER_NAME
     if not credential.awaits_authorization:
-        AuthorizationRequest.objects.filter(pk=request.pk).update(outcome="nothing to authorize")
+        _spend(request, "nothing to authorize")
         return Completed(False, "This key no longer needs an authorization: nothing was changed.")
     try:
-        secret = _secret_of(credential)
+        secret = secret_of(credential)
+        verifier = request.code_verifier.reveal() if request.code_verifier is not None else ""
+        sent_at = timezone.now()
         with outbound.Session() as http:
             answer = canvas.exchange_code(
-                http, credential.canvas_url, credential.client_id, secret, request.redirect_uri, code
+                http, credential.canvas_url, credential.client_id, secret, request.redirect_uri, code, verifier
             )
-            if not answer.ok:
-                return _exchange_failed(request, answer)
-            me = canvas.users_self(http, credential.canvas_url, answer.access_token)
     except (outbound.OutboundError, SecretUnreadable) as exc:
-        AuthorizationRequest.objects.filter(pk=request.pk).update(outcome="Canvas could not be reached")
+        _spend(request, "Canvas could not be reached")
         log.warning("authorization of credential %s: %s", credential.pk, type(exc).__name__)
         return Completed(False, f"Your Canvas could not be reached just now ({exc}). Please authorize again.")
-    if not me.ok:
-        AuthorizationRequest.objects.filter(pk=request.pk).update(outcome=f"users/self answered {me.status}")
+    if not answer.ok:
+        return _exchange_failed(request, answer)
+    try:
+        with outbound.Session() as http:
+            me = canvas.users_self(http, credential.canvas_url, answer.access_token)
+    except outbound.OutboundError:
+        me = None  # the grant exists in Canvas now: keep it, and let the daily check confirm it
+    if me is not None and (me.token_dead or me.scope_missing):
+        _spend(request, f"users/self answered {me.status}")
         if me.scope_missing:
             return Completed(
                 False,
-                f"Canvas issued a token without the scope {canvas.USERS_SELF_SCOPE}, which {partner} needs to "
+                f"Canvas issued a token without the scope {kinds.USERS_SELF_SCOPE}, which {partner} needs to "
                 "confirm access: add it to the key in Admin → Developer Keys, then authorize again.",
             )
         return Completed(False, "Canvas issued a token that does not work. Please authorize again.")
-    grant = store(credential, request, answer, me, now)
+    confirmed = me is not None and me.ok
+    grant = store(credential, request, answer, me if confirmed else None, now, sent_at)
+    if not confirmed:  # throttled, an outage, an unreadable answer: not a reason to throw the grant away
+        return Completed(
+            True,
+            f"Authorized by {grant.canvas_user_name or 'you'}. Canvas could not confirm the access just now; "
+            f"{partner} will check it again shortly.",
+            grant,
+        )
     return Completed(True, f"Authorized by {grant.canvas_user_name or 'you'}: {partner} can now use the key.", grant)
 
 
-def _secret_of(credential: Credential) -> str:
-    sealed = Credential.objects.filter(pk=credential.pk).values_list("secret", flat=True).first()
-    if sealed is None:
-        raise SecretUnreadable("no secret is stored for this key")
-    return sealed.reveal()
+def _spend(request: AuthorizationRequest, outcome: str) -> None:
+    AuthorizationRequest.objects.filter(pk=request.pk).update(outcome=outcome[:300], code_verifier=None)
 
 
 def _exchange_failed(request: AuthorizationRequest, answer: canvas.Grant) -> Completed:
-    AuthorizationRequest.objects.filter(pk=request.pk).update(
-        outcome=f"code exchange answered {answer.status} {answer.error}".strip()
-    )
+    _spend(request, f"code exchange answered {answer.status} {answer.error}".strip())
     if answer.status == 401 and answer.error == "invalid_client":
         return Completed(
             False,
@@ -213,19 +255,23 @@ def _exchange_failed(request: AuthorizationRequest, answer: canvas.Grant) -> Com
 
 
 def store(
-    credential: Credential, request: AuthorizationRequest, answer: canvas.Grant, me: canvas.Me, now
+    credential: Credential,
+    request: AuthorizationRequest,
+    answer: canvas.Grant,
+    me: canvas.Me | None,
+    now: datetime.datetime,
+    sent_at: datetime.datetime | None = None,
 ) -> CanvasGrant:
-    from keys import audit, live_checks
-
+    """Keep the grant. ``me`` is None when Canvas could not confirm the token yet (the check will)."""
     with transaction.atomic():
         grant, _ = CanvasGrant.objects.update_or_create(
             credential=credential,
             defaults={
                 "refresh_token": Sealed.seal(answer.refresh_token) if answer.refresh_token else None,
                 "access_token": Sealed.seal(answer.access_token),
-                "access_token_expires_at": now + datetime.timedelta(seconds=answer.expires_in or 3600),
-                "canvas_user_id": answer.user_id or me.user_id,
-                "canvas_user_name": answer.user_name or me.user_name,
+                "access_token_expires_at": stated_expiry(sent_at or now, answer.expires_in),
+                "canvas_user_id": answer.user_id or (me.user_id if me else ""),
+                "canvas_user_name": answer.user_name or (me.user_name if me else ""),
                 "canvas_global_id": answer.user_global_id,
                 "scopes": request.scopes,
                 "authorized_at": now,
@@ -235,7 +281,7 @@ def store(
                 "purged_at": None,
             },
         )
-        AuthorizationRequest.objects.filter(pk=request.pk).update(outcome="authorized")
+        _spend(request, "authorized")
         audit.record(
             audit.Action.AUTHORIZED,
             actor=f"canvas:{grant.canvas_global_id or grant.canvas_user_id}",
@@ -243,49 +289,17 @@ def store(
             detail=f"authorized by {grant.authorized_by}"[:300],
             at=now,
         )
-    verdict = Verdict.works(f"Canvas accepted the key, and {grant.authorized_by} granted access.", http_status=200)
-    live_checks.record(credential, verdict, trigger=live_checks.Trigger.AUTHORIZATION, now=now)
+    if me is None:
+        verdict = Verdict.inconclusive(
+            f"{grant.authorized_by} granted access; Canvas could not confirm the token just now."
+        )
+    else:
+        verdict = Verdict.works(f"Canvas accepted the key, and {grant.authorized_by} granted access.", http_status=200)
+    records.record(credential, verdict, trigger=records.Trigger.AUTHORIZATION, now=now)
     return grant
 
 
-# Keeping it alive, and using it -------------------------------------------------------------------
-
-
-class GrantUnusable(Exception):
-    """Canvas no longer honours the grant. The message says what happened, for people."""
-
-
-@sensitive_variables("secret", "answer")
-def access_token(credential: Credential, now: datetime.datetime, *, margin=ACCESS_TOKEN_MARGIN) -> canvas.AccessToken:
-    """A working access token of the credential's grant: the current one while it has ``margin``
-    left, else a fresh one from the refresh token (the grant's row is locked while it refreshes,
-    so callers at the same moment share one token instead of replacing each other's)."""
-    with transaction.atomic():
-        grant = CanvasGrant.objects.select_for_update().filter(credential=credential, lost_at__isnull=True).first()
-        if grant is None or grant.refresh_token is None:
-            raise GrantUnusable("Nobody has authorized this key in Canvas yet (or the authorization was revoked).")
-        if grant.access_token is not None and grant.access_token_expires_at - now > margin:
-            return canvas.AccessToken(grant.access_token.reveal(), grant.access_token_expires_at)
-        secret = _secret_of(credential)
-        with outbound.Session() as http:
-            answer = canvas.refresh(
-                http, credential.canvas_url, credential.client_id, secret, grant.refresh_token.reveal()
-            )
-        if not answer.ok:
-            raise GrantUnusable(describe_refresh_failure(answer))
-        expires_at = now + datetime.timedelta(seconds=answer.expires_in or 3600)
-        CanvasGrant.objects.filter(pk=grant.pk).update(
-            access_token=Sealed.seal(answer.access_token), access_token_expires_at=expires_at, last_refreshed_at=now
-        )
-        return canvas.AccessToken(answer.access_token, expires_at)
-
-
-def describe_refresh_failure(answer: canvas.Grant) -> str:
-    if answer.status == 401 and answer.error == "invalid_client":
-        return "Canvas no longer accepts the key's secret: the key was deleted or its secret regenerated."
-    if answer.status == 400 and "refresh_token" in answer.description:
-        return "Canvas no longer knows the authorization: it was revoked, or scopes were removed from the key."
-    return f"Canvas did not renew the access token (HTTP {answer.status})."
+# Checking it, daily -------------------------------------------------------------------------------
 
 
 def authorize_again(reason: str) -> str:
@@ -296,8 +310,11 @@ def authorize_again(reason: str) -> str:
 @sensitive_variables("token")
 def confirm(credential: Credential, verdict: Verdict, now: datetime.datetime) -> Verdict:
     """The daily check of an authorized key: the key's own verdict, and then whether the grant
-    still works (a token, refreshed if the current one nears its end, and ``users/self``).
-    A dead grant makes the key refused, with "authorize again" as the fix."""
+    still works (the stored token, or a refreshed one, against ``users/self``).
+
+    Only Canvas's certain words on a refresh (grant_tokens.REFRESH_ANSWERS) drop the grant, making
+    the key refused with "authorize again" as the fix. Canvas refusing the stored token means
+    another holder refreshed: Keydrop refreshes and asks again, and drops nothing on that."""
     grant = credential.current_grant()
     if not verdict.is_works or grant is None or credential.handover_check_pending:
         return verdict
@@ -305,53 +322,89 @@ def confirm(credential: Credential, verdict: Verdict, now: datetime.datetime) ->
         return Verdict.rejected(grant.lost_reason)
     try:
         token = access_token(credential, now)
-        with outbound.Session() as http:
-            me = canvas.users_self(http, credential.canvas_url, token.token)
-    except GrantUnusable as exc:
+        me = _users_self(credential, token)
+        if me.token_dead:  # replaced by someone else's refresh, or expired early: one refresh, one retry
+            token = access_token(credential, now, refused=token.token)
+            me = _users_self(credential, token)
+    except GrantGone as exc:
         return lose(grant, authorize_again(str(exc)), now)
+    except RefreshFailed as exc:
+        return Verdict.inconclusive(f"{exc} The authorization is kept; Keydrop will try again.")
+    except GrantUnusable as exc:  # revoked or lost by another worker during this check
+        return Verdict.inconclusive(str(exc))
     except outbound.OutboundError as exc:
-        return Verdict.inconclusive(f"Your Canvas could not be reached to renew the authorization: {exc}.")
+        return Verdict.inconclusive(f"Your Canvas could not be reached to confirm the authorization: {exc}.")
+    return read_users_self(me, verdict, grant)
+
+
+def read_users_self(me: canvas.Me, verdict: Verdict, grant: CanvasGrant) -> Verdict:
+    """``users/self`` with a token the grant has just issued (or still holds), as a verdict. None
+    of these drops the grant: Canvas renewed it, so it exists."""
     if me.ok:
         return Verdict.works(f"{verdict.reason} The authorization by {grant.authorized_by} works.", http_status=200)
     if me.token_dead:
-        return lose(
-            grant,
-            authorize_again(
-                "Canvas refuses the authorization's token (the key was switched Off, or the authorization revoked)."
-            ),
-            now,
-            me.status,
+        # A token Canvas issued a moment ago is refused: the user who authorized can no longer act
+        # (deactivated, or lost the rights), or someone refreshed again in between. People must look.
+        return Verdict.rejected(
+            f"Canvas renews the authorization by {grant.authorized_by} but refuses its tokens (HTTP 401): that "
+            "Canvas user may have been deactivated or lost their rights. If it goes on, ask "
+            f"{settings.PORTAL_PARTNER_NAME} for a new authorization by an active admin.",
+            http_status=me.status,
         )
     if me.scope_missing:
-        reason = f"The authorization lacks the scope {canvas.USERS_SELF_SCOPE} (scopes were removed from the key)."
-        return lose(grant, authorize_again(reason), now, me.status)
+        # The token works, only not for users/self: the grant predates that scope. Data still flows.
+        return Verdict.inconclusive(
+            f"The authorization by {grant.authorized_by} lacks the scope {kinds.USERS_SELF_SCOPE}, so Keydrop "
+            "cannot confirm it (it was granted before that scope was asked for). It is kept and still used.",
+            http_status=me.status,
+        )
+    if me.rate_limited:
+        return Verdict.inconclusive("Canvas is limiting our requests just now (HTTP 403 at users/self).")
     return Verdict.inconclusive(f"Canvas gave an answer we could not read (HTTP {me.status} at users/self).")
 
 
+def _users_self(credential: Credential, token: canvas.AccessToken) -> canvas.Me:
+    with outbound.Session() as http:
+        return canvas.users_self(http, credential.canvas_url, token.token)
+
+
 def lose(grant: CanvasGrant, reason: str, now: datetime.datetime, status: int | None = None) -> Verdict:
+    """Canvas said the grant is gone: forget its token, and ask for a new authorization."""
     CanvasGrant.objects.filter(pk=grant.pk, lost_at__isnull=True).update(
         lost_at=now, lost_reason=reason[:500], access_token=None, access_token_expires_at=None
     )
     return Verdict.rejected(reason, http_status=status)
 
 
+# Revoking it ---------------------------------------------------------------------------------------
+
+
 @sensitive_variables("token")
 def revoke_in_canvas(credential: Credential, now: datetime.datetime) -> str:
-    """Delete the grant in Canvas before Keydrop forgets it. Returns what happened, in words."""
+    """Delete the grant in Canvas before Keydrop forgets it. Returns what happened, in words.
+
+    A grant Keydrop thinks lost is tried too: only Canvas's own "gone" says it already ended."""
     grant = CanvasGrant.objects.filter(credential=credential).first()  # as stored now, not as cached
     if grant is None or grant.refresh_token is None:
         return ""
+    by_hand = "revoke it in Canvas by hand (Admin → Developer Keys, or the user's Approved Integrations)"
     try:
-        token = access_token(credential, now, margin=datetime.timedelta(0))
-        with outbound.Session() as http:
-            deleted = canvas.delete_token(http, credential.canvas_url, token.token)
-    except GrantUnusable as exc:
+        token = access_token(credential, now, include_lost=True)
+        status = _delete(credential, token)
+        if status == 401:  # the token was replaced by someone else's refresh: take the current one
+            status = _delete(credential, access_token(credential, now, refused=token.token, include_lost=True))
+    except GrantGone as exc:
         return f"Canvas had already ended the authorization ({exc})"
-    except (outbound.OutboundError, SecretUnreadable) as exc:
-        return f"the authorization could not be revoked in Canvas ({exc}): revoke it in Canvas by hand"
-    if not deleted:
-        return "Canvas did not confirm revoking the authorization: revoke it in Canvas by hand"
+    except (GrantUnusable, outbound.OutboundError, SecretUnreadable) as exc:
+        return f"the authorization could not be revoked in Canvas now ({exc}): {by_hand}"
+    if status != 200:
+        return f"Canvas did not confirm revoking the authorization (HTTP {status}): {by_hand}"
     return "the authorization was revoked in Canvas"
+
+
+def _delete(credential: Credential, token: canvas.AccessToken) -> int:
+    with outbound.Session() as http:
+        return canvas.delete_token(http, credential.canvas_url, token.token)
 
 
 def redeem_latest(browser_key: str, now: datetime.datetime) -> AuthorizationRequest:

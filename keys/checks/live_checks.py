@@ -1,12 +1,13 @@
 """Live checks: ask Canvas whether each key works, record each answer, and act on it.
 
-When a key is checked:
+When a key is checked (records.py says when the next one is due):
 - at hand-over, once its code is verified (never before: an intake link must not become a way to
   test stolen keys), with a deadline of PORTAL_HANDOVER_CHECK_SECONDS so the receipt stays quick;
-- again with back-off (1, 5, 15, 60 and 180 minutes) while the hand-over answer is inconclusive;
-- then once per PORTAL_CHECK_INTERVAL, at the key's own slot in the period (its phase comes from
-  its id), so a day's checks are spread over the day and stay spread after downtime;
+- when the customer clicks Check again on a key that needs a fix in Canvas;
+- by the sweep, whenever a key's time has come;
 - on demand, with ``manage.py check_credentials``.
+
+What an answer does to the key is one table, keys/checks/transitions.py.
 
 Guarantees, and where they come from (the database, not timing):
 - One sweep at a time checks a key: claimed with a conditional UPDATE and a lease, as reminders are.
@@ -14,68 +15,33 @@ Guarantees, and where they come from (the database, not timing):
   every worker and machine (``HostCheckBudget``); a sweep leaves the rest due for the next minute.
 - One scheduled check per key per interval: the next one is the key's next slot at least half an
   interval away, so a late sweep does not bring the next check forward.
-- Each alert exists once per episode (``CheckAlert``'s unique row); ``keys.alerts`` sends it.
+- Each alert exists once per episode (``CheckAlert``'s unique row); ``keys.checks.alerts`` sends it.
 - A secret is opened only to make the request that needs it; records, logs and alerts hold the
   outcome and Keydrop's own reason, never a secret, a token or a body.
 """
 
 import datetime
 import logging
-import math
 import secrets
 import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from keys import grants, outbound
+from keys.checks.records import Checked, record, slot_after
+from keys.instructure import answers, grants, outbound
 from keys.models import Credential, CredentialCheck, HostCheckBudget
 from keys.outcomes import Outcome, Verdict
 from keys.sealing import SecretUnreadable
 
 log = logging.getLogger(__name__)
 Trigger = CredentialCheck.Trigger
-GOLDEN = (math.sqrt(5) - 1) / 2  # consecutive ids land far apart in the period: an even spread
-
-
-# When -------------------------------------------------------------------------------------------
-
-
-def slot_after(credential_pk: int, moment: datetime.datetime, interval: datetime.timedelta) -> datetime.datetime:
-    """The key's first slot after ``moment``: slots repeat every interval at the key's own phase."""
-    period = interval.total_seconds()
-    phase = (credential_pk * GOLDEN) % 1.0 * period
-    cycles = math.floor((moment.timestamp() - phase) / period) + 1
-    return datetime.datetime.fromtimestamp(cycles * period + phase, tz=datetime.UTC)
-
-
-def next_check_time(credential: Credential, now: datetime.datetime) -> datetime.datetime | None:
-    if credential.status not in Credential.USABLE_STATUSES:
-        return None
-    if credential.handover_check_pending:
-        tries = credential.checks.filter(trigger__in=[Trigger.HANDOVER, Trigger.RETRY, Trigger.PARTNER_SECRET]).count()
-        delays = Credential.HANDOVER_RETRY_DELAYS
-        if 0 < tries <= len(delays):
-            return now + delays[tries - 1]
-    interval = settings.PORTAL_CHECK_INTERVAL
-    return slot_after(credential.pk, now + interval / 2, interval)
 
 
 # One check ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Checked:
-    record: CredentialCheck
-    change: str  # what the answer changed, as Credential.apply_check says
-
-    @property
-    def outcome(self) -> str:
-        return self.record.outcome
 
 
 @sensitive_variables("secret")
@@ -92,7 +58,7 @@ def ask_canvas(
                 return Verdict.inconclusive("No secret is stored for this key any more."), 0
             secret = sealed.reveal()
         with outbound.Session(deadline=deadline) as http:
-            verdict = credential.kind_spec.check(credential, secret, http)
+            verdict = answers.run(credential, secret, http)
         verdict = grants.confirm(credential, verdict, timezone.now())  # and the admin's grant, if it has one
     except SecretUnreadable:
         verdict = Verdict.inconclusive(
@@ -105,36 +71,6 @@ def ask_canvas(
     return verdict, int((time.monotonic() - started) * 1000)
 
 
-def record(credential: Credential, verdict: Verdict, *, trigger: str, latency_ms: int = 0, now=None) -> Checked:
-    """Write the check record, apply what it means, and set the next check time, together."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        check = CredentialCheck.objects.create(
-            credential=credential,
-            at=now,
-            trigger=trigger,
-            outcome=verdict.outcome,
-            reason=verdict.reason[:500],
-            http_status=verdict.http_status,
-            latency_ms=latency_ms,
-        )
-        change = credential.apply_check(verdict, now, at_handover=trigger in (Trigger.HANDOVER, Trigger.PARTNER_SECRET))
-        next_at = next_check_time(credential, now)
-        Credential.objects.filter(pk=credential.pk).update(
-            next_check_at=next_at, check_claimed_by="", check_claimed_until=None
-        )
-        credential.next_check_at = next_at
-    log.info(
-        "credential %s (%s) checked at %s: %s%s",
-        credential.pk,
-        credential.kind,
-        trigger,
-        verdict.outcome,
-        f", {change}" if change else "",
-    )
-    return Checked(check, change)
-
-
 def check(credential: Credential, *, trigger: str, deadline: float | None = None, now=None) -> Checked:
     """Check one key now (its host's budget permitting) and record the answer."""
     now = now or timezone.now()
@@ -144,6 +80,11 @@ def check(credential: Credential, *, trigger: str, deadline: float | None = None
         return record(credential, verdict, trigger=trigger, now=now)
     verdict, latency = ask_canvas(credential, deadline=deadline)
     return record(credential, verdict, trigger=trigger, latency_ms=latency, now=now)
+
+
+def again_after_fix(credential: Credential) -> Checked:
+    """The customer's **Check again** on a key that needs a fix in Canvas: quick, like a hand-over."""
+    return check(credential, trigger=Trigger.CHECK_AGAIN, deadline=settings.PORTAL_HANDOVER_CHECK_SECONDS)
 
 
 def at_handover(credential: Credential) -> Checked | None:
@@ -239,7 +180,7 @@ def claim(pks: list[int], now: datetime.datetime) -> list[Credential]:
     lease = now + datetime.timedelta(seconds=settings.PORTAL_CHECK_CLAIM_SECONDS)
     unclaimed = Q(check_claimed_until__isnull=True) | Q(check_claimed_until__lt=now)
     # The condition is re-checked row by row: a key another sweep claimed meanwhile is not taken.
-    Credential.objects.usable(now).filter(unclaimed, pk__in=pks).update(
+    Credential.objects.checkable(now).filter(unclaimed, pk__in=pks).update(
         check_claimed_by=token, check_claimed_until=lease
     )
     return list(

@@ -13,8 +13,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from keys import campaigns, kinds
+from keys import kinds
 from keys.models import Credential
+from keys.onboarding import campaigns
 
 # At least thirteen months: a one-year key made today expires in the twelfth month after this one.
 MIN_TIMELINE_MONTHS = 13

@@ -21,8 +21,9 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
-from keys import csv_export, staff
-from keys.forms import PartnerSecretForm, RevealForm, RevokeForm
+from keys import staff
+from keys.admin import csv_export
+from keys.admin.forms import PartnerSecretForm, RevealForm, RevokeForm
 from keys.models import CalendarFeed, Credential
 from keys.sealing import SecretUnreadable
 from portal.signin import lookups, second_factor

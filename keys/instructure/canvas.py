@@ -3,19 +3,21 @@
 Only the protocol lives here (reference: canvas-auth-endpoints.md, and Canvas's own
 ``oauth2_provider_controller.rb`` and ``lib/canvas/oauth``). What an answer *means* for a
 credential (works, rejected, inconclusive, and the fix in words) is the kind's business, in
-``keys/kinds.py``. Every request goes through ``keys.outbound``.
+``keys/kinds.py``. Every request goes through ``keys.instructure.outbound``.
 
 An answer object keeps only what a reading needs: status, error words, scope facts. Bodies are
-dropped here; tokens leave this module only in a ``Grant``, for ``keys.grants`` to seal or hand out.
+dropped here; tokens leave this module only in a ``Grant``, for ``keys.instructure.grants`` to seal or hand out.
 """
 
+import base64
 import datetime
+import hashlib
 import re
 import secrets
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, quote, urlencode, urljoin, urlsplit
 
-from keys import outbound
+from keys.instructure import outbound
 
 # A scope that no Canvas has: asking for it shows whether a key enforces scopes at all.
 CANARY_SCOPE = "url:GET|/api/v1/__keydrop_probe__"
@@ -40,6 +42,7 @@ class DapLogin:
 
     status: int
     is_json: bool
+    gateway_error: bool  # the gateway's own JSON error object: {"error": {...}}, not a proxy's page
     has_token: bool
     scope: dict[str, str]  # "principal", "region" and other key:value words of the token's scope
     error_type: str  # {"error": {"type": "AccountDisabled", …}}
@@ -62,6 +65,7 @@ def dap_login(http: outbound.Session, base_url: str, client_id: str, secret: str
     return DapLogin(
         status=answer.status,
         is_json=is_json,
+        gateway_error=isinstance(error, dict),
         has_token=bool(payload.get("access_token")),
         scope=parse_dap_scope(payload.get("scope")),
         error_type=word(error.get("type")) if isinstance(error, dict) else "",
@@ -121,7 +125,8 @@ def authorize(
         },
     )
     if answer.is_redirect:
-        return read_authorize_redirect(answer.status, urljoin(canvas_url + "/", answer.location), redirect_uri)
+        location = urljoin(canvas_url + "/", answer.location)
+        return read_authorize_redirect(answer.status, location, redirect_uri, canvas_url)
     payload = answer.json()
     payload = payload if isinstance(payload, dict) else {}
     description = payload.get("error_description")
@@ -134,7 +139,9 @@ def authorize(
     )
 
 
-def read_authorize_redirect(status: int, location: str, redirect_uri: str) -> Authorize:
+def read_authorize_redirect(status: int, location: str, redirect_uri: str, canvas_url: str) -> Authorize:
+    """Where the redirect goes: our redirect URI (with an error or a code), Canvas's own login on
+    the host we asked (every pre-login check passed), or elsewhere (nothing we can read)."""
     target, expected = urlsplit(location), urlsplit(redirect_uri)
     if (target.scheme, target.netloc, target.path) == (expected.scheme, expected.netloc, expected.path):
         # Rails' to_query: keys sorted, "+" for spaces; older versions leave out state on errors.
@@ -150,7 +157,9 @@ def read_authorize_redirect(status: int, location: str, redirect_uri: str) -> Au
             has_code=bool(query.get("code")),
         )
     path = target.path.rstrip("/")
-    lands = "login" if path == "/login" or path.startswith("/login/") else ""
+    # Canvas sends a login redirect only to its own host: another host's /login is not Canvas's.
+    same_host = (target.scheme, target.netloc) == (urlsplit(canvas_url).scheme, urlsplit(canvas_url).netloc)
+    lands = "login" if same_host and (path == "/login" or path.startswith("/login/")) else ""
     return Authorize(status=status, error="", description="", missing_scopes=(), lands=lands)
 
 
@@ -206,18 +215,24 @@ def token_with_random_code(http: outbound.Session, canvas_url: str, client_id: s
 
 @dataclass(frozen=True)
 class AccessToken:
-    """A short-lived token for a pipeline, in place of a long-lived secret."""
+    """A short-lived token for a pipeline, in place of a long-lived secret, with the expiry Keydrop
+    states for it (never later than Canvas's own)."""
 
     token: str = field(repr=False)
     expires_at: datetime.datetime
 
 
-# The one scope Keydrop needs of a grant: ``GET /api/v1/users/self`` confirms a token works.
-USERS_SELF_SCOPE = "url:GET|/api/v1/users/:id"
+def pkce_challenge(verifier: str) -> str:
+    """RFC 7636 S256, as Canvas checks it (``lib/canvas/oauth/pkce.rb``): base64url of SHA-256, no padding."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def authorization_url(canvas_url: str, client_id: str, redirect_uri: str, scopes: list[str], state: str) -> str:
-    """Where the admin's browser goes to grant access: Canvas signs them in and asks them."""
+def authorization_url(
+    canvas_url: str, client_id: str, redirect_uri: str, scopes: list[str], state: str, code_challenge: str
+) -> str:
+    """Where the admin's browser goes to grant access: Canvas signs them in and asks them. Canvas
+    keeps the S256 challenge with the code it issues and then wants the verifier for it."""
     query = urlencode(
         {
             "client_id": client_id,
@@ -225,6 +240,8 @@ def authorization_url(canvas_url: str, client_id: str, redirect_uri: str, scopes
             "redirect_uri": redirect_uri,
             "state": state,
             "scope": " ".join(scopes),
+            "code_challenge": code_challenge,
+            "code_challenge_method": "S256",
         },
         quote_via=quote,
     )
@@ -245,6 +262,7 @@ class Grant:
     user_id: str = ""
     user_name: str = ""
     user_global_id: str = ""
+    rate_limited: bool = False  # Canvas's throttle: a 403 that says nothing about the key or grant
 
     @property
     def ok(self) -> bool:
@@ -252,20 +270,26 @@ class Grant:
 
 
 def exchange_code(
-    http: outbound.Session, canvas_url: str, client_id: str, secret: str, redirect_uri: str, code: str
+    http: outbound.Session,
+    canvas_url: str,
+    client_id: str,
+    secret: str,
+    redirect_uri: str,
+    code: str,
+    code_verifier: str = "",
 ) -> Grant:
-    """Step 2: the code the admin's browser brought back, for an access and a refresh token."""
-    return _token_request(
-        http,
-        canvas_url,
-        {
-            "grant_type": "authorization_code",
-            "client_id": client_id,
-            "client_secret": secret,
-            "redirect_uri": redirect_uri,
-            "code": code,
-        },
-    )
+    """Step 2: the code the admin's browser brought back, for an access and a refresh token. A
+    Canvas without PKCE ignores ``code_verifier``; one with it requires it for a challenged code."""
+    form = {
+        "grant_type": "authorization_code",
+        "client_id": client_id,
+        "client_secret": secret,
+        "redirect_uri": redirect_uri,
+        "code": code,
+    }
+    if code_verifier:
+        form["code_verifier"] = code_verifier
+    return _token_request(http, canvas_url, form)
 
 
 def refresh(http: outbound.Session, canvas_url: str, client_id: str, secret: str, refresh_token: str) -> Grant:
@@ -299,7 +323,13 @@ def _token_request(http: outbound.Session, canvas_url: str, form: dict) -> Grant
         user_id=_text(user.get("id"), 32),
         user_name=_text(user.get("name"), 200),
         user_global_id=_text(user.get("global_id"), 32),
+        rate_limited=rate_limited(answer),
     )
+
+
+def rate_limited(answer: outbound.Answer) -> bool:
+    """Canvas's throttle (``request_throttle.rb``): 403, text/plain, ``X-Rate-Limit-Remaining: 0.0``."""
+    return answer.status == 403 and "x-rate-limit-remaining" in answer.headers
 
 
 def _token(value) -> str:
@@ -307,7 +337,7 @@ def _token(value) -> str:
 
 
 def _seconds(value) -> int:
-    return value if isinstance(value, int) and 0 < value < 10**7 else 0
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 10**7 else 0
 
 
 def _text(value, limit: int) -> str:
@@ -321,8 +351,9 @@ class Me:
     status: int
     user_id: str
     user_name: str
-    token_dead: bool  # 401 with WWW-Authenticate: revoked, expired, or the key is Off or deleted
-    scope_missing: bool  # 401 without it: "Insufficient scopes on access token."
+    token_dead: bool  # 401 with WWW-Authenticate: this token no longer works (replaced, revoked, expired, key Off)
+    scope_missing: bool  # 401 without it, "Insufficient scopes on access token.": the token works, not for this
+    rate_limited: bool = False
 
     @property
     def ok(self) -> bool:
@@ -336,18 +367,30 @@ def users_self(http: outbound.Session, canvas_url: str, access_token: str) -> Me
     payload = answer.json()
     payload = payload if isinstance(payload, dict) else {}
     unauthorized = answer.status == 401
+    challenged = "www-authenticate" in answer.headers
     return Me(
         status=answer.status,
         user_id=_text(payload.get("id"), 32),
         user_name=_text(payload.get("name"), 200),
-        token_dead=unauthorized and "www-authenticate" in answer.headers,
-        scope_missing=unauthorized and "www-authenticate" not in answer.headers,
+        token_dead=unauthorized and challenged,
+        scope_missing=unauthorized and not challenged and _says_insufficient_scopes(payload),
+        rate_limited=rate_limited(answer),
     )
 
 
-def delete_token(http: outbound.Session, canvas_url: str, access_token: str) -> bool:
-    """Step 5: revoke the grant (Canvas deletes the access and the refresh token together)."""
+def _says_insufficient_scopes(payload: dict) -> bool:
+    """Canvas's ``AccessTokenScopeError``: ``{"errors": [{"message": "Insufficient scopes on access token."}]}``."""
+    errors = payload.get("errors")
+    return isinstance(errors, list) and any(
+        isinstance(e, dict) and isinstance(e.get("message"), str) and "Insufficient scopes" in e["message"]
+        for e in errors[:5]
+    )
+
+
+def delete_token(http: outbound.Session, canvas_url: str, access_token: str) -> int:
+    """Step 5: revoke the grant (Canvas deletes the access and the refresh token together). The
+    status: 200 is done; 401 with this token means it was replaced (refresh and try again)."""
     answer = http.request(
         "DELETE", canvas_url.rstrip("/") + "/login/oauth2/token", headers={"Authorization": f"Bearer {access_token}"}
     )
-    return answer.status == 200
+    return answer.status

@@ -9,7 +9,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.db.models import Q
 from django.utils import timezone
 
-from keys import dashboard
+from keys.admin import dashboard
 from keys.models import Credential
 
 
