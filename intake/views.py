@@ -296,23 +296,23 @@ def _authorize_page(request, credential: Credential, now, *, status: int = 200, 
 @sensitive_variables("code")
 @require_http_methods(["GET"])
 def oauth_callback(request):
-    """Where Canvas sends the admin back, with a code or an error, and our state."""
+    """Where Canvas sends the admin back, with a code or an error, and our state.
+
+    Without a state we can redeem, the address proves nothing: anyone can send a customer a link to
+    the callback. It then cancels nothing and the page shows none of its text: at most Keydrop's own
+    words for an error code Canvas is known to send without state, never its description.
+    """
     now = timezone.now()
     state, error, code = (request.GET.get(name, "")[:2000] for name in ("state", "error", "code"))
     description = request.GET.get("error_description", "")[:1000]
     browser_key = request.COOKIES.get(BROWSER_COOKIE, "")
     try:
-        if state:
-            authorization = grants.redeem(state, browser_key, now)
-        elif error:  # Canvas leaves state out of some error answers: this browser's latest request
-            authorization = grants.redeem_latest(browser_key, now)
-        else:
-            raise grants.StateRefused("unknown")
+        if not state:
+            raise grants.StateRefused("unstated" if error else "unknown")
+        authorization = grants.redeem(state, browser_key, now)
     except grants.StateRefused as refused:
-        context = {
-            "why": refused.why,
-            "explanation": grants.explain_callback_error(error, description) if error else "",
-        }
+        known = refused.why == "unstated" and error in grants.CALLBACK_ERRORS
+        context = {"why": refused.why, "explanation": grants.explain_callback_error(error, "") if known else ""}
         return render(request, "intake/authorization_refused.html", context, status=400)
     if error or not code:
         completed = grants.finish_with_error(authorization, error or "no_code", description)

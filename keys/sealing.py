@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.utils.encoding import force_bytes
 from django_cryptography.conf import CryptographyConf  # noqa: F401  (sets CRYPTOGRAPHY_SALT)
 from django_cryptography.core.signing import BadSignature, FernetSigner
@@ -125,9 +125,37 @@ class SealedSecretField(models.BinaryField):
             raise TypeError("SealedSecretField takes a Sealed value or a plaintext string")
         return value.ciphertext
 
+    def get_db_prep_save(self, value, connection):
+        if value is None:  # a secret destroyed (or a row without one): leave no copy behind
+            forget_destroyed_copies(connection)
+        return super().get_db_prep_save(value, connection)
+
     def value_to_string(self, obj):
         value = self.value_from_object(obj)
         return None if value is None else SERIALIZED_PREFIX + base64.b64encode(value.ciphertext).decode()
+
+
+def forget_destroyed_copies(connection) -> None:
+    """After the transaction that set a secret to NULL commits, SQLite keeps no copy of its ciphertext.
+
+    SQLite writes changed pages to its write-ahead log; the page as it was before (with the
+    ciphertext) stays there until the log is checkpointed and restarted, and still decrypts.
+    PRAGMA secure_delete (settings) zeroes freed bytes in the database file; a TRUNCATE checkpoint
+    then copies the current pages back and empties the log. If a long reader keeps it busy, the next
+    destruction or the purge sweep (every 10 minutes) does it. PostgreSQL: see README, "Secrets".
+    """
+    if connection.vendor == "sqlite":
+        transaction.on_commit(lambda: _truncate_write_ahead_log(connection), using=connection.alias)
+
+
+def _truncate_write_ahead_log(connection) -> None:
+    waits_ms = int(connection.settings_dict.get("OPTIONS", {}).get("timeout", 5) * 1000)
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA busy_timeout = 2000")  # do not hold a request long for a reader
+        try:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            cursor.execute(f"PRAGMA busy_timeout = {waits_ms}")
 
 
 def sealed_fields():

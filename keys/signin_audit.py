@@ -85,14 +85,40 @@ def backoff_started(sender, request, username, until, **kwargs):
     )
 
 
+def _refused(count: int) -> str:
+    return f" ({count} tries from this address refused while waiting, before this)" if count else ""
+
+
 @receiver(signals.second_factor_verified, dispatch_uid="keys.audit_second_factor")
-def second_factor_verified(sender, request, user, method, purpose, **kwargs):
-    _record(Action.SECOND_FACTOR, request, user.get_username(), f"{method}, for {purpose}")
+def second_factor_verified(sender, request, user, method, purpose, refused=0, **kwargs):
+    _record(Action.SECOND_FACTOR, request, user.get_username(), f"{method}, for {purpose}{_refused(refused)}")
 
 
 @receiver(signals.second_factor_failed, dispatch_uid="keys.audit_second_factor_failed")
-def second_factor_failed(sender, request, user, reason, **kwargs):
-    _record(Action.SIGN_IN_FAILED, request, user.get_username(), f"second factor: {reason}")
+def second_factor_failed(sender, request, user, reason, refused=0, **kwargs):
+    _record(Action.SIGN_IN_FAILED, request, user.get_username(), f"second factor: {reason}{_refused(refused)}")
+
+
+@receiver(signals.enrolment_link_sent, dispatch_uid="keys.audit_enrolment_link_sent")
+def enrolment_link_sent(sender, request, user, address, **kwargs):
+    _record(Action.ENROLMENT_LINK, request, user.get_username(), f"emailed to {address}; valid a day, once")
+
+
+@receiver(signals.enrolment_link_opened, dispatch_uid="keys.audit_enrolment_link_opened")
+def enrolment_link_opened(sender, request, user, **kwargs):
+    _record(Action.ENROLMENT_LINK, request, user.get_username(), "opened: this session may set up an authenticator")
+
+
+@receiver(signals.address_limit_reached, dispatch_uid="keys.audit_address_limit")
+def address_limit_reached(sender, request, until, failures, refused, **kwargs):
+    earlier = f"; {refused} attempts were refused at the previous limit" if refused else ""
+    _record(
+        Action.SIGN_IN_LOCKED,
+        request,
+        UNKNOWN,
+        f"{failures} failed sign-ins from this address in an hour, to any accounts: "
+        f"its attempts are refused until {timezone.localtime(until):%H:%M %Z}{earlier}",
+    )
 
 
 @receiver(signals.second_factor_enrolled, dispatch_uid="keys.audit_enrolled")

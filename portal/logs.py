@@ -1,7 +1,8 @@
 """Keydrop's log lines: a request id on each, tokens redacted from all, JSON when LOG_FORMAT=json.
 
-An intake link, a submission's address and a calendar address each carry a token that works as a
-key (anyone holding it may submit, follow a verification, read the calendar). Those paths appear
+An intake link, a submission's address, a calendar address and a staff enrolment link each carry a
+token that works as a key (anyone holding it may submit, follow a verification, read the calendar,
+set up a second factor with the account's password). Those paths appear
 in request lines, in Django's "Not Found: /i/…" warnings and in error-mail subjects, so the filter
 on every handler rewrites them before any line is written.
 """
@@ -14,8 +15,9 @@ import re
 
 request_id = contextvars.ContextVar("keydrop_request_id", default="-")
 
-# /i/<token>/…, /s/<public id>/…, /calendar/<token>.ics; the token is the segment after the prefix.
-TOKEN_PATHS = re.compile(r"(?P<prefix>/(?:i|s|calendar)/)[A-Za-z0-9_-]+")
+# /i/<token>/…, /s/<public id>/…, /calendar/<token>.ics, a staff member's enrolment link
+# /admin/two-step/enrol/<token>/; the token is the segment after the prefix.
+TOKEN_PATHS = re.compile(r"(?P<prefix>/(?:i|s|calendar|admin/two-step/enrol)/)[A-Za-z0-9_-]+")
 REDACTED = "[redacted]"
 
 

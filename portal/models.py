@@ -26,3 +26,15 @@ class Alert(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} since {self.raised_at:%Y-%m-%d %H:%M}"
+
+
+class ErrorMail(models.Model):
+    """When ADMINS last heard of one kind of error, and how many of its kind were not mailed since
+    (portal/error_mail.py): a burst of one error is one email, with a count, not one email each."""
+
+    kind = models.CharField(max_length=64, unique=True, help_text="A digest of the logger, exception and message.")
+    sent_at = models.DateTimeField()
+    suppressed = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"error mail {self.kind[:12]} at {self.sent_at:%Y-%m-%d %H:%M}"

@@ -121,7 +121,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         # Writers queue up instead of failing with "database is locked".
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        # secure_delete: freed bytes (a destroyed secret's ciphertext) are zeroed, not left in the file.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON;",
     }
     # A file, not memory, so tests can look at what was really written to disk.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-keydrop.sqlite3")}
@@ -195,6 +196,8 @@ if envbool("SECURE_PROXY_SSL_HEADER", bool(PORTAL_TRUSTED_PROXIES)):
 # Preloading HSTS is a decision for the whole domain, made at hstspreload.org, not by one app.
 SILENCED_SYSTEM_CHECKS = ["security.W021"]
 DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.errors.SecretScrubbingFilter"
+DEFAULT_EXCEPTION_REPORTER = "portal.errors.KeydropExceptionReporter"  # a bad request gets Keydrop's 400 page
+PORTAL_ERROR_MAIL_INTERVAL_SECONDS = envint("PORTAL_ERROR_MAIL_INTERVAL_SECONDS", 15 * 60, minimum=1)
 CSRF_FAILURE_VIEW = "portal.errors.csrf_failure"
 # Secret fields can be long; the forms reject anything over 4 KB themselves.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
@@ -225,8 +228,9 @@ LOGGING = {
             "formatter": LOG_FORMAT,
             "filters": ["keydrop"],
         },
+        # At most one email per kind of error per PORTAL_ERROR_MAIL_INTERVAL_SECONDS (portal/error_mail.py).
         "mail_admins": {
-            "class": "django.utils.log.AdminEmailHandler",
+            "class": "portal.error_mail.ThrottledAdminEmailHandler",
             "level": "ERROR",
             "filters": ["require_debug_false", "keydrop"],
         },
@@ -234,6 +238,8 @@ LOGGING = {
     "root": {"handlers": ["console", "file"], "level": os.getenv("LOG_LEVEL", "INFO")},
     "loggers": {
         "django": {"handlers": ["mail_admins"], "level": "INFO", "propagate": True},  # server errors to ADMINS
+        # A Host that is not allowed, too many fields: anyone can send those, so they are logged, not mailed.
+        "django.security": {"handlers": ["console", "file"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "INFO", "propagate": True},
         "django.server": {"level": "WARNING", "propagate": True},  # Keydrop writes its own request lines
     },
@@ -320,6 +326,8 @@ AXES_USERNAME_CALLABLE = "portal.login.axes_username"  # stores what was typed, 
 AXES_CLIENT_IP_CALLABLE = "portal.client.client_ip"  # the address flood limits and audit events record
 LOGGING["loggers"]["axes.apps"] = {"level": "WARNING"}  # no start-up banner on every command's stderr
 PORTAL_LOGIN_USERNAME_FAILURE_LIMIT = envint("PORTAL_LOGIN_USERNAME_FAILURE_LIMIT", 20, minimum=1)
+# Failed sign-ins from one address, to any usernames, in an hour; then its attempts wait.
+PORTAL_LOGIN_ADDRESS_FAILURE_LIMIT = envint("PORTAL_LOGIN_ADDRESS_FAILURE_LIMIT", 30, minimum=1)
 PORTAL_LOGIN_BACKOFF_FIRST = envseconds("PORTAL_LOGIN_BACKOFF_FIRST_SECONDS", timedelta(minutes=1))
 PORTAL_LOGIN_BACKOFF_MAX = envseconds("PORTAL_LOGIN_BACKOFF_MAX_SECONDS", timedelta(minutes=15))
 PORTAL_LOGIN_KNOWN_BROWSER_DAYS = envint("PORTAL_LOGIN_KNOWN_BROWSER_DAYS", 90, minimum=1)
@@ -340,6 +348,9 @@ PORTAL_SECOND_FACTOR_PERMISSIONS = [
 # Revealing a secret needs a second-factor check this recent; older sessions are asked again.
 PORTAL_REVEAL_SECOND_FACTOR_SECONDS = envint("PORTAL_REVEAL_SECOND_FACTOR_SECONDS", 15 * 60, minimum=1)
 PORTAL_RECOVERY_CODE_COUNT = 10
+# Wrong codes wait per (account, address) and per address (portal/signin/second_factor.py), not per
+# device: django-otp's per-device throttle would let a password holder keep the owner waiting.
+OTP_TOTP_THROTTLE_FACTOR = OTP_STATIC_THROTTLE_FACTOR = 0
 OTP_TOTP_ISSUER = os.getenv("PORTAL_PARTNER_NAME", "Keydrop") + " Keydrop"
 
 # Optional single sign-on for staff through OpenID Connect (off unless OIDC_RP_CLIENT_ID is set). It signs

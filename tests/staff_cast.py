@@ -1,9 +1,12 @@
 """What the workspace tests share besides fixtures (the cast lives in conftest.py)."""
 
+import re
 from importlib import import_module
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.core import mail
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -29,6 +32,16 @@ def totp_code(device: TOTPDevice, steps_ahead: int = 0) -> str:
     device.refresh_from_db()
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift + steps_ahead)
     return f"{totp.token():0{device.digits}d}"
+
+
+def open_enrolment_link(client: Client, next_url: str = "/admin/") -> str:
+    """A first set-up: ask for the emailed link, open it in the same browser; returns the link's path."""
+    sent = len(mail.outbox)
+    assert client.post("/admin/two-step/setup/", {"send_link": "1", "next": next_url}).status_code == 302
+    assert len(mail.outbox) == sent + 1, "no enrolment link was emailed"
+    path = urlsplit(re.search(r"https?://\S+/admin/two-step/enrol/\S+/", mail.outbox[-1].body).group(0)).path
+    assert client.get(path)["Location"].startswith("/admin/two-step/setup/")
+    return path
 
 
 def signed_in(user, *, verified: bool = True, **client_options) -> Client:

@@ -70,6 +70,24 @@ def test_cells_a_spreadsheet_would_run_as_formulas_are_defused(exporter):
     assert exported[0]["Institution"].startswith("'=")
 
 
+def test_every_export_defuses_every_cell_a_spreadsheet_would_run(exporter):
+    """Names, slugs and contact addresses come from customers and imports; the pipe runs DDE in Excel."""
+    institution = InstitutionFactory(name="|calc", slug="-evil", contacts=["=1+2@evil.example"])
+    CredentialFactory(institution=institution, verified_email="+1@evil.example")
+    downloads = {}
+    client = signed_in(exporter)
+    for url in every_export(institution):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        downloads[url] = list(csv.reader(io.StringIO(body.decode())))[1:]
+    cells = [cell for table in downloads.values() for row in table for cell in row]
+    assert "'|calc" in cells and "'-evil" in cells and "'=1+2@evil.example" in cells and "'+1@evil.example" in cells
+    for url, table in downloads.items():
+        for cell in (cell for row in table for cell in row):
+            assert cell[:1] not in ("=", "+", "-", "@", "|", "\t", "\r") or cell.lstrip("-").isdigit(), (url, cell)
+
+
 def test_each_export_is_audited_with_its_filters_and_size(exporter):
     CredentialFactory.create_batch(3)
     rows(signed_in(exporter).get(EXPORT, {"status": "active"}, REMOTE_ADDR="192.0.2.6"))

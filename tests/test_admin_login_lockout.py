@@ -18,6 +18,7 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
+from keys.models import AuditEvent
 from portal.signin import lockout
 from portal.signin.models import SignInFailure
 
@@ -196,3 +197,26 @@ def test_the_defaults():
     assert defaults.PORTAL_LOGIN_USERNAME_FAILURE_LIMIT == 20
     assert datetime.timedelta(minutes=1) == defaults.PORTAL_LOGIN_BACKOFF_FIRST
     assert datetime.timedelta(minutes=15) == defaults.PORTAL_LOGIN_BACKOFF_MAX
+
+
+def test_failed_sign_ins_with_a_new_username_each_time_are_limited_per_address(alice, settings):
+    """One address, a new username each time: 30 an hour reach a password check, then it waits. The
+    flood is one audit event, not a row per refused attempt."""
+    limit = settings.PORTAL_LOGIN_ADDRESS_FAILURE_LIMIT
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        owners_browser = Client()
+        assert passes_password(sign_in("alice", "alice-password-123", ATTACKER, client=owners_browser))
+        owners_browser.post("/admin/logout/")
+        statuses = [sign_in(f"guess{i}", "wrong-password", ATTACKER).status_code for i in range(limit + 10)]
+        assert statuses == [200] * limit + [429] * 10
+        assert sign_in("alice", "alice-password-123", ATTACKER).status_code == 429
+        # Elsewhere, and from this address in a browser that signed in to the account before, nobody waits.
+        assert passes_password(sign_in("alice", "alice-password-123", ALICE_AT_HOME))
+        assert passes_password(sign_in("alice", "alice-password-123", ATTACKER, client=owners_browser))
+    events = AuditEvent.objects.filter(ip=ATTACKER)
+    assert events.filter(action=AuditEvent.Action.SIGN_IN_FAILED).count() == limit
+    locked = events.get(action=AuditEvent.Action.SIGN_IN_LOCKED)
+    assert f"{limit} failed sign-ins from this address in an hour" in locked.detail
+    with time_machine.travel(start + datetime.timedelta(hours=1, seconds=1), tick=False):
+        assert sign_in("guess-after", "wrong-password", ATTACKER).status_code == 200

@@ -22,6 +22,7 @@ PostgreSQL role that may create databases: skipped with the reason here, a failu
 
 import base64
 import contextlib
+import http.client
 import json
 import os
 import re
@@ -29,12 +30,13 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 from django.conf import settings
@@ -237,19 +239,53 @@ def hand_over(browser: Browser, intake_path: str, sink: SMTPSink, contact: str, 
     return verify_path.split("/")[2]
 
 
-def sign_in_with_second_factor(staff: Browser) -> None:
-    """The password, then (a superuser's first sign-in) setting up the authenticator app with the
-    key the page shows, and the code the app would show."""
+def sign_in_with_second_factor(staff: Browser, sink: SMTPSink) -> None:
+    """The password, then (a superuser's first sign-in) the enrolment link from the account's own
+    mailbox, then setting up the authenticator app with the key the page shows and the code the app
+    would show."""
     staff.get("/admin/login/")
     signed_in = staff.post("/admin/login/?next=/admin/", {"username": "ops", "password": STAFF_PASSWORD})
     assert signed_in.status == 302 and signed_in.location.startswith("/admin/two-step/"), signed_in.text[:1000]
     location = signed_in.headers["Location"]
     while (page := staff.get(urlsplit(location).path + "?" + urlsplit(location).query)).status == 302:
         location = page.headers["Location"]
+    assert 'id="kd-totp-key"' not in page.text  # the password alone is shown no key
+    setup = urlsplit(location).path + "?" + urlsplit(location).query
+    assert staff.post(setup, {"send_link": "1", "next": "/admin/"}).status == 302
+    [message] = wait_for(lambda: messages_to(sink, f"ops@{HOST}", "two-step verification"), 30, "the enrolment link")
+    body = message.get_payload()[0].get_payload(decode=True).decode()
+    link = urlsplit(re.search(r"https://\S+/admin/two-step/enrol/\S+/", body).group(0)).path
+    assert staff.get(link).status == 302
+    page = staff.get(setup)
     key = re.search(r'id="kd-totp-key"[^>]*>([A-Z2-7 =]+)<', page.text).group(1).replace(" ", "")
     code = f"{TOTP(base64.b32decode(key)).token():06d}"
-    done = staff.post(urlsplit(location).path + "?" + urlsplit(location).query, {"code": code, "next": "/admin/"})
+    done = staff.post(setup, {"code": code, "next": "/admin/"})
     assert done.status == 200 and "Two-step verification is on" in done.text, done.text[:1000]
+
+
+def post_with_host(port: int, host: str, secret: str, cafile: Path | None = None) -> int:
+    """A form POST carrying a pasted secret, to the port, under a Host name nobody configured."""
+    if cafile is None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    else:
+        context = ssl.create_default_context(cafile=str(cafile))
+        context.check_hostname = False  # the point is the Host header, not the certificate's name
+        connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=10)
+    try:
+        body = urlencode({"client_id": VALID_DAP_CLIENT_ID, "client_secret": secret})
+        headers = {"Host": host, "Content-Type": "application/x-www-form-urlencoded"}
+        connection.request("POST", "/i/stray-token/", body=body, headers=headers)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def unknown_host_is_closed(port: int, cafile: Path | None, secret: str) -> bool:
+    try:
+        post_with_host(port, "unknown.example", secret, cafile)
+    except (http.client.RemoteDisconnected, ConnectionResetError):
+        return True
+    return False
 
 
 def messages_to(sink: SMTPSink, address: str, subject_part: str) -> list:
@@ -352,6 +388,10 @@ def run_the_recipe(folder, logs, processes, database, sink, nginx, redis_server)
             "listen [::]:80;": "",
             "listen 443 ssl http2;": f"listen 127.0.0.1:{https_port} ssl http2;",
             "listen [::]:443 ssl http2;": "",
+            "listen 80 default_server;": f"listen 127.0.0.1:{http_port} default_server;",
+            "listen [::]:80 default_server;": "",
+            "listen 443 ssl http2 default_server;": f"listen 127.0.0.1:{https_port} ssl http2 default_server;",
+            "listen [::]:443 ssl http2 default_server;": "",
             "server 127.0.0.1:8000;": f"server 127.0.0.1:{web_port};",
             "/var/log/nginx/keydrop.access.log": str(folder / "nginx" / "access.log"),
         }
@@ -361,6 +401,14 @@ def run_the_recipe(folder, logs, processes, database, sink, nginx, redis_server)
     wait_for(lambda: accepts(web_port) and accepts(https_port), 60, "gunicorn and nginx to start", logs)
 
     customer = Browser(base_url, cert, source=CUSTOMER)
+
+    # Any other Host is closed by nginx without an answer, over http and https, and never reaches Keydrop.
+    stray_secret = "smoke-Stray_" + secrets.token_urlsafe(24)
+    for port, secure in ((http_port, False), (https_port, True)):
+        assert unknown_host_is_closed(port, cert if secure else None, stray_secret), (port, logs.tails())
+    # Reached directly (no nginx in front), a bad Host is a 400 that mails nobody, the secret least of all.
+    for _ in range(20):
+        assert post_with_host(web_port, "unknown.example", stray_secret) == 400
 
     # Hashed static files, compressed, cached for a year.
     page = customer.get(urlsplit(first_link).path)
@@ -386,7 +434,7 @@ def run_the_recipe(folder, logs, processes, database, sink, nginx, redis_server)
         statuses.append(attacker.post("/admin/login/?next=/admin/", {"username": "ops", "password": "guess"}).status)
     assert statuses[-1] == 429, statuses
     staff = Browser(base_url, cert, source=STAFF)
-    sign_in_with_second_factor(staff)
+    sign_in_with_second_factor(staff, sink)
     assert staff.get("/admin/").status == 200
 
     # Reveal with a reason; the audit event has the staff member's address.
@@ -463,3 +511,8 @@ def run_the_recipe(folder, logs, processes, database, sink, nginx, redis_server)
     for token in tokens:
         assert token not in keydrop_log and token not in access_log
     assert secret not in keydrop_log + access_log
+    assert stray_secret not in keydrop_log + access_log
+    with sink.handler._lock:
+        mailed = [message.as_string() for message in sink.handler.messages]
+    assert not [message for message in mailed if "Invalid HTTP_HOST" in message]
+    assert not [message for message in mailed if stray_secret in message]

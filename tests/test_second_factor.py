@@ -23,7 +23,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from keys.models import AuditEvent
 from portal.signin import second_factor
-from tests.staff_cast import SECRET, authenticator, sign_in_with_code, signed_in, totp_code
+from tests.staff_cast import SECRET, authenticator, open_enrolment_link, sign_in_with_code, signed_in, totp_code
 
 pytestmark = pytest.mark.django_db
 LOGIN = "/admin/login/?next=/admin/"
@@ -60,6 +60,7 @@ def test_a_revealer_without_a_second_factor_sets_one_up_before_anything_else(dan
 def test_setting_up_shows_a_key_and_recovery_codes_once(dana):
     client = Client()
     password_step(client, "dana", "dana-password-123")
+    open_enrolment_link(client)
     page = client.get("/admin/two-step/setup/?next=/admin/")
     assert page.status_code == 200 and "no-store" in page["Cache-Control"]
     html = page.content.decode()
@@ -148,6 +149,7 @@ def test_staff_who_need_none_go_straight_in_and_may_set_one_up(bob):
     client = Client()
     assert password_step(client, "bob", "bob-password-123") == "/admin/"
     assert client.get("/admin/").status_code == 200
+    open_enrolment_link(client)
     html = client.get("/admin/two-step/setup/").content.decode()
     assert client.post("/admin/two-step/setup/", {"code": code_from_setup_page(html)}).status_code == 200
     # From now on bob is asked for it too.

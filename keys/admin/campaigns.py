@@ -16,7 +16,7 @@ from keys import audit
 from keys.admin.credential_views import may_export
 from keys.admin.onboarding import CAMPAIGN_PERMISSION, csv_response
 from keys.models import Campaign, CampaignMessage
-from keys.onboarding import campaigns, institution_csv
+from keys.onboarding import campaigns
 from portal.client import client_ip
 
 
@@ -130,7 +130,7 @@ class CampaignPages(admin.ModelAdmin):
             institution = invitation.institution
             rows.append(
                 [
-                    institution_csv.quote_formula(institution.name),
+                    institution.name,
                     institution.slug,
                     ";".join(contact.email for contact in institution.contacts.all()),
                     campaigns.STAGE_LABELS[campaigns.stage_of(invitation)],

@@ -1,15 +1,15 @@
 """The credential list as a spreadsheet: the rows staff chose, streamed, and nothing secret.
 
-A masked Client ID is the most a row says about a key. Text that a spreadsheet would run as a
-formula is defused: some cells hold what a customer typed.
+A masked Client ID is the most a row says about a key. Every cell goes through keys.spreadsheet:
+some hold what a customer typed (the institution's name, the address that verified).
 """
 
-import csv
 import datetime
 
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
+from keys import spreadsheet
 from keys.models import Credential
 
 COLUMNS = [
@@ -34,13 +34,6 @@ class Echo:
         return value
 
 
-def cell(value):
-    """Text a spreadsheet will not run as a formula (=, +, -, @ lead a formula in Excel and Sheets)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return "" if value is None else value
-
-
 def row(credential: Credential, now: datetime.datetime) -> list:
     """One credential's cells; ``last_reminder_at`` is annotated by the admin's list query."""
     last_reminder = credential.last_reminder_at
@@ -60,10 +53,10 @@ def row(credential: Credential, now: datetime.datetime) -> list:
 
 
 def lines(queryset, now: datetime.datetime):
-    writer = csv.writer(Echo())
+    writer = spreadsheet.writer(Echo())
     yield writer.writerow(COLUMNS)
     for credential in queryset.iterator(chunk_size=2000):
-        yield writer.writerow([cell(value) for value in row(credential, now)])
+        yield writer.writerow(row(credential, now))
 
 
 def response(queryset, now: datetime.datetime) -> StreamingHttpResponse:

@@ -4,7 +4,6 @@ Thin views over ``keys.onboarding.institution_csv`` and ``keys.onboarding.campai
 the institutions admin (``InstitutionOnboarding``).
 """
 
-import csv
 import io
 
 from django import forms
@@ -22,7 +21,7 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_http_methods
 
-from keys import audit, kinds
+from keys import audit, kinds, spreadsheet
 from keys.admin.credential_views import may_export
 from keys.admin.filters import StrictListFilter
 from keys.models import AdminContact, Campaign, CampaignInvitation, CampaignMessage, Institution, InstitutionImport
@@ -38,7 +37,7 @@ PREVIEW_ROWS = 50
 
 def csv_response(rows, filename: str) -> HttpResponse:
     out = io.StringIO()
-    csv.writer(out).writerows(rows)
+    spreadsheet.writer(out).writerows(rows)
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["Cache-Control"] = "no-store"

@@ -41,6 +41,7 @@ class AuditEvent(models.Model):
         SECOND_FACTOR_ENROLLED = "second_factor_enrolled", "Two-step verification set up"
         RECOVERY_CODES = "recovery_codes", "Recovery codes replaced"
         SECOND_FACTOR_RESET = "second_factor_reset", "Two-step verification reset"
+        ENROLMENT_LINK = "enrolment_link", "Two-step set-up link emailed or opened"
         STAFF_CHANGED = "staff_changed", "Staff account changed"
         GROUP_CHANGED = "group_changed", "Staff group changed"
         # Institutions and the intake's limits

@@ -30,7 +30,7 @@ from django.core.validators import URLValidator, validate_email, validate_slug
 from django.db import transaction
 from django.utils.text import slugify
 
-from keys import audit
+from keys import audit, spreadsheet
 from keys.models import AdminContact, Institution
 
 HEADER = ["name", "slug", "canvas_url", "time_zone", "contacts"]
@@ -40,7 +40,6 @@ NAME_LENGTH = Institution._meta.get_field("name").max_length
 SLUG_LENGTH = Institution._meta.get_field("slug").max_length
 URL_LENGTH = Institution._meta.get_field("canvas_url").max_length
 EMAIL_LENGTH = AdminContact._meta.get_field("email").max_length
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class FileRefused(Exception):
@@ -111,16 +110,6 @@ def decode(data: bytes) -> str:
         ) from error
 
 
-def unquote_formula(value: str) -> str:
-    """The export writes '=… for a cell that would start a formula; reading it back drops the quote."""
-    return value[1:] if value[:1] == "'" and value[1:2] in FORMULA_START else value
-
-
-def quote_formula(value: str) -> str:
-    """Text a spreadsheet will not run as a formula (=, +, -, @ start one in Excel and Sheets)."""
-    return "'" + value if value[:1] in FORMULA_START else value
-
-
 def read(text: str) -> Plan:
     """Parse and check every row, then compare with what is on file. Nothing is written."""
     plan = Plan()
@@ -162,7 +151,7 @@ def check_row(line: int, cells: list[str]) -> tuple[Row | None, list[str]]:
     if len(cells) > len(HEADER) and any(cell.strip() for cell in cells[len(HEADER) :]):
         return None, [f"it has {len(cells)} columns; the header has {len(HEADER)} (a comma inside a name needs quotes)"]
     cells = [cell.strip() for cell in cells] + [""] * (len(HEADER) - len(cells))
-    name, slug, canvas_url, time_zone, contacts = (unquote_formula(cell) for cell in cells[: len(HEADER)])
+    name, slug, canvas_url, time_zone, contacts = (spreadsheet.restore(cell) for cell in cells[: len(HEADER)])
 
     if not name:
         reasons.append("the name is empty")
@@ -401,7 +390,7 @@ def export_rows(institutions=None):
         contacts.setdefault(institution_id, []).append(email)
     for institution in institutions.only("pk", "name", "slug", "canvas_url", "time_zone").iterator(chunk_size=2000):
         yield [
-            quote_formula(institution.name),
+            institution.name,
             institution.slug,
             institution.canvas_url,
             institution.time_zone,
@@ -411,6 +400,6 @@ def export_rows(institutions=None):
 
 def export_text(institutions=None) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = spreadsheet.writer(out, lineterminator="\n")
     writer.writerows(export_rows(institutions))
     return out.getvalue()

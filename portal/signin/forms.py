@@ -3,6 +3,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from portal.client import client_ip
 from portal.signin import lockout
 
 
@@ -15,6 +16,16 @@ class StaffAuthenticationForm(AdminAuthenticationForm):
         username = self.cleaned_data.get("username")
         if username is not None and self.cleaned_data.get("password"):
             now = timezone.now()
+            ip = client_ip(self.request)
+            until = lockout.address_refused_until(username, ip, self.request, now)
+            if until is not None:
+                self.backoff_until = until
+                raise ValidationError(
+                    "There have been many failed sign-ins from your network lately. To slow down guessing, try "
+                    f"again in {lockout.minutes_until(until, now)} minute(s). Signing in from a browser you have "
+                    "used for Keydrop before is not delayed.",
+                    code="address",
+                )
             until = lockout.backoff_until(username, self.request, now)
             if until is not None:
                 # Refused before the password is checked, so a guess here learns nothing.

@@ -11,7 +11,14 @@ Two counters, each with its own job:
   (1, 2, 4, 8, then 15 minutes). It is a delay, not a lock: at most about 100 guesses a day reach
   the password check. A browser that has signed in to that account before (a signed cookie) does
   not wait, so an attacker can slow down strangers, not the account's owner; that cookie itself
-  is exempt only until it has PORTAL_LOGIN_FAILURE_LIMIT failures of its own in a day.
+  is exempt only until it has PORTAL_LOGIN_FAILURE_LIMIT failures of its own in a day. Once the
+  back-off has begun, each step lets exactly one attempt through, claimed atomically
+  (portal/signin/throttles.py): a burst as a wait ends gets one password check, not one each.
+- **address**, here: PORTAL_LOGIN_ADDRESS_FAILURE_LIMIT (30) failed sign-ins in an hour from one
+  address, to any usernames (a new username each time included), and its further attempts wait
+  until the oldest of them is an hour old. One audit event records the limit being reached; the
+  attempts it refuses are counted into the next such event, not recorded one by one. Known
+  browsers of the username typed do not wait.
 
 A refused attempt (locked pair or back-off) never reaches the password check and is not counted.
 """
@@ -24,10 +31,12 @@ from django.core import signing
 from django.db.models import Count, Max
 from django.utils import timezone
 
+from portal.signin import signals, throttles
 from portal.signin.models import SignInFailure
 
 USERNAME_LENGTH = SignInFailure._meta.get_field("username").max_length
 DAY = datetime.timedelta(days=1)
+HOUR = datetime.timedelta(hours=1)
 KNOWN_BROWSER_COOKIE = "keydrop_known_browser"
 _SALT = "keydrop.signin.known-browser"
 
@@ -46,6 +55,19 @@ def record_failure(username: str, ip: str | None, request, now: datetime.datetim
     """Count one wrong password. Returns the back-off's end if this failure started one."""
     browser = known_browser(request)
     SignInFailure.objects.create(username=username, ip=ip or None, browser=browser["id"] if browser else "", at=now)
+    if (
+        ip
+        and SignInFailure.objects.filter(ip=ip, at__gt=now - HOUR).count()
+        == settings.PORTAL_LOGIN_ADDRESS_FAILURE_LIMIT
+    ):
+        refused = throttles.take_refused(_address_scope(ip))
+        signals.address_limit_reached.send(
+            sender=record_failure,
+            request=request,
+            until=now + HOUR,
+            failures=settings.PORTAL_LOGIN_ADDRESS_FAILURE_LIMIT,
+            refused=refused,
+        )
     count = SignInFailure.objects.filter(username=username, at__gt=now - DAY).count()
     if count == settings.PORTAL_LOGIN_USERNAME_FAILURE_LIMIT:
         return now + _delay(0)
@@ -53,7 +75,11 @@ def record_failure(username: str, ip: str | None, request, now: datetime.datetim
 
 
 def backoff_until(username: str, request, now: datetime.datetime) -> datetime.datetime | None:
-    """When the next attempt on this username may be made, if that is later than now."""
+    """When the next attempt on this username may be made, if that is later than now.
+
+    None also claims the attempt: once the back-off has begun, exactly one attempt checks a password
+    per step, however many arrive together when a wait ends (throttles.claim).
+    """
     if _known_browser_exempt(username, request, now):
         return None
     recent = SignInFailure.objects.filter(username=username, at__gt=now - DAY).aggregate(n=Count("pk"), last=Max("at"))
@@ -61,7 +87,32 @@ def backoff_until(username: str, request, now: datetime.datetime) -> datetime.da
     if over < 0:
         return None
     until = recent["last"] + _delay(over)
-    return until if until > now else None
+    if until > now:
+        return until
+    # Held until this attempt's failure, if it fails, sets the next step (the same moment).
+    if throttles.claim(f"backoff:{username}", now + _delay(over + 1), now):
+        return None
+    claimed = throttles.get(f"backoff:{username}")
+    return claimed.open_at if claimed is not None and claimed.open_at > now else now + _delay(0)
+
+
+def _address_scope(ip: str) -> str:
+    return f"password-address:{ip}"
+
+
+def address_refused_until(username: str, ip: str | None, request, now: datetime.datetime) -> datetime.datetime | None:
+    """Past PORTAL_LOGIN_ADDRESS_FAILURE_LIMIT failed sign-ins in an hour from one address, to any
+    usernames, its attempts wait until the oldest of those is an hour old. Refusals are counted
+    for the next event, not recorded one by one."""
+    if not ip or _known_browser_exempt(username, request, now):
+        return None
+    limit = settings.PORTAL_LOGIN_ADDRESS_FAILURE_LIMIT
+    nth = SignInFailure.objects.filter(ip=ip, at__gt=now - HOUR).order_by("-at").values_list("at", flat=True)
+    nth = list(nth[limit - 1 : limit])
+    if not nth:
+        return None
+    throttles.refuse(_address_scope(ip))
+    return nth[0] + HOUR
 
 
 def _delay(over: int) -> datetime.timedelta:
@@ -70,6 +121,7 @@ def _delay(over: int) -> datetime.timedelta:
 
 
 def forget_old_failures(now: datetime.datetime) -> int:
+    throttles.forget(now, DAY)
     return SignInFailure.objects.filter(at__lte=now - DAY).delete()[0]
 
 

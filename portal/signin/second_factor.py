@@ -14,6 +14,7 @@ PORTAL_SSO_SATISFIES_SECOND_FACTOR says so (the partner's provider demands one o
 
 import datetime
 import re
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
@@ -22,6 +23,10 @@ from django_otp import devices_for_user, user_has_device
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from portal.client import client_ip
+from portal.signin import throttles
+from portal.signin.models import PendingAuthenticator
 
 CHECKED_AT = "keydrop_second_factor_at"
 CHECKED_BY = "keydrop_second_factor_by"  # "device" or "idp"
@@ -80,78 +85,99 @@ def mark_checked(request, *, by: str, now: datetime.datetime | None = None) -> N
 
 
 # Checking a code ------------------------------------------------------------------------------
+# Wrong codes make the next try wait per (account, address) and per address, never per account: a
+# password holder elsewhere cannot keep the owner waiting. django-otp's own per-device throttle is
+# off (OTP_*_THROTTLE_FACTOR = 0) for that reason. A try refused while waiting is counted, not
+# recorded, and the count goes into the next audit event of that account and address.
+
+PAIR_WAIT_MAX = datetime.timedelta(minutes=15)
+ADDRESS_FREE_FAILURES = 10  # wrong codes an hour from one address, for any accounts, before waits begin
+ADDRESS_WINDOW = datetime.timedelta(hours=1)
 
 
 class Throttled(Exception):
-    """Too many wrong codes lately: django-otp's back-off (1, 2, 4 … seconds) is running."""
+    """Too many wrong codes lately: the back-off (1, 2, 4 … seconds) is running."""
 
     def __init__(self, until: datetime.datetime):
         super().__init__(until)
         self.until = until
 
 
-def check_code(request, raw: str, now: datetime.datetime | None = None) -> str | None:
-    """Try a code from the authenticator, or a recovery code. Returns the method that matched, or None.
+@dataclass(frozen=True)
+class Checked:
+    method: str | None  # TOTP_NAME, RECOVERY_NAME, or None for a wrong code
+    refused: int  # tries of this account from this address refused while waiting, since the last event
+
+
+def normalised(raw: str) -> str:
+    return re.sub(r"[\s-]", "", raw or "").lower()
+
+
+def _scopes(request) -> tuple[str, str]:
+    address = client_ip(request) or "unknown"
+    return f"code:{request.user.pk}:{address}", f"code-address:{address}"
+
+
+def _doubling(failures: int, free: int = 0) -> datetime.timedelta:
+    over = failures - free
+    if over <= 0:
+        return datetime.timedelta(0)
+    return min(datetime.timedelta(seconds=2 ** min(over - 1, 20)), PAIR_WAIT_MAX)
+
+
+def waiting_until(request, now: datetime.datetime) -> datetime.datetime | None:
+    """When this account may next try a code from this address, if that is later than now."""
+    pair, address = _scopes(request)
+    ends = []
+    for scope, free, window in ((pair, 0, None), (address, ADDRESS_FREE_FAILURES, ADDRESS_WINDOW)):
+        row = throttles.get(scope)
+        if row is None or not row.failures or row.failed_at is None:
+            continue
+        if window is not None and row.failed_at <= now - window:
+            continue
+        end = row.failed_at + _doubling(row.failures, free)
+        if end > now:
+            ends.append(end)
+    return max(ends) if ends else None
+
+
+def check_code(request, raw: str, now: datetime.datetime | None = None) -> Checked:
+    """Try a code from the authenticator, or a recovery code.
 
     A match signs the session in with that device (django-otp) and restarts the reveal clock.
-    A recovery code works once. Wrong codes count towards the device's own back-off.
+    A recovery code works once, a TOTP code once. Raises Throttled while wrong codes make it wait.
     """
-    user = request.user
-    code = re.sub(r"[\s-]", "", raw or "").lower()
+    now = now or timezone.now()
+    user, (pair, address) = request.user, _scopes(request)
+    until = waiting_until(request, now)
+    if until is not None:
+        throttles.refuse(pair)
+        raise Throttled(until)
+    code = normalised(raw)
     if TOTP_CODE.fullmatch(code):
         model, method = TOTPDevice, TOTP_NAME
     elif RECOVERY_CODE.fullmatch(code):
         model, method = StaticDevice, RECOVERY_NAME
     else:
-        return None
+        return Checked(None, 0)  # no code could look like this: a typo, not a guess
     with transaction.atomic():
         # Locked rows: two requests racing with one code cannot both use it.
         for device in model.objects.devices_for_user(user, confirmed=True).select_for_update():
-            allowed, details = device.verify_is_allowed()
-            if not allowed and details and details.get("locked_until"):
-                raise Throttled(details["locked_until"])
             if device.verify_token(code):
-                otp_login(request, device)
-                mark_checked(request, by="device", now=now)
-                return method
-    return None
+                throttles.succeed(pair)
+                sign_in_with(request, device, now)
+                return Checked(method, throttles.take_refused(pair))
+    throttles.fail(pair, now)
+    throttles.fail(address, now, window=ADDRESS_WINDOW)
+    return Checked(None, throttles.take_refused(pair))
 
 
-# Enrolment, recovery codes, reset -------------------------------------------------------------
-
-
-def pending_authenticator(user) -> TOTPDevice:
-    """The authenticator being set up: shown as a QR code and a key until a code from it confirms it."""
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-pk").first()
-    return device or TOTPDevice.objects.create(user=user, name=TOTP_NAME, confirmed=False)
-
-
-def confirm_authenticator(
-    request, device: TOTPDevice, raw: str, now: datetime.datetime | None = None
-) -> list[str] | None:
-    """Confirm the new authenticator with a code from it. It replaces any earlier one.
-
-    Returns the new recovery codes when the user had none left (shown once; django-otp keeps them
-    in its table), an empty list when they keep theirs, None if the code was wrong. Raises
-    Throttled while wrong codes make it wait.
-    """
-    code = re.sub(r"[\s-]", "", raw or "")
-    if not TOTP_CODE.fullmatch(code):
-        return None
-    with transaction.atomic():
-        device = TOTPDevice.objects.select_for_update().get(pk=device.pk, user=request.user, confirmed=False)
-        allowed, details = device.verify_is_allowed()
-        if not allowed and details and details.get("locked_until"):
-            raise Throttled(details["locked_until"])
-        if not device.verify_token(code):
-            return None
-        TOTPDevice.objects.filter(user=request.user).exclude(pk=device.pk).delete()
-        device.confirmed = True
-        device.save(update_fields=["confirmed"])
-        codes = [] if recovery_codes_left(request.user) else replace_recovery_codes(request.user)
+def sign_in_with(request, device, now: datetime.datetime | None = None) -> None:
     otp_login(request, device)
     mark_checked(request, by="device", now=now)
-    return codes
+
+
+# Recovery codes, reset ------------------------------------------------------------------------
 
 
 def recovery_codes_left(user) -> int:
@@ -175,6 +201,7 @@ def reset(user) -> int:
     Sessions that passed with a removed device stop counting as verified at their next request.
     """
     removed = 0
+    PendingAuthenticator.objects.filter(user=user).delete()  # a key some session was shown dies too
     for device in list(devices_for_user(user, confirmed=None)):
         device.delete()
         removed += 1

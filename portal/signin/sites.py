@@ -5,6 +5,8 @@ from urllib.parse import urlencode
 from django.contrib import admin
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
 
 from portal.signin import second_factor
 from portal.signin.forms import StaffAuthenticationForm
@@ -61,8 +63,12 @@ class StaffAdminSite(admin.AdminSite):
         from portal.signin import sso, views
 
         return [
+            # Anyone signed in may sign out, before the second factor too: Django's admin would only
+            # redirect a session it does not let in, and keep it (and a key it was being shown).
+            path("logout/", csrf_protect(never_cache(self.logout)), name="logout"),
             path("two-step/", views.two_step, {"site": self}, name="two_step"),
             path("two-step/setup/", views.setup, {"site": self}, name="two_step_setup"),
+            path("two-step/enrol/<str:token>/", views.enrol, {"site": self}, name="two_step_enrol"),
             path(
                 "two-step/recovery-codes/",
                 self.admin_view(views.recovery_codes),

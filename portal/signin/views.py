@@ -22,7 +22,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_http_methods
 from django_otp import user_has_device
 
-from portal.signin import forms, lockout, second_factor, signals
+from portal.signin import enrolment, forms, lockout, second_factor, signals
 
 GET_OR_POST = require_http_methods(["GET", "POST"])
 
@@ -82,26 +82,31 @@ def two_step(request, site):
     if form.is_bound and form.is_valid():
         already = second_factor.verified(request)
         try:
-            method = second_factor.check_code(request, form.cleaned_data["code"])
+            checked = second_factor.check_code(request, form.cleaned_data["code"])
         except second_factor.Throttled as throttled:
+            # Counted, not recorded: the next event of this account and address carries the count.
             error, status = _wait_message(throttled), 429
-            signals.second_factor_failed.send(
-                sender=two_step, request=request, user=user, reason="refused: too many wrong codes"
-            )
         else:
-            if method:
+            if checked.method:
                 purpose = "confirmation" if already else "sign-in"
                 signals.second_factor_verified.send(
-                    sender=two_step, request=request, user=user, method=method, purpose=purpose
+                    sender=two_step,
+                    request=request,
+                    user=user,
+                    method=checked.method,
+                    purpose=purpose,
+                    refused=checked.refused,
                 )
-                if method == second_factor.RECOVERY_NAME:
+                if checked.method == second_factor.RECOVERY_NAME:
                     left = second_factor.recovery_codes_left(user)
                     messages.warning(
                         request, f"You used a recovery code; {left} left. Make new ones under Two-step verification."
                     )
                 return redirect(next_url)
             error, status = "That code didn't work. Check your app's newest code and try again.", 400
-            signals.second_factor_failed.send(sender=two_step, request=request, user=user, reason="wrong code")
+            signals.second_factor_failed.send(
+                sender=two_step, request=request, user=user, reason="wrong code", refused=checked.refused
+            )
     elif form.is_bound:
         status = 400
     context = {
@@ -116,7 +121,7 @@ def two_step(request, site):
 
 @GET_OR_POST
 @sensitive_post_parameters("code")
-@sensitive_variables("codes", "device", "key")
+@sensitive_variables("codes", "device", "key", "pending")
 def setup(request, site):
     if not _staff(request):
         return redirect_to_login(request.get_full_path(), reverse("admin:login"))
@@ -129,12 +134,14 @@ def setup(request, site):
     if has_authenticator and not replacing:
         context = {"title": "Two-step verification", "recovery_left": second_factor.recovery_codes_left(user)}
         return _page(request, site, "status.html", context)
-    device = second_factor.pending_authenticator(user)
+    if enrolment.needs_link(user) and not enrolment.link_opened(request):
+        return _ask_for_link(request, site, user, next_url)
+    pending = enrolment.pending_key(request)
     form = forms.SetupForm(request.POST if request.method == "POST" else None)
     status, error = 200, None
     if form.is_bound and form.is_valid():
         try:
-            codes = second_factor.confirm_authenticator(request, device, form.cleaned_data["code"])
+            codes = enrolment.confirm(request, form.cleaned_data["code"])
         except second_factor.Throttled as throttled:
             codes, error, status = None, _wait_message(throttled), 429
         else:
@@ -148,6 +155,7 @@ def setup(request, site):
             )
     elif form.is_bound:
         status = 400
+    device = enrolment.shown_key(pending)
     key = base64.b32encode(device.bin_key).decode()
     context = {
         "title": "Set up two-step verification",
@@ -160,6 +168,53 @@ def setup(request, site):
         "qr": segno.make(device.config_url, error="m").svg_data_uri(scale=4, border=2),
     }
     return _page(request, site, "setup.html", context, status)
+
+
+def _ask_for_link(request, site, user, next_url):
+    """A first set-up: the password got this far, the account's mailbox must do the rest."""
+    status, error = 200, None
+    if request.method == "POST" and "send_link" in request.POST:
+        try:
+            address = enrolment.email_link(user, timezone.now())
+        except enrolment.LinkRefused as refused:
+            status = 429 if refused.why == "too many" else 400
+            error = {
+                "too many": "Several links were emailed today already. Use the newest, or try again tomorrow.",
+                "no address": "Your account has no email address. Ask an administrator to add yours.",
+            }[refused.why]
+        else:
+            signals.enrolment_link_sent.send(sender=setup, request=request, user=user, address=address)
+            messages.info(request, f"We emailed a link to {address}. Open it in this browser; it works once.")
+            return redirect(_with_next("admin:two_step_setup", next_url))
+    elif request.method == "POST":
+        status = 400
+    context = {
+        "title": "Set up two-step verification",
+        "error": error,
+        "next": next_url,
+        "address": enrolment.masked_address(user),
+        "required": second_factor.required_for(user),
+    }
+    return _page(request, site, "enrol_link.html", context, status)
+
+
+@require_http_methods(["GET"])
+@sensitive_variables("token")
+def enrol(request, site, token):
+    """The emailed link: it works for the account's owner, signed in, in this browser, once."""
+    if not _staff(request):
+        return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+    try:
+        enrolment.open_link(request, token, timezone.now())
+    except enrolment.LinkRefused as refused:
+        error = {
+            "used": "This link was already used. Each one works once.",
+            "expired": "This link is more than a day old, so it has expired.",
+        }.get(refused.why, "This link is not one we emailed to the account you are signed in as.")
+        context = {"title": "Set up two-step verification", "error": error, "refused": True}
+        return _page(request, site, "enrol_link.html", context, status=400)
+    signals.enrolment_link_opened.send(sender=enrol, request=request, user=request.user)
+    return redirect("admin:two_step_setup")
 
 
 @GET_OR_POST

@@ -1,10 +1,14 @@
-"""A revealer's first sign-in in a real browser: set up an authenticator from the key on the page,
-keep the recovery codes, sign out, sign in again with a code, and reveal a secret."""
+"""A revealer's first sign-in in a real browser: open the emailed enrolment link, set up an
+authenticator from the key on the page, keep the recovery codes, sign out, sign in again with a
+code, and reveal a secret."""
 
 import base64
 import datetime
+import re
+from urllib.parse import urlsplit
 
 import pytest
+from django.core import mail
 from django.utils import timezone
 from django_otp.oath import TOTP
 
@@ -34,6 +38,13 @@ def test_a_revealer_enrols_signs_in_with_a_code_and_reveals(page, live_server, i
     page.get_by_label("Password").fill("dana-password-123")
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/admin/two-step/setup/**")
+    # The password alone is shown no key: the link emailed to dana's own address opens the set-up.
+    assert page.locator("#kd-totp-key").count() == 0
+    page.get_by_role("button", name="Email the link to d***@partner.example").click()
+    page.wait_for_load_state()
+    link = re.search(r"https?://\S+/admin/two-step/enrol/\S+/", mail.outbox[-1].body).group(0)
+    page.goto(live_server.url + urlsplit(link).path)
+    page.wait_for_url("**/admin/two-step/setup/**")
     assert page.get_by_role("img", name="QR code for your authenticator app").is_visible()
     key = page.locator("#kd-totp-key").text_content()
     page.get_by_label("Code from the app").fill(authenticator_code(key))
@@ -62,5 +73,14 @@ def test_a_revealer_enrols_signs_in_with_a_code_and_reveals(page, live_server, i
     assert page.locator("#kd-secret").text_content() == SECRET
 
     actions = list(AuditEvent.objects.filter(actor="dana").order_by("at", "pk").values_list("action", flat=True))
-    assert actions == ["sign_in", "second_factor_enrolled", "sign_out", "sign_in", "second_factor", "reveal"]
+    assert actions == [
+        "sign_in",
+        "enrolment_link",
+        "enrolment_link",
+        "second_factor_enrolled",
+        "sign_out",
+        "sign_in",
+        "second_factor",
+        "reveal",
+    ]
     assert csp_errors == []

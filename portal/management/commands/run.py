@@ -106,7 +106,7 @@ class Command(BaseCommand):
         self.stdout.write("")
         self.stdout.write(f"  Admin:        {base}/admin/  (user: admin, password: {password})")
         self.stdout.write(
-            "                a superuser: the first sign-in sets up two-step verification (an authenticator app)"
+            "                a superuser: the first sign-in emails a link to set up two-step verification"
         )
         self.stdout.write(f"  Demo intake:  {base}{institution.intake_path()}")
         mail_folder = getattr(settings, "EMAIL_FILE_PATH", "EMAIL_URL")
