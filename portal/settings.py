@@ -390,9 +390,8 @@ PORTAL_DAP_API_URL = os.getenv("PORTAL_DAP_API_URL", "https://api-gateway.instru
 PORTAL_OUTBOUND_ALLOW_PRIVATE = envbool("PORTAL_OUTBOUND_ALLOW_PRIVATE", False)
 PORTAL_OUTBOUND_CONNECT_TIMEOUT = envint("PORTAL_OUTBOUND_CONNECT_TIMEOUT_SECONDS", 5, minimum=1)
 PORTAL_OUTBOUND_READ_TIMEOUT = envint("PORTAL_OUTBOUND_READ_TIMEOUT_SECONDS", 10, minimum=1)
-PORTAL_OUTBOUND_DEADLINE = envint(
-    "PORTAL_OUTBOUND_DEADLINE_SECONDS", 30, minimum=1
-)  # all requests of one check together
+# All the requests of one check together.
+PORTAL_OUTBOUND_DEADLINE = envint("PORTAL_OUTBOUND_DEADLINE_SECONDS", 30, minimum=1)
 PORTAL_OUTBOUND_MAX_RESPONSE_BYTES = envint("PORTAL_OUTBOUND_MAX_RESPONSE_BYTES", 64 * 1024, minimum=1)
 # The receipt waits at most this long for Canvas; an inconclusive answer is retried in the background.
 PORTAL_HANDOVER_CHECK_SECONDS = envint("PORTAL_HANDOVER_CHECK_SECONDS", 8, minimum=1)
