@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import subprocess
+from dataclasses import dataclass
 
 import pytest
 from django.conf import settings
@@ -74,94 +75,148 @@ def json_log():
     logging.getLogger().removeHandler(handler)
 
 
+@dataclass
+class Walk:
+    """What the canary's walk through Keydrop carries from one place to the next."""
+
+    institution: Institution
+    alice: object
+    mail_dir: object
+    monkeypatch: object
+    time_machine: object
+    fake_dap: object
+    json_log: object
+    customer: Client | None = None
+    verification: object = None
+    credential: Credential | None = None
+    staff: Client | None = None
+    campaign: object = None
+    staged: object = None
+
+
 def test_the_canary_secret_is_nowhere_in_clear(
     institution, alice, mail_dir, monkeypatch, time_machine, fake_dap, json_log
 ):
+    """The canary goes everywhere a secret could: each step below asserts on the pages and output it
+    makes, and the last searches everything written on the way."""
+    walk = Walk(institution, alice, mail_dir, monkeypatch, time_machine, fake_dap, json_log)
+    hand_it_over(walk)
+    error_pages_show_none_of_it(walk)
+    the_customers_pages_show_none_of_it(walk)
+    staff_pages_show_none_of_it(walk)
+    exports_show_none_of_it(walk)
+    checks_and_alerts_show_none_of_it(walk)
+    reminders_then_the_purge(walk)
+    keys_refused_stuck_or_waiting_for_a_fix(walk)
+    nothing_written_holds_it(walk)
+
+
+def hand_it_over(walk: Walk) -> None:
+    """The customer hands the canary over: a one-day key, a wrong code, a bad code, then the right one."""
     # Instructure (the loopback fake) knows the key: the checks send the canary to it, and only to it.
-    fake_dap.add_key(VALID_DAP_CLIENT_ID, CANARY)
-    customer = Client()
+    walk.fake_dap.add_key(VALID_DAP_CLIENT_ID, CANARY)
+    walk.customer = Client()
     # A one-day key: its reminder is due at once, and its lapse notice and purge follow tomorrow.
-    response, verification = submit(customer, institution, client_secret=CANARY, expiry="1d")
+    response, walk.verification = submit(walk.customer, walk.institution, client_secret=CANARY, expiry="1d")
     assert response.status_code == 302
     # A wrong code, a bad code, then the right one, as people do.
-    right = _code(mail_dir)
-    customer.post(f"/s/{verification.public_id}/", {"code": wrong_code(right)})
-    customer.post(f"/s/{verification.public_id}/", {"code": "abc"})
-    assert customer.post(f"/s/{verification.public_id}/", {"code": right}).status_code == 302
+    right = _code(walk.mail_dir)
+    walk.customer.post(f"/s/{walk.verification.public_id}/", {"code": wrong_code(right)})
+    walk.customer.post(f"/s/{walk.verification.public_id}/", {"code": "abc"})
+    assert walk.customer.post(f"/s/{walk.verification.public_id}/", {"code": right}).status_code == 302
+
+
+def error_pages_show_none_of_it(walk: Walk) -> None:
+    """A failure inside the submit view (the technical 500 page and production's), and a request too large."""
     # A failure inside the submit view, rendered as Django's technical 500 page.
     crash = Client(raise_request_exception=False)
-    with monkeypatch.context() as patched:  # later submissions, below, must work
+    with walk.monkeypatch.context() as patched:  # later submissions, below, must work
         patched.setattr(services, "submit", _explode)
         settings.DEBUG = True
         try:
-            error_page = crash.post(institution.intake_path(), form_data(crash, institution, client_secret=CANARY))
+            error_page = crash.post(
+                walk.institution.intake_path(), form_data(crash, walk.institution, client_secret=CANARY)
+            )
         finally:
             settings.DEBUG = False
-        production_error = crash.post(institution.intake_path(), form_data(crash, institution, client_secret=CANARY))
+        production_error = crash.post(
+            walk.institution.intake_path(), form_data(crash, walk.institution, client_secret=CANARY)
+        )
     assert error_page.status_code == 500
     assert_no_canary(error_page.content, "the error page")
     assert production_error.status_code == 500
     assert_no_canary(production_error.content, "the production error page")
-    too_large = Client().post(institution.intake_path(), {"client_secret": CANARY, "padding": "x" * 2 * 1024 * 1024})
+    too_large = Client().post(
+        walk.institution.intake_path(), {"client_secret": CANARY, "padding": "x" * 2 * 1024 * 1024}
+    )
     assert too_large.status_code == 413
     assert_no_canary(too_large.content, "the request-too-large page")
 
-    # The customer's view of the institution's keys, on the intake page and in the receipt email.
-    assert_no_canary(customer.get(institution.intake_path()).content, "the intake page's current keys")
-    assert_no_canary(customer.get(f"/s/{verification.public_id}/receipt/").content, "the receipt page")
 
+def the_customers_pages_show_none_of_it(walk: Walk) -> None:
+    """The customer's view of the institution's keys: the intake page and the receipt."""
+    # The customer's view of the institution's keys, on the intake page and in the receipt email.
+    assert_no_canary(walk.customer.get(walk.institution.intake_path()).content, "the intake page's current keys")
+    assert_no_canary(walk.customer.get(f"/s/{walk.verification.public_id}/receipt/").content, "the receipt page")
+
+
+def staff_pages_show_none_of_it(walk: Walk) -> None:
+    """A campaign and a staged import, then every page partner staff open."""
     # A campaign: its emails, its pages, its exports; an import staged for preview.
-    campaign = campaigns.start(
+    walk.campaign = campaigns.start(
         Institution.objects.all(), kind="developer_key", name="canary", actor="alice", now=timezone.now()
     )
     assert campaigns.sweep().sent == 1
-    staged = InstitutionImport.objects.create(
+    walk.staged = InstitutionImport.objects.create(
         filename="i.csv", uploaded_by="alice", content=institution_csv.export_text()
     )
 
-    staff = signed_in(alice)
-    credential = verification.credential
+    walk.staff = signed_in(walk.alice)
+    walk.credential = walk.verification.credential
     pages = [
         "/admin/keys/campaign/",
-        f"/admin/keys/campaign/{campaign.campaign.pk}/change/",
+        f"/admin/keys/campaign/{walk.campaign.campaign.pk}/change/",
         "/admin/keys/institution/import/",
-        f"/admin/keys/institution/import/{staged.pk}/",
+        f"/admin/keys/institution/import/{walk.staged.pk}/",
         "/admin/keys/institution/?working_key=none-dap",
         "/admin/",
         "/admin/keys/credential/",
-        f"/admin/keys/credential/{credential.pk}/change/",
+        f"/admin/keys/credential/{walk.credential.pk}/change/",
         "/admin/keys/institution/",
-        f"/admin/keys/institution/{institution.pk}/change/",
+        f"/admin/keys/institution/{walk.institution.pk}/change/",
         "/admin/django_q/schedule/",
         "/admin/keys/credential/?status=active&expires_within=90",
-        f"/admin/keys/credential/{credential.pk}/reveal/",
-        f"/admin/keys/credential/{credential.pk}/revoke/",
+        f"/admin/keys/credential/{walk.credential.pk}/reveal/",
+        f"/admin/keys/credential/{walk.credential.pk}/revoke/",
         "/admin/keys/credential/calendar/",
         "/admin/keys/auditevent/",
-        f"/admin/keys/auditevent/{credential.audit_events.get().pk}/change/",
+        f"/admin/keys/auditevent/{walk.credential.audit_events.get().pk}/change/",
     ]
     for page in pages:
-        response = staff.get(page)
+        response = walk.staff.get(page)
         assert response.status_code == 200, page
         assert_no_canary(response.content, page)
 
+
+def exports_show_none_of_it(walk: Walk) -> None:
+    """The reveal, the invitation email, CSV exports, the calendar feed, the export and restore-drill commands."""
     # Every other place the workspace writes: the reveal (whose page alone shows the secret; its
     # session and audit event must not keep it), the invitation email, the CSV export, the
     # calendar feed, and the pipeline export command (stdout carries the secret by design).
-    revealed = staff.post(f"/admin/keys/credential/{credential.pk}/reveal/", {"reason": "canary check"})
+    revealed = walk.staff.post(f"/admin/keys/credential/{walk.credential.pk}/reveal/", {"reason": "canary check"})
     assert CANARY in revealed.content.decode()
-    assert staff.post(f"/admin/keys/institution/{institution.pk}/invite/").status_code == 302
-    csv = staff.get("/admin/keys/credential/export.csv")
+    assert walk.staff.post(f"/admin/keys/institution/{walk.institution.pk}/invite/").status_code == 302
+    csv = walk.staff.get("/admin/keys/credential/export.csv")
     assert csv.status_code == 200
     assert_no_canary(b"".join(csv.streaming_content), "the CSV export")
     for export in (
         "/admin/keys/institution/export.csv",
-        f"/admin/keys/campaign/{campaign.campaign.pk}/not-responded.csv",
+        f"/admin/keys/campaign/{walk.campaign.campaign.pk}/not-responded.csv",
     ):
-        response = staff.get(export)
+        response = walk.staff.get(export)
         assert response.status_code == 200
         assert_no_canary(response.content, export)
-    feed = CalendarFeed.objects.get_or_create(user=alice)[0]
+    feed = CalendarFeed.objects.get_or_create(user=walk.alice)[0]
     calendar = Client().get(f"/calendar/{feed.token}.ics")
     assert calendar.status_code == 200
     assert_no_canary(calendar.content, "the calendar feed")
@@ -169,7 +224,7 @@ def test_the_canary_secret_is_nowhere_in_clear(
     call_command(
         "export_credential",
         "--institution",
-        institution.slug,
+        walk.institution.slug,
         "--kind",
         "dap",
         "--format",
@@ -185,52 +240,65 @@ def test_the_canary_secret_is_nowhere_in_clear(
     assert_no_canary(out.getvalue(), "the restore drill's output")
     assert_no_canary(Client().get("/health/").content, "the health report")
 
+
+def checks_and_alerts_show_none_of_it(walk: Walk) -> None:
+    """The live checks, the key deleted at Instructure, the alerts, and the recovery."""
     # The live checks: the hand-over check worked; the check command, then the key deleted at
     # Instructure, the schedule's task and the alerts that follow, and the pages that show them.
-    assert credential.checks.get().outcome == "works"
+    assert walk.credential.checks.get().outcome == "works"
     out, err = io.StringIO(), io.StringIO()
     call_command("check_credentials", stdout=out, stderr=err)
     assert " works " in out.getvalue()
-    del fake_dap.secrets[VALID_DAP_CLIENT_ID]
+    del walk.fake_dap.secrets[VALID_DAP_CLIENT_ID]
     call_command("check_credentials", stdout=out, stderr=err)
     assert " rejected " in out.getvalue() and "1 alert(s) sent" in err.getvalue()
     assert_no_canary(out.getvalue() + err.getvalue(), "the check command's output")
-    Credential.objects.filter(pk=credential.pk).update(next_check_at=timezone.now())
+    Credential.objects.filter(pk=walk.credential.pk).update(next_check_at=timezone.now())
     run_live_checks()
-    assert credential.checks.count() == 4
-    for page in (f"/admin/keys/credential/{credential.pk}/change/", "/admin/keys/credential/?check=failing", "/admin/"):
-        response = staff.get(page)
+    assert walk.credential.checks.count() == 4
+    for page in (
+        f"/admin/keys/credential/{walk.credential.pk}/change/",
+        "/admin/keys/credential/?check=failing",
+        "/admin/",
+    ):
+        response = walk.staff.get(page)
         assert response.status_code == 200, page
         assert_no_canary(response.content, page)
     # Fixed at Instructure: the next check works, and staff are told it recovered.
-    fake_dap.add_key(VALID_DAP_CLIENT_ID, CANARY)
-    Credential.objects.filter(pk=credential.pk).update(next_check_at=timezone.now())
+    walk.fake_dap.add_key(VALID_DAP_CLIENT_ID, CANARY)
+    Credential.objects.filter(pk=walk.credential.pk).update(next_check_at=timezone.now())
     assert run_live_checks()["alerts"] == 1
 
+
+def reminders_then_the_purge(walk: Walk) -> None:
+    """The one-day reminder, the lapse notice, and the purge once the key has lapsed."""
     # The reminders: the one-day reminder now (with the staff copy), the lapse notice and the
     # purge once the key has lapsed.
-    assert credential.secret.reveal() == CANARY  # it is stored, just never in clear
+    assert walk.credential.secret.reveal() == CANARY  # it is stored, just never in clear
     assert send_reminders()["sent"] == 1
-    time_machine.move_to(credential.expires_at + datetime.timedelta(minutes=1))
+    walk.time_machine.move_to(walk.credential.expires_at + datetime.timedelta(minutes=1))
     assert send_reminders()["sent"] == 1
     assert purge_dead_secrets()["expired"] == 1
 
-    credential.refresh_from_db()
-    assert credential.secret is None  # purged once lapsed; until then it was stored, never in clear
+    walk.credential.refresh_from_db()
+    assert walk.credential.secret is None  # purged once lapsed; until then it was stored, never in clear
 
+
+def keys_refused_stuck_or_waiting_for_a_fix(walk: Walk) -> None:
+    """More keys with the canary: refused at hand-over, refused on retry, unclear for days, waiting for a fix."""
     # Three more keys with the canary as their secret: one refused at hand-over (its receipt says
     # so), one refused only when the hand-over check is retried (its contacts hear it by email), and
     # one with nothing but unclear answers for ten days (staff hear it).
-    hand_over_canary(customer, institution, mail_dir, client_id=REFUSED_ID)
-    fake_dap.mode = "429"
-    hand_over_canary(customer, institution, mail_dir, client_id=REFUSED_ON_RETRY_ID)
-    fake_dap.mode = None
-    time_machine.move_to(timezone.now() + datetime.timedelta(minutes=2))
+    hand_over_canary(walk.customer, walk.institution, walk.mail_dir, client_id=REFUSED_ID)
+    walk.fake_dap.mode = "429"
+    hand_over_canary(walk.customer, walk.institution, walk.mail_dir, client_id=REFUSED_ON_RETRY_ID)
+    walk.fake_dap.mode = None
+    walk.time_machine.move_to(timezone.now() + datetime.timedelta(minutes=2))
     assert run_live_checks()["alerts"] == 1
-    fake_dap.mode = "429"
-    fake_dap.add_key(STUCK_ID, CANARY)
-    stuck = hand_over_canary(customer, institution, mail_dir, client_id=STUCK_ID)
-    time_machine.move_to(timezone.now() + datetime.timedelta(days=10, minutes=1))
+    walk.fake_dap.mode = "429"
+    walk.fake_dap.add_key(STUCK_ID, CANARY)
+    stuck = hand_over_canary(walk.customer, walk.institution, walk.mail_dir, client_id=STUCK_ID)
+    walk.time_machine.move_to(timezone.now() + datetime.timedelta(days=10, minutes=1))
     assert run_live_checks()["alerts"] == 1
     statuses = dict(
         Credential.objects.filter(client_id__in=[REFUSED_ID, REFUSED_ON_RETRY_ID]).values_list("client_id", "status")
@@ -239,23 +307,27 @@ def test_the_canary_secret_is_nowhere_in_clear(
     assert stuck.check_alerts.get().topic == "stuck"
     # A key Canvas Data 2 is not enabled for yet: kept sealed for its fix, its contacts told the day
     # before the window closes; then enabled at Instructure and checked again from the institution's page.
-    fake_dap.mode, fake_dap.account_problem = None, "AccountNotOnboarded"
-    fake_dap.add_key(NEEDS_FIX_ID, CANARY)
-    waiting = hand_over_canary(customer, institution, mail_dir, client_id=NEEDS_FIX_ID)
+    walk.fake_dap.mode, walk.fake_dap.account_problem = None, "AccountNotOnboarded"
+    walk.fake_dap.add_key(NEEDS_FIX_ID, CANARY)
+    waiting = hand_over_canary(walk.customer, walk.institution, walk.mail_dir, client_id=NEEDS_FIX_ID)
     assert Credential.objects.get(pk=waiting.pk).status == "needs_fix"
-    time_machine.move_to(timezone.now() + datetime.timedelta(days=6, minutes=1))
+    walk.time_machine.move_to(timezone.now() + datetime.timedelta(days=6, minutes=1))
     run_live_checks()
-    fake_dap.account_problem = None
-    page = customer.post(f"/i/{institution.intake_token}/check-again/{waiting.pk}/", follow=True)
+    walk.fake_dap.account_problem = None
+    page = walk.customer.post(f"/i/{walk.institution.intake_token}/check-again/{waiting.pk}/", follow=True)
     assert "Canvas accepts the key now" in page.content.decode()
     assert_no_canary(page.content, "the check-again page")
     assert Credential.objects.get(pk=waiting.pk).status == "active"
+
+
+def nothing_written_holds_it(walk: Walk) -> None:
+    """Everything written: every table, the database files, every mail file, every log line."""
     for table, value in every_database_value():
         assert_no_canary(value if isinstance(value, bytes) else str(value), f"table {table}")
     if connection.vendor == "sqlite":
         for path in settings.DATA_DIR.glob("test-keydrop.sqlite3*"):
             assert_no_canary(read_elsewhere(path), path.name)
-    mail_files = list(mail_dir.iterdir())
+    mail_files = list(walk.mail_dir.iterdir())
     written = b"".join(path.read_bytes() for path in mail_files)
     for email, phrase in (
         ("the check-rejected email", b"Canvas did not accept the Canvas Data 2 key"),
@@ -282,9 +354,9 @@ def test_the_canary_secret_is_nowhere_in_clear(
         assert_no_canary(path.read_bytes(), f"mail file {path.name}")
     for path in (settings.DATA_DIR / "logs").iterdir():
         assert_no_canary(path.read_bytes(), f"log {path.name}")
-    assert '"logger": "keydrop.request"' in json_log.getvalue()
-    assert_no_canary(json_log.getvalue(), "the JSON log")
-    assert_no_canary(repr(credential.__dict__), "the model's repr")
+    assert '"logger": "keydrop.request"' in walk.json_log.getvalue()
+    assert_no_canary(walk.json_log.getvalue(), "the JSON log")
+    assert_no_canary(repr(walk.credential.__dict__), "the model's repr")
 
 
 REFUSED_ID = "us-east-1#0c59cade-0000-4a7b-8c9d-0e1f2a3b4c5d"  # unknown to Instructure
