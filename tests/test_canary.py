@@ -14,6 +14,7 @@ import subprocess
 
 import pytest
 from django.conf import settings
+from django.core.cache import caches
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
@@ -285,6 +286,12 @@ def test_the_canary_secret_is_nowhere_in_clear(
     assert '"logger": "keydrop.request"' in json_log.getvalue()
     assert_no_canary(json_log.getvalue(), "the JSON log")
     assert_no_canary(repr(credential.__dict__), "the model's repr")
+    # The parts of pages and emails rendered once per process (portal/fragments.py): never a secret
+    # or a code, though the code email and the intake page both went through it.
+    fragments = b"".join(caches["template_fragments"]._cache.values())
+    assert b"release the key to" in fragments and b"Create the key" in fragments
+    assert_no_canary(fragments, "the fragment cache")
+    assert right.encode() not in fragments, "a code in the fragment cache"
 
 
 REFUSED_ID = "us-east-1#0c59cade-0000-4a7b-8c9d-0e1f2a3b4c5d"  # unknown to Instructure
