@@ -8,17 +8,23 @@ flow is GET the form, POST it, GET the done page. Both send their email to a loo
 Server time is the CPU time (user + system) gunicorn's processes spent, read from /proc before
 and after each batch, so the client's own work is not counted.
 
-    .venv/bin/python bench/bench_intake.py [--rounds 8] [--flows 25]
+    .venv/bin/python bench/bench_intake.py [--rounds 8] [--flows 25] [--profile]
 
-Prints server CPU per flow for each, their ratio (target <= 1.5x), and flows per second.
-SQLite in a temporary folder by default; with DATABASE_URL set to PostgreSQL it creates a
-scratch database beside the named one (the role needs CREATEDB) and drops it after.
+Prints the queries each request of a hand-over makes (one hand-over in this process, through Django's
+test client, before the server starts), server CPU per flow for each, their ratio (target <= 1.5x),
+and flows per second. SQLite in a temporary folder by default; with DATABASE_URL set to PostgreSQL it
+creates a scratch database beside the named one (the role needs CREATEDB) and drops it after.
+
+--profile runs both flows in this process instead of on gunicorn, under cProfile, and prints where
+the hand-over's time goes (cumulative, the top functions) and the in-process CPU ratio.
 """
 
 import argparse
+import cProfile
 import http.client
 import logging
 import os
+import pstats
 import re
 import shutil
 import signal
@@ -27,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
@@ -41,6 +48,7 @@ os.environ["EMAIL_URL"] = SINK.url
 # Each hand-over is a different customer, as in production: its own institution, contact and address
 # (through a trusted proxy's X-Forwarded-For), so the flood limits work at their usual size.
 os.environ["PORTAL_TRUSTED_PROXIES"] = "127.0.0.1"
+os.environ["DJANGO_SETTINGS_MODULE"] = "bare_settings"  # Keydrop's, with the baseline form's URLs beside
 OWN_DATA_DIR = start_django("keydrop-bench-intake-")
 logging.getLogger("mail.log").setLevel(logging.WARNING)  # the SMTP server in this process: quiet
 
@@ -136,12 +144,26 @@ class Browser:
         return response.status, response.headers, content
 
 
+class InProcessBrowser(Browser):
+    """The same requests through Django's test client, in this process (counts and the profile)."""
+
+    def __init__(self, client, client_address: str = "198.18.0.1"):
+        self.client, self.client_address = client, client_address
+        client.cookies.clear()
+
+    def request(self, method, path, data=None):
+        extra = {"HTTP_HOST": HOST, "HTTP_X_FORWARDED_FOR": self.client_address, "REMOTE_ADDR": "127.0.0.1"}
+        send = self.client.get if method == "GET" else partial(self.client.post, data=data)
+        response = send(path, **extra)
+        return response.status_code, response.headers, response.content.decode()
+
+
 def field(page: str, name: str) -> str:
     return re.search(rf'name="{name}" value="([^"]*)"', page).group(1)
 
 
-def keydrop_flow(browser: Browser, intake_path: str) -> None:
-    status, _, page = browser.request("GET", intake_path)
+def keydrop_flow(browser: Browser, intake_path: str, count=lambda name, request: request()) -> None:
+    status, _, page = count("intake page (GET)", lambda: browser.request("GET", intake_path))
     assert status == 200, page[:300]
     data = {
         "form_nonce": field(page, "form_nonce"),
@@ -152,9 +174,9 @@ def keydrop_flow(browser: Browser, intake_path: str) -> None:
         "created_on": field(page, "created_on"),
         "contact": re.search(r'name="contact" value="(\d+)"', page).group(1),
     }
-    status, headers, page = browser.request("POST", intake_path, data)
+    status, headers, page = count("submission (POST)", lambda: browser.request("POST", intake_path, data))
     assert status == 302, page[:2000]
-    status, _, _ = browser.request("GET", urlsplit(headers["Location"]).path)
+    status, _, _ = count("code page (GET)", lambda: browser.request("GET", urlsplit(headers["Location"]).path))
     assert status == 200
 
 
@@ -197,10 +219,57 @@ def start_gunicorn(port: int) -> subprocess.Popen:
         time.sleep(0.2)
 
 
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+def query_counts(intake_path: str, address: str) -> dict[str, int]:
+    """The statements each request of one hand-over sends (transaction control left out, as in
+    tests/test_request_queries.py, which pins them)."""
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    counts = {}
+    logging.disable(logging.INFO)  # in this process the request lines would go to the terminal
+
+    def count(name, request):
+        with CaptureQueriesContext(connection) as captured:
+            result = request()
+        sql = [query["sql"] for query in captured.captured_queries]
+        counts[name] = sum(statement.split()[0] not in TRANSACTION_CONTROL for statement in sql)
+        return result
+
+    keydrop_flow(InProcessBrowser(Client(), address), intake_path, count)
+    return counts
+
+
+def profile(flows: dict, count: int, top: int = 35) -> None:
+    """Both flows in this process: CPU per flow, their ratio, and the hand-over's profile."""
+    for flow in flows.values():
+        for _ in range(WARM_UP):
+            flow()
+    cpu = {}
+    for name, flow in flows.items():
+        profiler = cProfile.Profile()
+        started = time.thread_time()  # this thread only: the SMTP sink runs in another
+        profiler.enable()
+        for _ in range(count):
+            flow()
+        profiler.disable()
+        cpu[name] = (time.thread_time() - started) / count
+        if name == "Keydrop hand-over":
+            stats = profiler
+    print(f"in this process, {count} flows each, under cProfile (which inflates both sides):")
+    for name, seconds in cpu.items():
+        print(f"  {name:<20} {seconds * 1000:>7.1f}ms CPU per flow")
+    print(f"  ratio {cpu['Keydrop hand-over'] / cpu['bare Django form']:.2f}x")
+    pstats.Stats(stats).strip_dirs().sort_stats("cumulative").print_stats(top)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=8, help="alternating rounds; each runs a batch of both flows")
     parser.add_argument("--flows", type=int, default=25, help="flows per batch")
+    parser.add_argument("--profile", action="store_true", help="profile both flows in this process instead")
     args = parser.parse_args()
 
     scratch = ScratchDatabase()
@@ -208,7 +277,7 @@ def main():
     try:
         call_command("migrate", verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
-        customers = WARM_UP + args.rounds * args.flows
+        customers = 1 + WARM_UP * 2 + args.rounds * args.flows
         institutions = Institution.objects.bulk_create(
             [
                 Institution(name=f"Bench University {n}", slug=f"bench-{n}", intake_token=f"bench-token-{n}")
@@ -223,6 +292,22 @@ def main():
         )
         intake_paths = iter([institution.intake_path() for institution in institutions])
         addresses = iter(f"198.18.{n // 250}.{n % 250 + 1}" for n in range(customers))
+        counts = query_counts(next(intake_paths), next(addresses))
+        print(f"database: {connection.vendor}; queries per request of a hand-over:", counts)
+        if args.profile:
+            from django.test import Client
+
+            keydrop_client, bare_client = Client(), Client()
+            profile(
+                {
+                    "Keydrop hand-over": lambda: keydrop_flow(
+                        InProcessBrowser(keydrop_client, next(addresses)), next(intake_paths)
+                    ),
+                    "bare Django form": lambda: bare_flow(InProcessBrowser(bare_client)),
+                },
+                args.rounds * args.flows - WARM_UP,
+            )
+            return
         connection.close()
         port = free_port()
         server = start_gunicorn(port)

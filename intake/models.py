@@ -171,7 +171,7 @@ class Verification(models.Model):
             with transaction.atomic():
                 won = self._open_row(now).has_attempts_left().filter(code_hash=expected).update(verified_at=now)
                 if won:
-                    self.refresh_from_db()
+                    self.verified_at = now  # what the UPDATE wrote; the loaded key and contact stay loaded
                     self.credential.activate(now, self.contact.email)
                     audit.record(
                         audit.Action.VERIFIED, actor=self.contact.masked_email, credential=self.credential, at=now

@@ -5,7 +5,7 @@ import logging
 import smtplib
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.urls import reverse
 
 from intake.models import Verification
@@ -46,27 +46,17 @@ def _take(scope: str, limit: int, message: str, now: datetime.datetime) -> limit
         raise SubmissionRefused(message, status=429, retry_at=full.retry_at) from None
 
 
-def take_flood_slots(
-    institution: Institution, contact_id: int, ip: str | None, now: datetime.datetime
-) -> list[limits.Slot]:
+def flood_limits(institution: Institution, contact_id: int, ip: str | None) -> list[tuple[str, int]]:
     """An intake link must not become a way to flood an institution's admins with code emails.
 
-    One use of each hourly limit the submission counts against (its link, its client address, the
-    code email to its contact), all or none: a refusal gives back what it had taken.
+    The hourly limits a submission counts against, one use each: its link, its client address, and
+    the code email to its contact (last, so `submit` can give that one back if no email went out).
     """
-    wanted = [(limits.link_scope(institution.pk), settings.PORTAL_SUBMISSIONS_PER_LINK_PER_HOUR, LINK_BUSY)]
+    wanted = [(limits.link_scope(institution.pk), settings.PORTAL_SUBMISSIONS_PER_LINK_PER_HOUR)]
     if ip:
-        wanted.append((limits.address_scope(ip), settings.PORTAL_SUBMISSIONS_PER_IP_PER_HOUR, LINK_BUSY))
-    wanted.append((limits.contact_scope(contact_id), settings.PORTAL_CODE_EMAILS_PER_CONTACT_PER_HOUR, INBOX_BUSY))
-    taken: list[limits.Slot] = []
-    try:
-        for scope, limit, message in wanted:
-            taken.append(_take(scope, limit, message, now))
-    except SubmissionRefused:
-        for slot in taken:
-            limits.give_back(slot)
-        raise
-    return taken
+        wanted.append((limits.address_scope(ip), settings.PORTAL_SUBMISSIONS_PER_IP_PER_HOUR))
+    wanted.append((limits.contact_scope(contact_id), settings.PORTAL_CODE_EMAILS_PER_CONTACT_PER_HOUR))
+    return wanted
 
 
 def take_code_email_slot(contact_id: int, now: datetime.datetime) -> limits.Slot:
@@ -79,33 +69,35 @@ def submit(
 ) -> Verification:
     """Store a pending credential (secret encrypted from the first moment) and email its code."""
     contact = data["contact"]
-    slots = take_flood_slots(institution, contact.pk, ip, now)
     partner_key = kinds.is_partner_key(data.get("key_type"))
+    credential = Credential(
+        institution=institution,
+        kind=kind.slug,
+        client_id=data["client_id"],
+        key_type=data.get("key_type", ""),
+        canvas_url=data.get("canvas_url", ""),
+        lifetime=data["expiry"],
+        key_created_on=data.get("created_on"),
+        expires_at=kinds.start_of_day(data["expires_on"], institution.tz) if data.get("expires_on") else None,
+        submitted_at=now,
+    )
+    if not partner_key:
+        credential.set_secret(data["client_secret"])
     try:
-        with transaction.atomic():
-            credential = Credential(
-                institution=institution,
-                kind=kind.slug,
-                client_id=data["client_id"],
-                key_type=data.get("key_type", ""),
-                canvas_url=data.get("canvas_url", ""),
-                lifetime=data["expiry"],
-                key_created_on=data.get("created_on"),
-                expires_at=kinds.start_of_day(data["expires_on"], institution.tz) if data.get("expires_on") else None,
-                submitted_at=now,
-            )
-            if not partner_key:
-                credential.set_secret(data["client_secret"])
+        # The uses of the flood limits and the submission commit together: a refusal, or a replayed
+        # form, rolls back the uses already taken, and nothing is stored.
+        with limits.taking(flood_limits(institution, contact.pk, ip), now) as slots:
             credential.save()
             verification = Verification(
                 credential=credential, form_nonce=data["form_nonce"], contact=contact, submitter_ip=ip, started_at=now
             )
             code = verification.first_code(now)  # stored with the row: one write, not three
             verification.save()
+    except limits.LimitReached as full:
+        message = INBOX_BUSY if full.scope == limits.contact_scope(contact.pk) else LINK_BUSY
+        raise SubmissionRefused(message, status=429, retry_at=full.retry_at) from None
     except IntegrityError:
         # The form's one-time nonce is taken: a replayed or double-submitted form. Nothing was stored.
-        for slot in slots:
-            limits.give_back(slot)
         raise SubmissionRefused(
             "This form was already submitted. Check your email for the code, "
             "or reload the page to start a new submission."

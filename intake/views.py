@@ -11,7 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
-from intake import rules, services
+from intake import instructions, services
 from intake.forms import CodeForm, SubmissionForm
 from intake.models import Verification
 from intake.rules import GENERIC_CODE_ERROR
@@ -94,23 +94,13 @@ def start(request, token: str, kind: str = kinds.DEFAULT.slug):
             return redirect("intake:verify", verification.public_id)
     elif request.method == "POST":
         status = 400
-    setup = kinds.developer_key_setup(institution.slug) if spec.shows_scopes else None
     context = {
         "institution": institution,
         "kind": spec,
         "kinds": kinds.KINDS.values(),
         "form": form,
-        "steps": spec.instructions(settings.PORTAL_PARTNER_NAME, **rules.terms()),
-        "partner_steps": (
-            spec.instructions(
-                settings.PORTAL_PARTNER_NAME, kinds.KeyType.PARTNER, settings.PORTAL_PARTNER_KEY_EMAIL, **rules.terms()
-            )
-            if spec.key_types
-            else None
-        ),
+        **instructions.context(spec, institution.slug),  # rendered once per kind (portal/fragments.py)
         "partner_chosen": kinds.is_partner_key(key_type) and bool(spec.key_types),
-        "developer_key": setup,
-        "developer_key_api_calls": kinds.developer_key_api_calls(setup, settings.PORTAL_PARTNER_NAME) if setup else [],
         "no_contacts": not form.contacts,
         "current_keys": customer_view.current_keys(institution, now, settings.PORTAL_PARTNER_NAME),
     }

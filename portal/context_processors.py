@@ -1,6 +1,7 @@
 from django.conf import settings
 
 from intake import rules
+from portal import fragments
 from portal.branding import brand
 
 
@@ -11,4 +12,5 @@ def branding(request):
         "brand": brand(),
         "insecure_local_defaults": settings.DEBUG and settings.PORTAL_USING_LOCAL_KEYS,
         "rules": rules.terms(),  # a page that states a verification number reads it here
+        "fragments": fragments.version(),  # the key of the parts rendered once (portal/fragments.py)
     }

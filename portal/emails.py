@@ -8,6 +8,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
 from intake import rules
+from portal import fragments
 from portal.branding import brand
 
 
@@ -32,6 +33,7 @@ def build(name: str, to: list[str], context: dict) -> EmailMultiAlternatives:
         "check_every": check_every(),
         "brand": current,
         "logo_src": logo_src,
+        "fragments": fragments.version(),  # the key of the parts rendered once (portal/fragments.py)
         **context,
     }
     subject = " ".join(render_to_string(f"emails/{name}-subject.txt", context).split())

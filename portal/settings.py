@@ -107,6 +107,18 @@ TEMPLATES = [
     },
 ]
 
+# The parts of pages and emails that are the same for every customer are rendered once per process
+# (portal/fragments.py): Django's fragment cache uses "template_fragments". Secrets never go there.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "template_fragments": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "template-fragments",
+        "TIMEOUT": None,
+        "OPTIONS": {"MAX_ENTRIES": 1000},
+    },
+}
+
 # Database: SQLite in the data folder unless DATABASE_URL says otherwise.
 DATABASES = {
     "default": dj_database_url.parse(

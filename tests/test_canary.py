@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 from django.conf import settings
+from django.core.cache import caches
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
@@ -92,6 +93,7 @@ class Walk:
     staff: Client | None = None
     campaign: object = None
     staged: object = None
+    code: str = ""
 
 
 def test_the_canary_secret_is_nowhere_in_clear(
@@ -120,7 +122,7 @@ def hand_it_over(walk: Walk) -> None:
     response, walk.verification = submit(walk.customer, walk.institution, client_secret=CANARY, expiry="1d")
     assert response.status_code == 302
     # A wrong code, a bad code, then the right one, as people do.
-    right = _code(walk.mail_dir)
+    right = walk.code = _code(walk.mail_dir)
     walk.customer.post(f"/s/{walk.verification.public_id}/", {"code": wrong_code(right)})
     walk.customer.post(f"/s/{walk.verification.public_id}/", {"code": "abc"})
     assert walk.customer.post(f"/s/{walk.verification.public_id}/", {"code": right}).status_code == 302
@@ -357,6 +359,12 @@ def nothing_written_holds_it(walk: Walk) -> None:
     assert '"logger": "keydrop.request"' in walk.json_log.getvalue()
     assert_no_canary(walk.json_log.getvalue(), "the JSON log")
     assert_no_canary(repr(walk.credential.__dict__), "the model's repr")
+    # The parts of pages and emails rendered once per process (portal/fragments.py): never a secret
+    # or a code, though the code email and the intake page both went through it.
+    fragments = b"".join(caches["template_fragments"]._cache.values())
+    assert b"release the key to" in fragments and b"Create the key" in fragments
+    assert_no_canary(fragments, "the fragment cache")
+    assert walk.code.encode() not in fragments, "a code in the fragment cache"
 
 
 REFUSED_ID = "us-east-1#0c59cade-0000-4a7b-8c9d-0e1f2a3b4c5d"  # unknown to Instructure
