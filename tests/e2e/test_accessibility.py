@@ -154,6 +154,31 @@ def test_the_grant_pages_have_no_serious_violation(checked_page, live_server, in
     assert not problems, "\n" + "\n".join(problems)
 
 
+def test_a_key_that_needs_a_fix_in_canvas_is_told_and_checked_again_without_a_violation(
+    checked_page, live_server, institution, canvas_for_grants
+):
+    page, base, problems = checked_page, live_server.url, []
+    canvas_for_grants.keys[VALID_DEV_KEY_ID].on = False  # created, but still Off
+    page.goto(base + institution.intake_path("developer_key"))
+    page.get_by_label("Key ID").fill(VALID_DEV_KEY_ID)
+    page.get_by_label("Key secret").fill(VALID_DEV_KEY_SECRET)
+    page.get_by_label("Canvas address").fill(canvas_for_grants.url)
+    page.get_by_label("c•••@example.edu").check()
+    page.get_by_role("button", name="Submit and email me a code").click()
+    page.wait_for_url("**/s/*/")
+    page.get_by_label("Six-digit code").fill(last_code())
+    page.get_by_role("button", name="Confirm").click()
+    page.wait_for_url("**/receipt/")
+    assert page.get_by_role("heading", name="Almost there: the key needs a change in Canvas").is_visible()
+    check(page, "the receipt of a key that needs a fix", problems)
+    canvas_for_grants.keys[VALID_DEV_KEY_ID].on = True  # the admin switches it On
+    page.get_by_role("button", name="Check again").click()
+    page.wait_for_url("**/receipt/")
+    assert page.get_by_text("Canvas accepts the key now").is_visible()
+    check(page, "the receipt once checked again", problems)
+    assert not problems, "\n" + "\n".join(problems)
+
+
 def test_no_error_page_has_a_serious_violation(checked_page, live_server, institution, bob, settings, monkeypatch):
     page, base, problems = checked_page, live_server.url, []
     for path in ("/no/such/page/", "/i/a-replaced-intake-link/", "/s/an-unknown-submission/"):
