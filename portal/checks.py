@@ -142,6 +142,14 @@ def is_placeholder_host(host: str | None) -> bool:
     return address.is_loopback or address.is_unspecified
 
 
+def is_example_host(host: str) -> bool:
+    """A name reserved for examples (RFC 2606): a template's sample, never a real server."""
+    host = host.strip().lower().rstrip(".")
+    return host.rsplit(".", 1)[-1] in PLACEHOLDER_TLDS - {"localhost"} or any(
+        host == domain or host.endswith("." + domain) for domain in PLACEHOLDER_DOMAINS
+    )
+
+
 def is_placeholder_address(value: str) -> bool:
     address = parseaddr(value)[1]
     return "@" not in address or is_placeholder_host(address.rsplit("@", 1)[1])
@@ -251,7 +259,8 @@ def placeholder_urls() -> list[checks.CheckMessage]:
             continue
         parts = urlsplit(value)
         problems = []
-        if parts.hostname and is_placeholder_host(parts.hostname) and parts.scheme != "sqlite":
+        # A database, Redis or mail server on this machine is real: only the sample names are placeholders.
+        if parts.hostname and is_example_host(parts.hostname):
             problems.append(f"its host {parts.hostname} is a placeholder")
         if any(word in value.lower() for word in PLACEHOLDER_WORDS):
             problems.append("it still contains the template's CHANGE-ME")
