@@ -6,9 +6,10 @@ import logging
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
+from django.utils import timezone
 
 from intake.models import Verification
-from keys import customer_view, kinds, limits, live_checks
+from keys import customer_view, kinds, limits, live_checks, shared_keys
 from keys.models import Credential, Institution
 from portal import emails
 
@@ -150,6 +151,7 @@ def hand_over(verification: Verification) -> None:
     checked = live_checks.at_handover(credential)
     if checked is None or checked.change != "rejected":
         tell_staff(verification)
+        shared_keys.flag_at_handover(credential, timezone.now())  # one key, one institution
 
 
 def handover_state(credential: Credential) -> str:

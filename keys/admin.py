@@ -25,6 +25,7 @@ from django.views.decorators.http import require_POST
 from keys import kinds, staff
 from keys.admin_filters import CREDENTIAL_FILTERS, client_id_search_q
 from keys.admin_onboarding import CampaignPages, InstitutionOnboarding, WorkingKeyFilter
+from keys.admin_shared_keys import SharedKeyFilter, SharedKeyPages
 from keys.admin_views import COMPLETE_PERMISSION, REVEAL_PERMISSION, REVOKE_PERMISSION, CredentialPages
 from keys.models import AdminContact, AuditEvent, Campaign, Credential, Institution, ReminderNotice
 from keys.templatetags.keydrop_admin import check_badge, days_left, status_badge
@@ -270,7 +271,7 @@ class InstitutionAdmin(InstitutionOnboarding, admin.ModelAdmin):
 
 
 @admin.register(Credential)
-class CredentialAdmin(CredentialPages, ReadOnlyAdmin):
+class CredentialAdmin(SharedKeyPages, CredentialPages, ReadOnlyAdmin):
     list_display = [
         "institution",
         "kind_label",
@@ -282,7 +283,7 @@ class CredentialAdmin(CredentialPages, ReadOnlyAdmin):
         "last_reminder",
     ]
     list_display_links = ["client_id_masked"]
-    list_filter = CREDENTIAL_FILTERS
+    list_filter = [*CREDENTIAL_FILTERS, SharedKeyFilter]
     search_fields = ["institution__name", "institution__slug"]  # and the Client ID, as get_search_results allows
     search_help_text = (
         "Institution name or slug, a whole Client ID, or what its mask shows (region, last four characters)."
@@ -393,6 +394,7 @@ class CredentialAdmin(CredentialPages, ReadOnlyAdmin):
                 checks=obj.checks.all()[:30],
                 audit_events=obj.audit_events.order_by("-at")[:20],
                 now=now,
+                **self.shared_key_context(request, obj),
             )
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 

@@ -197,6 +197,10 @@ class Kind:
         """The Canvas host a check calls: the unit of Keydrop's per-host rate limit."""
         raise NotImplementedError
 
+    def key_identity(self, client_id: str) -> str:
+        """The key as Canvas knows it, for finding another holder of the same key: the id as typed."""
+        return client_id.strip()
+
     def mask(self, client_id: str) -> str:
         """Enough to recognise a Client ID, not enough to use it: region and last four."""
         prefix, _, rest = client_id.rpartition("#")
@@ -235,6 +239,11 @@ class DataAccessPlatformKind(Kind):
 
     def check_host(self, credential) -> str:
         return urlsplit(settings.PORTAL_DAP_API_URL).hostname or ""
+
+    def key_identity(self, client_id: str) -> str:
+        """The UUID alone, in lower case: the region prefix is sometimes left out, and case varies."""
+        match = _DAP_CLIENT_ID.fullmatch(client_id.strip())
+        return match["uuid"].lower() if match else client_id.strip().lower()
 
 
 # A Canvas id: shard × 10^13 + local id, any positive integer below 2^63 (provider.rb client_id_is_valid?).

@@ -326,6 +326,27 @@ class Credential(models.Model):
     check_claimed_by = models.CharField(max_length=32, blank=True, editable=False)
     check_claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
 
+    # One key, one institution (keys/shared_keys.py) ----------------------------------------
+    # The key as Canvas knows it, whatever the spelling (a Canvas Data 2 Client ID with or without
+    # its region, in any case): a hand-over finds another holder of the same key in one indexed query.
+    key_identity = models.CharField(max_length=255, blank=True, editable=False, db_index=True)
+    shared_key_found_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the hand-over found this key already held by another institution; staff were emailed then.",
+    )
+    shared_key_confirmed_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When the customer confirmed that they share this key."
+    )
+    consortium_marked_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When staff recorded that the institutions holding this key truly share it: no longer flagged.",
+    )
+    consortium_marked_by = models.CharField(max_length=200, blank=True, editable=False)
+
     objects = CredentialQuerySet.as_manager()
 
     class Meta:
@@ -366,6 +387,12 @@ class Credential(models.Model):
     def __str__(self) -> str:
         return f"{self.kind_spec.label} {self.masked_client_id} ({self.institution})"
 
+    # The key's identity follows its Client ID (keys/shared_keys.py).
+    def save(self, *args, **kwargs):
+        if self.kind in kinds.KINDS and self.client_id:
+            self.key_identity = self.kind_spec.key_identity(self.client_id)
+        super().save(*args, **kwargs)
+
     # Questions a credential answers about itself -----------------------------------------
 
     @property
@@ -401,6 +428,11 @@ class Credential(models.Model):
             and self.has_secret
             and (self.expires_at is None or self.expires_at > now)
         )
+
+    def countdown(self, now: datetime.datetime | None = None) -> int | None:
+        """Days left as every list, page, CSV and the dashboard show them: only a verified key that
+        is or was in use counts down. One Canvas rejected, or that waits for a fix in Canvas, has none."""
+        return self.days_left(now) if self.status in self.TRACKED_STATUSES else None
 
     def expiry_urgency(self, now: datetime.datetime | None = None) -> str:
         """lapsed, urgent (a week or less), soon (a month or less), ok, or none (no date)."""
@@ -862,7 +894,7 @@ class CredentialCheck(models.Model):
         HANDOVER = "handover", "Hand-over"
         RETRY = "retry", "Hand-over retry"
         SCHEDULE = "schedule", "Daily check"
-        COMMAND = "command", "check_credentials"
+        COMMAND = "command", "Run by staff from the command line"
         PARTNER_SECRET = "partner_secret", "Partner secret entered"
         CHECK_AGAIN = "check_again", "Check again, after a fix in Canvas"
         AUTHORIZATION = "authorization", "Admin authorized in Canvas"
@@ -1120,6 +1152,9 @@ class AuditEvent(models.Model):
         AUTHORIZATION_EMAILED = "authorization_emailed", "Authorization link emailed"
         ACCESS_TOKEN_EXPORT = "access_token_export", "Access token exported"
         GRANT_REVOKED = "grant_revoked", "Access revoked in Canvas"
+        # One key, one institution
+        SHARED_KEY_CONFIRMED = "shared_key_confirmed", "Customer confirmed a shared key"
+        CONSORTIUM_MARKED = "consortium_marked", "Marked as a key a consortium shares"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.CharField(max_length=200, help_text="A staff username, cli:<user>, or the customer contact.")

@@ -25,6 +25,7 @@ from keys import campaigns, institution_csv
 from keys.models import CalendarFeed, Credential, Institution, InstitutionImport
 from keys.tasks import purge_dead_secrets, run_live_checks, send_reminders
 from portal.logs import JsonFormatter, KeydropFilter
+from tests.factories import CredentialFactory, InstitutionFactory
 from tests.fakes import FakeDap
 from tests.flows import VALID_DAP_CLIENT_ID, form_data, submit, wrong_code
 from tests.staff_cast import signed_in
@@ -79,6 +80,15 @@ def test_the_canary_secret_is_nowhere_in_clear(
 ):
     # Instructure (the loopback fake) knows the key: the checks send the canary to it, and only to it.
     fake_dap.add_key(VALID_DAP_CLIENT_ID, CANARY)
+    # Another institution already holds this key (awaiting its partner secret, so never checked):
+    # the hand-over flags it, emails staff and shows it on the pages below.
+    CredentialFactory(
+        institution=InstitutionFactory(contacts=[]),
+        client_id=VALID_DAP_CLIENT_ID,
+        key_type="partner",
+        status=Credential.Status.AWAITING_SECRET,
+        secret=None,
+    )
     customer = Client()
     # A one-day key: its reminder is due at once, and its lapse notice and purge follow tomorrow.
     response, verification = submit(customer, institution, client_secret=CANARY, expiry="1d")
@@ -109,6 +119,9 @@ def test_the_canary_secret_is_nowhere_in_clear(
     # The customer's view of the institution's keys, on the intake page and in the receipt email.
     assert_no_canary(customer.get(institution.intake_path()).content, "the intake page's current keys")
     assert_no_canary(customer.get(f"/s/{verification.public_id}/receipt/").content, "the receipt page")
+    shared = customer.post(f"/s/{verification.public_id}/shared-key/", follow=True)
+    assert "You confirmed that" in shared.content.decode()
+    assert_no_canary(shared.content, "the receipt after confirming a shared key")
 
     # A campaign: its emails, its pages, its exports; an import staged for preview.
     campaign = campaigns.start(
@@ -134,11 +147,13 @@ def test_the_canary_secret_is_nowhere_in_clear(
         f"/admin/keys/institution/{institution.pk}/change/",
         "/admin/django_q/schedule/",
         "/admin/keys/credential/?status=active&expires_within=90",
+        "/admin/keys/credential/?shared_key=flagged",
+        f"/admin/keys/credential/{credential.pk}/consortium/",
         f"/admin/keys/credential/{credential.pk}/reveal/",
         f"/admin/keys/credential/{credential.pk}/revoke/",
         "/admin/keys/credential/calendar/",
         "/admin/keys/auditevent/",
-        f"/admin/keys/auditevent/{credential.audit_events.get().pk}/change/",
+        f"/admin/keys/auditevent/{credential.audit_events.get(action='verified').pk}/change/",
     ]
     for page in pages:
         response = staff.get(page)
@@ -276,6 +291,7 @@ def test_the_canary_secret_is_nowhere_in_clear(
         b"Canvas no longer accepts the",
         b"stopped working",
         b"Receipt: ",
+        b"already on file",
     ):
         assert subject in written, f"no {subject!r} email was written to be searched"
     for path in mail_files:

@@ -6,7 +6,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from keys import dashboard
+from keys import dashboard, display
 from keys.models import Credential
 
 register = template.Library()
@@ -87,3 +87,9 @@ def credential_dashboard(context):
         return {"show": False}
     now = timezone.now()
     return {"show": True, "tiles": dashboard.tiles(now), "timeline": dashboard.timeline(now)}
+
+
+@register.simple_tag
+def kd_when(value, institution=None):
+    """A moment as every staff page writes it (keys/display.py): the institution's zone, UTC on hover."""
+    return display.moment_html(value, institution)
