@@ -13,7 +13,8 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -315,7 +316,7 @@ def institution_history(institution) -> dict:
     ]
     invitations = (
         CampaignInvitation.objects.filter(institution=institution)
-        .with_stages(now)
+        .with_chase(now)
         .select_related("campaign")
         .annotate(sent=Count("messages", filter=Q(messages__state=CampaignMessage.State.SENT)))
         .order_by("-campaign__created_at")
@@ -337,12 +338,22 @@ class CampaignPages(admin.ModelAdmin):
     list_per_page = 100
 
     def get_queryset(self, request):
+        # "Still chased" as the campaign's own page reads it (CampaignInvitationQuerySet.with_chase).
+        chased = (
+            CampaignInvitation.objects.filter(campaign=OuterRef("pk"))
+            .with_chase(timezone.now())
+            .filter(chased=True)
+            .order_by()
+            .values("campaign")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
         return (
             super()
             .get_queryset(request)
             .annotate(
                 institution_count=Count("invitations", distinct=True),
-                open_count=Count("invitations", filter=Q(invitations__is_open=True), distinct=True),
+                open_count=Coalesce(Subquery(chased), 0),
             )
         )
 
@@ -389,7 +400,7 @@ class CampaignPages(admin.ModelAdmin):
             now = timezone.now()
             only_waiting = request.GET.get("stage") == "not_responded"
             invitations = (
-                campaign.invitations.with_stages(now)
+                campaign.invitations.with_chase(now)
                 .select_related("institution")
                 .annotate(sent=Count("messages", filter=Q(messages__state=CampaignMessage.State.SENT)))
             )

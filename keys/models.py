@@ -429,10 +429,15 @@ class Credential(models.Model):
             and (self.expires_at is None or self.expires_at > now)
         )
 
+    @property
+    def counts_down(self) -> bool:
+        """Only a verified key that is or was in use counts down to its date. One Canvas rejected,
+        that waits for a fix in Canvas, or was revoked or locked has no days left."""
+        return self.status in self.TRACKED_STATUSES
+
     def countdown(self, now: datetime.datetime | None = None) -> int | None:
-        """Days left as every list, page, CSV and the dashboard show them: only a verified key that
-        is or was in use counts down. One Canvas rejected, or that waits for a fix in Canvas, has none."""
-        return self.days_left(now) if self.status in self.TRACKED_STATUSES else None
+        """Days left as every list, page, CSV and the customer's pages show them."""
+        return self.days_left(now) if self.counts_down else None
 
     def expiry_urgency(self, now: datetime.datetime | None = None) -> str:
         """lapsed, urgent (a week or less), soon (a month or less), ok, or none (no date)."""
@@ -1312,6 +1317,19 @@ class CampaignInvitationQuerySet(models.QuerySet):
 
     def not_responded(self, now: datetime.datetime | None = None):
         return self.with_stages(now).filter(submitted=False)
+
+    def with_chase(self, now: datetime.datetime | None = None):
+        """Annotate ``chased``: the one reading of "still chased" for the campaign's page, the
+        campaigns list and the sweep. Open, nothing verified since the campaign began, and no key
+        of the kind works now (the campaign's own audience rule): a working key is never chased."""
+        now = now or timezone.now()
+        works = Credential.objects.working(now).filter(
+            institution=models.OuterRef("institution"), kind=models.OuterRef("kind")
+        )
+        chased = models.Q(is_open=True, verified=False) & ~models.Exists(works)
+        return self.with_stages(now).annotate(
+            chased=models.ExpressionWrapper(chased, output_field=models.BooleanField())
+        )
 
 
 class CampaignInvitation(models.Model):

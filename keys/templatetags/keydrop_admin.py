@@ -59,7 +59,7 @@ def grant_summary(credential: Credential):
 
 
 def days_left_label(credential: Credential, now) -> str:
-    days = credential.days_left(now)
+    days = credential.countdown(now)
     if days is None:
         return "no expiry"
     if days > 1:
@@ -73,8 +73,9 @@ def days_left_label(credential: Credential, now) -> str:
 
 @register.simple_tag
 def days_left(credential: Credential, now):
-    """Coloured by urgency while the key is live; a revoked or locked key's date no longer counts."""
-    if credential.status not in Credential.TRACKED_STATUSES:
+    """Coloured by urgency while the key is live; a key with no countdown (rejected, needing a fix,
+    revoked, locked) shows a dash, as the CSV leaves its cell empty."""
+    if not credential.counts_down:
         return mark_safe('<span class="kd-days kd-urgency-muted">—</span>')
     urgency = credential.expiry_urgency(now) if credential.status in Credential.LIVE_STATUSES else "muted"
     return format_html('<span class="kd-days kd-urgency-{}">{}</span>', urgency, days_left_label(credential, now))
