@@ -112,6 +112,13 @@ def test_the_canary_secret_is_nowhere_in_clear(
     assert_no_canary(error_page.content, "the error page")
     assert production_error.status_code == 500
     assert_no_canary(production_error.content, "the production error page")
+    # A form error about the date: the secret is kept sealed on the server, never in the page.
+    future = (timezone.localdate() + datetime.timedelta(days=3)).isoformat()
+    held = Client().post(
+        institution.intake_path(), form_data(customer, institution, client_secret=CANARY, created_on=future)
+    )
+    assert held.status_code == 400 and b"We kept the secret you pasted" in held.content
+    assert_no_canary(held.content, "the form returned after an error that was not about the secret")
     too_large = Client().post(institution.intake_path(), {"client_secret": CANARY, "padding": "x" * 2 * 1024 * 1024})
     assert too_large.status_code == 413
     assert_no_canary(too_large.content, "the request-too-large page")
