@@ -22,13 +22,14 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from keys import kinds, staff
+from keys import display, kinds, staff
+from keys.admin_credential_words import CredentialInWords
 from keys.admin_filters import CREDENTIAL_FILTERS, client_id_search_q
 from keys.admin_onboarding import CampaignPages, InstitutionOnboarding, WorkingKeyFilter
 from keys.admin_shared_keys import SharedKeyFilter, SharedKeyPages
 from keys.admin_views import COMPLETE_PERMISSION, REVEAL_PERMISSION, REVOKE_PERMISSION, CredentialPages
 from keys.models import AdminContact, AuditEvent, Campaign, Credential, Institution, ReminderNotice
-from keys.templatetags.keydrop_admin import check_badge, days_left, status_badge
+from keys.templatetags.keydrop_admin import days_left, status_badge
 
 # The list columns' HTML; the badge and days left are shared with the change form's templates.
 
@@ -271,18 +272,7 @@ class InstitutionAdmin(InstitutionOnboarding, admin.ModelAdmin):
 
 
 @admin.register(Credential)
-class CredentialAdmin(SharedKeyPages, CredentialPages, ReadOnlyAdmin):
-    list_display = [
-        "institution",
-        "kind_label",
-        "client_id_masked",
-        "status_badge",
-        "last_check",
-        "expires_on_display",
-        "days_left_display",
-        "last_reminder",
-    ]
-    list_display_links = ["client_id_masked"]
+class CredentialAdmin(CredentialInWords, SharedKeyPages, CredentialPages, ReadOnlyAdmin):
     list_filter = [*CREDENTIAL_FILTERS, SharedKeyFilter]
     search_fields = ["institution__name", "institution__slug"]  # and the Client ID, as get_search_results allows
     search_help_text = (
@@ -296,14 +286,26 @@ class CredentialAdmin(SharedKeyPages, CredentialPages, ReadOnlyAdmin):
     change_form_template = "admin/keys/credential/change_form.html"
     change_list_template = "admin/keys/credential/change_list.html"
     fieldsets = [
-        (None, {"fields": ["institution", "kind_label", "client_id_masked", "status_badge", "key_type", "canvas_url"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "institution",
+                    "kind_label",
+                    "client_id_masked",
+                    "status_badge",
+                    "key_type_shown",
+                    "canvas_address",
+                ]
+            },
+        ),
         (
             "Expiry",
-            {"fields": ["lifetime", "key_created_on", "expires_on_display", "days_left_display", "last_reminder"]},
+            {"fields": ["lifetime_shown", "created_in_canvas", "expiry_shown", "days_left_display", "last_reminder"]},
         ),
-        ("Verification", {"fields": ["submitted_at", "verified_at", "verified_email"]}),
+        ("Verification", {"fields": ["handed_over", "confirmed", "confirmed_by"]}),
         ("Live checks", {"fields": ["last_check", "check_summary"]}),
-        ("Secret", {"fields": ["secret_state", "superseded_by", "superseded_at", "revoked_at"]}),
+        ("Secret", {"fields": ["secret_state", "replaced_by", "revoked_on"]}),
         # The check history, the key history and the audit trail follow, from templates (change_form.html).
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
@@ -345,10 +347,6 @@ class CredentialAdmin(SharedKeyPages, CredentialPages, ReadOnlyAdmin):
         # The region Canvas reported, where the Client ID does not already say it.
         return f"{masked} · {credential.region}" if credential.region and credential.region not in masked else masked
 
-    @admin.display(description="Last check", ordering="last_check_at")
-    def last_check(self, credential):
-        return check_badge(credential)
-
     @admin.display(description="What Canvas said")
     def check_summary(self, credential):
         return credential.check_summary()
@@ -366,15 +364,10 @@ class CredentialAdmin(SharedKeyPages, CredentialPages, ReadOnlyAdmin):
     def days_left_display(self, credential):
         return days_left(credential, timezone.now())
 
-    @admin.display(description="Last reminder sent", ordering="last_reminder_at")
-    def last_reminder(self, credential):
-        sent = getattr(credential, "last_reminder_at", None)
-        return timezone.localtime(sent).strftime("%Y-%m-%d %H:%M") if sent else "—"
-
     @admin.display(description="Secret")
     def secret_state(self, credential):
         if credential.secret_purged_at:
-            return f"Purged {timezone.localtime(credential.secret_purged_at):%Y-%m-%d %H:%M}"
+            return format_html("Destroyed {}", display.moment_html(credential.secret_purged_at, credential.institution))
         if getattr(credential, "secret_stored", False):
             return "Stored, encrypted. Reveal it only with a reason; every reveal is recorded."
         if credential.awaits_partner_secret:
@@ -439,4 +432,5 @@ class CampaignAdmin(CampaignPages):
     """Invitation campaigns: their pages live in keys/admin_onboarding.py."""
 
 
-from keys import admin_accounts  # noqa: E402,F401  (staff accounts and groups, audited)
+# Staff accounts and groups (audited), and the outbox rows (read-only, in words).
+from keys import admin_accounts, admin_outbox  # noqa: E402,F401

@@ -12,7 +12,7 @@ from django.db.models.functions import Coalesce, RowNumber
 from django.urls import reverse
 from django.utils import timezone
 
-from keys import kinds
+from keys import display, kinds
 from keys.outcomes import Outcome, Verdict
 from keys.sealing import Sealed, SealedSecretField
 
@@ -596,18 +596,21 @@ class Credential(models.Model):
 
     def check_summary(self) -> str:
         """What Canvas said last, and what that means, in a line for staff."""
+
+        def at(moment) -> str:  # one format on every staff page (keys/display.py)
+            return display.moment(moment, self.institution)
+
         if self.status == self.Status.REJECTED:
-            when = f"{timezone.localtime(self.rejected_at):%Y-%m-%d %H:%M}"
-            return f"Rejected when handed over ({when}): {self.last_check_reason}"
+            return f"Rejected when handed over ({at(self.rejected_at)}): {self.last_check_reason}"
         if not self.last_check_at:
             return "Not checked yet."
         parts = [self.last_check_reason]
         if self.failing_since:
-            parts.append(f"Failing since {timezone.localtime(self.failing_since):%Y-%m-%d %H:%M}.")
+            parts.append(f"Failing since {at(self.failing_since)}.")
         if self.last_worked_at:
-            parts.append(f"Last worked {timezone.localtime(self.last_worked_at):%Y-%m-%d %H:%M}.")
+            parts.append(f"Last worked {at(self.last_worked_at)}.")
         if self.next_check_at and self.status in self.USABLE_STATUSES:
-            parts.append(f"Next check {timezone.localtime(self.next_check_at):%Y-%m-%d %H:%M}.")
+            parts.append(f"Next check {at(self.next_check_at)}.")
         return " ".join(parts)
 
     def another_key_works(self, now: datetime.datetime) -> bool:

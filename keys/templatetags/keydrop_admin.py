@@ -30,9 +30,9 @@ def check_badge(credential: Credential):
             '<span class="kd-check kd-check-unchecked">not checked yet</span>{}', awaiting_badge(credential)
         )
     outcome = credential.last_check_outcome
-    when = f"{timezone.localtime(credential.last_check_at):%Y-%m-%d %H:%M}"
+    when = display.moment_html(credential.last_check_at, credential.institution)
     failing = mark_safe(' <span class="kd-badge kd-failing">failing</span>') if state == "failing" else ""
-    html = '<span class="kd-check kd-check-{}">{}</span>{} <span class="kd-muted">{}</span>{}'
+    html = '<span class="kd-check kd-check-{}">{}</span>{}<br><span class="kd-muted">{}</span>{}'
     return format_html(html, outcome, outcome, failing, when, awaiting_badge(credential))
 
 
@@ -51,7 +51,7 @@ def grant_summary(credential: Credential):
         return format_html('<span class="kd-badge kd-awaiting">awaiting authorization</span>{}', lost)
     if grant is None:
         return "—"
-    when = f"{timezone.localtime(grant.authorized_at):%Y-%m-%d %H:%M}"
+    when = display.moment_html(grant.authorized_at, credential.institution)
     purged = " Its tokens are destroyed." if grant.purged_at else ""
     return format_html(
         "Authorized by {} on {}, {} scope(s).{}", grant.authorized_by, when, len(grant.scope_list), purged
