@@ -8,14 +8,40 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from keys import display, kinds
-from keys.templatetags.keydrop_admin import check_badge, days_left
+from keys.templatetags.keydrop_admin import awaiting_badge, check_badge, days_left, status_badge
+
+
+def check_line(credential):
+    """The last check in a word for the list (its moment on hover); nothing for a key that is over."""
+    state = credential.check_state
+    if not state:
+        return ""
+    if state == "unchecked":
+        return format_html(
+            '<span class="kd-check kd-check-unchecked">not checked yet</span>{}', awaiting_badge(credential)
+        )
+    when = display.moment(credential.last_check_at, credential.institution)
+    word = "failing" if state == "failing" else credential.last_check_outcome
+    html = '<span class="kd-check kd-check-{}" title="Last check {}">{}</span>{}'
+    return format_html(html, credential.last_check_outcome, when, word, awaiting_badge(credential))
 
 
 class CredentialInWords:
     # The list: the columns that matter, narrow enough for 1280 px beside both sidebars, Status second
     # so a phone shows it without scrolling. The last reminder is on the key's page and in the CSV.
-    list_display = ["institution", "status_badge", "key_column", "expiry_column", "last_check"]
+    # The last check shares the Status column: one narrow column says both what the key is and whether it works.
+    list_display = ["institution_name", "status_badge", "key_column", "expiry_column"]
+
+    @admin.display(description="Institution", ordering="institution__name")
+    def institution_name(self, credential):
+        return credential.institution.name  # not the foreign key itself: the admin would never wrap it
+
     list_display_links = ["key_column"]
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, credential):
+        check = check_line(credential)
+        return format_html("{}<br>{}", status_badge(credential), check) if check else status_badge(credential)
 
     @admin.display(description="Key", ordering="kind")
     def key_column(self, credential):

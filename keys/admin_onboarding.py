@@ -21,9 +21,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
+from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods, require_POST
 
-from keys import audit, campaigns, institution_csv, kinds
+from keys import audit, campaigns, display, institution_csv, kinds
 from keys.admin_filters import StrictListFilter
 from keys.admin_views import may_export
 from keys.models import AdminContact, Campaign, CampaignInvitation, CampaignMessage, Institution, InstitutionImport
@@ -329,7 +330,7 @@ class CampaignPages(admin.ModelAdmin):
     """A campaign's pages: the funnel, every institution's stage, who has not responded.
     Registered in keys/admin.py, with the lists' guard against queries the database cannot run."""
 
-    list_display = ["name", "kind_label", "created_at", "created_by", "institution_count", "open_count", "closed_at"]
+    list_display = ["name", "kind_label", "started", "institution_count", "open_count", "closed"]
     list_filter = ["kind"]
     search_fields = ["name", "invitations__institution__name", "invitations__institution__slug"]
     fields = ["name", "kind_label", "created_by", "created_at", "chase_after_days", "max_chasers", "closed_at"]
@@ -369,6 +370,14 @@ class CampaignPages(admin.ModelAdmin):
     @admin.display(description="Key", ordering="kind")
     def kind_label(self, campaign):
         return campaign.kind_spec.label
+
+    @admin.display(description="Started", ordering="created_at")
+    def started(self, campaign):
+        return format_html("{}<br>by {}", display.day(timezone.localdate(campaign.created_at)), campaign.created_by)
+
+    @admin.display(description="Closed", ordering="closed_at")
+    def closed(self, campaign):
+        return display.day(timezone.localdate(campaign.closed_at)) if campaign.closed_at else display.EMPTY
 
     @admin.display(description="Institutions", ordering="institution_count")
     def institution_count(self, campaign):

@@ -8,6 +8,7 @@ reads for read-only fields too), so the models and their migrations stay as they
 
 from django import forms
 from django.contrib import admin
+from django.utils.html import format_html
 
 from keys import display
 from keys.models import CampaignMessage, CheckAlert, CredentialCheck, ReminderNotice
@@ -95,6 +96,22 @@ def moment_field(name: str, label: str):
     return shown
 
 
+@admin.display(description="Institution and key")
+def owner_column(row):
+    credential = getattr(row, "credential", None)
+    if credential is not None:
+        return format_html(
+            '{}<br><span class="kd-muted">{}</span>', credential.institution, credential.masked_client_id
+        )
+    invitation = row.invitation
+    return format_html('{}<br><span class="kd-muted">{}</span>', invitation.institution, invitation.campaign)
+
+
+@admin.display(description="Last error")  # the attempts behind it are on the row's page
+def error_column(row):
+    return row.last_error if len(row.last_error) <= 60 else row.last_error[:59] + "…"
+
+
 class OutboxAdmin(admin.ModelAdmin):
     """Look, never change: every row is the record of a sweep's work."""
 
@@ -131,7 +148,7 @@ class OutboxAdmin(admin.ModelAdmin):
 @admin.register(ReminderNotice)
 class ReminderNoticeAdmin(OutboxAdmin):
     model = ReminderNotice
-    list_display = ["__str__", "credential", "state", "due_at_shown", "attempts", "last_error"]
+    list_display = ["__str__", owner_column, "state", "due_at_shown", error_column]
     list_filter = ["state"]
     list_select_related = ["credential__institution"]
 
@@ -139,7 +156,7 @@ class ReminderNoticeAdmin(OutboxAdmin):
 @admin.register(CheckAlert)
 class CheckAlertAdmin(OutboxAdmin):
     model = CheckAlert
-    list_display = ["__str__", "credential", "state", "created_at_shown", "attempts", "last_error"]
+    list_display = ["__str__", owner_column, "state", "created_at_shown", error_column]
     list_filter = ["state", "topic"]
     list_select_related = ["credential__institution"]
 
@@ -147,7 +164,7 @@ class CheckAlertAdmin(OutboxAdmin):
 @admin.register(CampaignMessage)
 class CampaignMessageAdmin(OutboxAdmin):
     model = CampaignMessage
-    list_display = ["__str__", "invitation", "state", "not_before_shown", "attempts", "last_error"]
+    list_display = ["__str__", owner_column, "state", "not_before_shown", error_column]
     list_filter = ["state"]
     list_select_related = ["invitation__institution", "invitation__campaign"]
 
@@ -155,6 +172,6 @@ class CampaignMessageAdmin(OutboxAdmin):
 @admin.register(CredentialCheck)
 class CredentialCheckAdmin(OutboxAdmin):
     model = CredentialCheck
-    list_display = ["credential", "at_shown", "trigger", "outcome", "reason"]
+    list_display = [owner_column, "at_shown", "trigger", "outcome", "reason"]
     list_filter = ["outcome", "trigger"]
     list_select_related = ["credential__institution"]
