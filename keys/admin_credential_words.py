@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from keys import display, kinds
 from keys.templatetags.keydrop_admin import awaiting_badge, check_badge, days_left, status_badge
@@ -21,9 +22,10 @@ def check_line(credential):
             '<span class="kd-check kd-check-unchecked">not checked yet</span>{}', awaiting_badge(credential)
         )
     when = display.moment(credential.last_check_at, credential.institution)
-    word = "failing" if state == "failing" else credential.last_check_outcome
-    html = '<span class="kd-check kd-check-{}" title="Last check {}">{}</span>{}'
-    return format_html(html, credential.last_check_outcome, when, word, awaiting_badge(credential))
+    outcome = credential.last_check_outcome
+    failing = mark_safe(' <span class="kd-badge kd-failing">failing</span>') if state == "failing" else ""
+    html = '<span class="kd-check kd-check-{}" title="Last check {}">{}</span>{}{}'
+    return format_html(html, outcome, when, outcome, failing, awaiting_badge(credential))
 
 
 class CredentialInWords:
