@@ -31,7 +31,8 @@ from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from keys import kinds, live_checks  # noqa: E402
+from keys import kinds  # noqa: E402
+from keys.checks import live_checks  # noqa: E402
 from keys.models import Credential, Institution  # noqa: E402
 from keys.sealing import Sealed  # noqa: E402
 

@@ -33,8 +33,8 @@ from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from keys import institution_csv  # noqa: E402
 from keys.models import AdminContact, AuditEvent, Institution  # noqa: E402
+from keys.onboarding import institution_csv  # noqa: E402
 
 ZONES = ["America/Chicago", "America/New_York", "Europe/London", "Australia/Sydney", ""]
 

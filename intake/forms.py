@@ -9,7 +9,7 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from intake import rules
+from intake import held_secrets, rules
 from intake.models import normalise_code
 from keys import kinds
 from keys.instructure import outbound
@@ -73,6 +73,7 @@ class SubmissionForm(forms.Form):
         self.now = now or timezone.now()
         self.warnings: list[str] = []
         self.today = timezone.localtime(self.now, institution.tz).date()
+        self.secret_held_until: datetime.datetime | None = None  # a secret kept after an error (held_secrets)
 
         fields = self.fields
         fields["client_id"].label = kind.client_id_label
@@ -89,6 +90,7 @@ class SubmissionForm(forms.Form):
         fields["expiry"].initial = kind.default_lifetime
         fields["created_on"].initial = self.today
         fields["contact"].queryset = institution.contacts.all()
+        self._plain_messages(kind)
         if not kind.key_types:
             del fields["key_type"]
         else:
@@ -102,6 +104,25 @@ class SubmissionForm(forms.Form):
             if len(self.contacts) == 1:
                 fields["contact"].initial = self.contacts[0].pk
             self.initial["form_nonce"] = new_form_nonce(institution)
+
+    def _plain_messages(self, kind: kinds.Kind) -> None:
+        """Every message in words a Canvas admin reads at once, never Django's stock "This field is required"."""
+        fields, dated = self.fields, "Enter the date as a day, month and year, such as 2026-12-06."
+        fields["contact"].error_messages.update(
+            required="Choose the admin address we should email your code to.",
+            invalid_choice="That address is no longer on file. Reload the page and choose one of those listed.",
+        )
+        fields["expiry"].error_messages.update(
+            required=f"Choose the {kind.expiry_label.lower()} you set for the key in Canvas.",
+            invalid_choice=f"Choose one of the {kind.expiry_label.lower()} choices listed.",
+        )
+        fields["key_type"].error_messages["invalid_choice"] = "Choose Institutional Use or Instructure Partner."
+        fields["canvas_url"].error_messages["invalid"] = (
+            "Enter just the https address of your Canvas, such as https://example.instructure.com."
+        )
+        fields["created_on"].error_messages["invalid"] = dated
+        fields["expires_on"].error_messages["invalid"] = dated
+        fields["form_nonce"].error_messages["required"] = "This form has expired. Reload the page and submit again."
 
     @property
     def contacts(self) -> list[AdminContact]:
@@ -176,12 +197,42 @@ class SubmissionForm(forms.Form):
                     "directly. Leave this empty, or choose Institutional Use.",
                 )
         elif "client_secret" not in self.errors:
+            self._use_held_secret(data)
             try:
                 data["client_secret"] = self.kind.clean_secret(data.get("client_secret", ""))
             except ValidationError as error:
                 self.add_error("client_secret", error)
         self._clean_expiry(data)
         return data
+
+    # A secret kept after an error that was not about it (intake/held_secrets.py) ------------
+
+    def _use_held_secret(self, data) -> None:
+        """An empty secret field on a form whose secret we hold: the held one, as if pasted again."""
+        if data.get("client_secret") or not self.data.get(held_secrets.MARKER) or not data.get("form_nonce"):
+            return
+        held = held_secrets.take(data["form_nonce"], self.now)
+        if held:
+            data["client_secret"], self.secret_held_until = held
+
+    def hold_secret(self) -> None:
+        """The form came back with errors: keep its secret sealed if the secret itself was right."""
+        nonce, secret = self.cleaned_data.get("form_nonce"), self.cleaned_data.get("client_secret")
+        partner = "key_type" in self.fields and self.partner_key
+        if not nonce or not secret or partner or "client_secret" in self.errors:
+            return
+        self.secret_held_until = held_secrets.keep(nonce, secret, self.now)
+        until = timezone.localtime(self.secret_held_until, self.institution.tz)
+        # The bound field copied the help text when the form was cleaned: it is told, not the field.
+        self["client_secret"].help_text = (
+            f"We kept the {self.kind.secret_label.lower()} you pasted, sealed on our server, until "
+            f"{until:%H:%M} ({until.tzname()}): leave this empty to use it, or paste it again to replace it."
+        )
+
+    def release_secret(self) -> None:
+        """The submission is stored: a secret held for this form is destroyed."""
+        if self.data.get(held_secrets.MARKER) and self.cleaned_data.get("form_nonce"):
+            held_secrets.forget(self.cleaned_data["form_nonce"])
 
     def _clean_expiry(self, data):
         lifetime, created_on, exact_on = data.get("expiry"), data.get("created_on"), data.get("expires_on")
@@ -218,6 +269,10 @@ class CodeForm(forms.Form):
     code = forms.CharField(
         max_length=32,
         label=f"{rules.code_digits().capitalize()}-digit code",
+        error_messages={
+            "required": f"Enter the {rules.code_digits()} digits from the email.",
+            "max_length": f"That is longer than a code: enter the {rules.code_digits()} digits from the email.",
+        },
         widget=forms.TextInput(
             attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "pattern": "[0-9 -]*", "maxlength": "32"}
         ),

@@ -20,6 +20,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from intake import rules
 from keys import audit
 from keys.models import AdminContact, Credential
+from keys.sealing import SealedSecretField
 
 # Exactly CODE_DIGITS ASCII digits. Not \d, int() or a number field: those take "١٢٣٤٥٦" and "１２３４５６".
 CODE_PATTERN = re.compile(rf"[0-9]{{{rules.CODE_DIGITS}}}", re.ASCII)
@@ -211,3 +212,16 @@ class Verification(models.Model):
                 detail=self.LockReason(reason).label,
             )
         return bool(locked)
+
+
+class HeldSecret(models.Model):
+    """A secret pasted into a form that came back for another error, sealed for a few minutes so the
+    customer need not paste it again (intake/held_secrets.py). Keyed by a digest of the form's nonce,
+    destroyed on use or expiry; never in the page, a log or the session."""
+
+    nonce_digest = models.CharField(max_length=64, unique=True)
+    secret = SealedSecretField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"Held secret until {self.expires_at:%Y-%m-%d %H:%M}"

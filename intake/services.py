@@ -7,9 +7,10 @@ import smtplib
 from django.conf import settings
 from django.db import IntegrityError
 from django.urls import reverse
+from django.utils import timezone
 
 from intake.models import Verification
-from keys import customer_view, kinds, limits
+from keys import customer_view, kinds, limits, shared_keys
 from keys.checks import live_checks
 from keys.models import Credential, Institution
 from portal import emails
@@ -144,6 +145,7 @@ def hand_over(verification: Verification) -> None:
     checked = live_checks.at_handover(credential)
     if checked is None or checked.change != "rejected":
         tell_staff(verification)
+        shared_keys.flag_at_handover(credential, timezone.now())  # one key, one institution
 
 
 def handover_state(credential: Credential) -> str:

@@ -4,6 +4,7 @@ import logging
 
 from django.utils import timezone
 
+from intake import held_secrets
 from intake.models import Verification
 
 log = logging.getLogger(__name__)
@@ -22,4 +23,6 @@ def lock_stale_submissions(batch: int = 500) -> int:
         locked += verification.lock(now, Verification.LockReason.WINDOW)
     if locked:
         log.info("locked %d submission(s) not verified within the window", locked)
+    # Secrets held for a form that came back with an error are destroyed once their minutes are up.
+    held_secrets.purge_expired(now)
     return locked

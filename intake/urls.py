@@ -1,6 +1,6 @@
 from django.urls import path
 
-from intake import views
+from intake import shared_key_views, views
 
 app_name = "intake"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("s/<slug:public_id>/", views.verify, name="verify"),
     path("s/<slug:public_id>/new-code/", views.resend, name="resend"),
     path("s/<slug:public_id>/receipt/", views.receipt, name="receipt"),
+    path("s/<slug:public_id>/shared-key/", shared_key_views.confirm, name="shared_key_confirm"),
     path("i/<slug:token>/authorize/<int:credential_id>/", views.authorize, name="authorize"),
     path("i/<slug:token>/check-again/<int:credential_id>/", views.check_again, name="check_again"),
     path("oauth/canvas/callback", views.oauth_callback, name="oauth_callback"),

@@ -88,12 +88,15 @@ def start(request, token: str, kind: str = kinds.DEFAULT.slug):
             refused = refusal
             form.add_error(None, _refusal(refused, institution))
             status = refused.status
+            form.hold_secret()
         else:
+            form.release_secret()
             for warning in form.warnings:
                 messages.warning(request, warning)
             return redirect("intake:verify", verification.public_id)
     elif request.method == "POST":
         status = 400
+        form.hold_secret()  # an error not about the secret: it is not pasted again
     context = {
         "institution": institution,
         "kind": spec,

@@ -107,7 +107,7 @@ def summarise(credential: Credential, now: datetime.datetime, partner_name: str)
         masked_id=credential.masked_client_id,
         region=region_of(credential),
         date=credential.expires_on(),
-        days_left=credential.days_left(now),
+        days_left=credential.countdown(now),
         check=credential.last_check(),
         next_step=next_step(credential, now, partner_name),
     )

@@ -71,4 +71,4 @@ def test_it_offers_only_the_actions_the_user_may_take(bob, dana, institution):
 def test_a_purged_secret_says_when(bob, institution):
     credential = CredentialFactory(institution=institution)
     credential.revoke(timezone.now())
-    assert "Purged" in change_page(signed_in(bob), credential)
+    assert "Destroyed <time" in change_page(signed_in(bob), credential)

@@ -32,7 +32,7 @@ def listed(client, query="", **params):
     return {credential.pk for credential in response.context["cl"].result_list}
 
 
-def test_each_row_shows_institution_kind_masked_id_status_expiry_days_left_and_last_reminder(
+def test_each_row_shows_institution_kind_masked_id_status_expiry_and_days_left_and_the_page_the_last_reminder(
     bob, institution, no_decryption
 ):
     credential = CredentialFactory(institution=institution, secret=SECRET, expires_at=in_days(5))
@@ -50,8 +50,10 @@ def test_each_row_shows_institution_kind_masked_id_status_expiry_days_left_and_l
     assert 'kd-status-active">Active<' in html
     assert credential.expires_on().isoformat() in html
     assert f'kd-urgency-urgent">{credential.days_left()} days left<' in html
-    assert (timezone.localdate() - datetime.timedelta(days=2)).isoformat() in html
     assert SECRET not in html
+    page = signed_in(bob).get(f"{LIST}{credential.pk}/change/").content.decode()
+    assert "Last reminder sent" in page
+    assert (timezone.localdate() - datetime.timedelta(days=2)).isoformat() in page
 
 
 @pytest.mark.parametrize("days, urgency", [(90, "ok"), (20, "soon"), (3, "urgent"), (-2, "lapsed")])

@@ -27,6 +27,7 @@ from keys.models import CalendarFeed, Credential, Institution, InstitutionImport
 from keys.onboarding import campaigns, institution_csv
 from keys.tasks import purge_dead_secrets, run_live_checks, send_reminders
 from portal.logs import JsonFormatter, KeydropFilter
+from tests.factories import CredentialFactory, InstitutionFactory
 from tests.fakes import FakeDap
 from tests.flows import VALID_DAP_CLIENT_ID, form_data, submit, wrong_code
 from tests.staff_cast import signed_in
@@ -117,6 +118,15 @@ def hand_it_over(walk: Walk) -> None:
     """The customer hands the canary over: a one-day key, a wrong code, a bad code, then the right one."""
     # Instructure (the loopback fake) knows the key: the checks send the canary to it, and only to it.
     walk.fake_dap.add_key(VALID_DAP_CLIENT_ID, CANARY)
+    # Another institution already holds this key (awaiting its partner secret, so never checked):
+    # the hand-over flags it, emails staff and shows it on the pages below.
+    CredentialFactory(
+        institution=InstitutionFactory(contacts=[]),
+        client_id=VALID_DAP_CLIENT_ID,
+        key_type="partner",
+        status=Credential.Status.AWAITING_SECRET,
+        secret=None,
+    )
     walk.customer = Client()
     # A one-day key: its reminder is due at once, and its lapse notice and purge follow tomorrow.
     response, walk.verification = submit(walk.customer, walk.institution, client_secret=CANARY, expiry="1d")
@@ -148,6 +158,14 @@ def error_pages_show_none_of_it(walk: Walk) -> None:
     assert_no_canary(error_page.content, "the error page")
     assert production_error.status_code == 500
     assert_no_canary(production_error.content, "the production error page")
+    # A form error about the date: the secret is kept sealed on the server, never in the page.
+    future = (timezone.localdate() + datetime.timedelta(days=3)).isoformat()
+    held = Client().post(
+        walk.institution.intake_path(),
+        form_data(walk.customer, walk.institution, client_secret=CANARY, created_on=future),
+    )
+    assert held.status_code == 400 and b"We kept the secret you pasted" in held.content
+    assert_no_canary(held.content, "the form returned after an error that was not about the secret")
     too_large = Client().post(
         walk.institution.intake_path(), {"client_secret": CANARY, "padding": "x" * 2 * 1024 * 1024}
     )
@@ -160,6 +178,9 @@ def the_customers_pages_show_none_of_it(walk: Walk) -> None:
     # The customer's view of the institution's keys, on the intake page and in the receipt email.
     assert_no_canary(walk.customer.get(walk.institution.intake_path()).content, "the intake page's current keys")
     assert_no_canary(walk.customer.get(f"/s/{walk.verification.public_id}/receipt/").content, "the receipt page")
+    shared = walk.customer.post(f"/s/{walk.verification.public_id}/shared-key/", follow=True)
+    assert "You confirmed that" in shared.content.decode()
+    assert_no_canary(shared.content, "the receipt after confirming a shared key")
 
 
 def staff_pages_show_none_of_it(walk: Walk) -> None:
@@ -188,11 +209,13 @@ def staff_pages_show_none_of_it(walk: Walk) -> None:
         f"/admin/keys/institution/{walk.institution.pk}/change/",
         "/admin/django_q/schedule/",
         "/admin/keys/credential/?status=active&expires_within=90",
+        "/admin/keys/credential/?shared_key=flagged",
+        f"/admin/keys/credential/{walk.credential.pk}/consortium/",
         f"/admin/keys/credential/{walk.credential.pk}/reveal/",
         f"/admin/keys/credential/{walk.credential.pk}/revoke/",
         "/admin/keys/credential/calendar/",
         "/admin/keys/auditevent/",
-        f"/admin/keys/auditevent/{walk.credential.audit_events.get().pk}/change/",
+        f"/admin/keys/auditevent/{walk.credential.audit_events.get(action='verified').pk}/change/",
     ]
     for page in pages:
         response = walk.staff.get(page)
@@ -350,6 +373,7 @@ def nothing_written_holds_it(walk: Walk) -> None:
         b"Canvas no longer accepts the",
         b"stopped working",
         b"Receipt: ",
+        b"already on file",
     ):
         assert subject in written, f"no {subject!r} email was written to be searched"
     for path in mail_files:

@@ -50,6 +50,7 @@ def test_the_counts_cover_active_expiring_lapsed_pending_locked_awaiting_and_nev
         # Example University has no key; the pending and the two locked submissions' institutions
         # never got one verified.
         "Never handed over": 4,
+        "Shared keys": 0,
     }
 
 
@@ -130,7 +131,7 @@ def test_nothing_but_a_count_of_pending_submissions_reaches_the_dashboard(bob, i
     assert tile_counts()["Expiring within 30 days"] == 0
 
 
-def test_the_dashboard_costs_four_queries_and_one_per_capability_tile_whatever_the_number_of_credentials(bob):
+def test_the_dashboard_costs_five_queries_and_one_per_capability_tile_whatever_the_number_of_credentials(bob):
     client = signed_in(bob)
     client.get("/admin/")
     baseline = queries_to_load(client, "/admin/")
@@ -139,7 +140,7 @@ def test_the_dashboard_costs_four_queries_and_one_per_capability_tile_whatever_t
     assert queries_to_load(client, "/admin/") == baseline
     with CaptureQueriesContext(connection) as captured:
         dashboard.tiles(timezone.now()), dashboard.timeline(timezone.now())
-    assert len(captured) == 4 + (Credential.objects.awaiting_authorization() is not None)
+    assert len(captured) == 5 + (Credential.objects.awaiting_authorization() is not None)
 
 
 @pytest.mark.parametrize("value", ["2027-13", "2027-00", "27-01", "٢٠٢٧-٠٣", "2027-3x", "9999-12", "", "2027-03-01"])

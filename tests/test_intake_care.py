@@ -92,7 +92,7 @@ def test_a_refused_form_starts_with_a_summary_of_its_errors_linked_to_the_fields
     summary = html[html.index('id="error-summary"') : html.index("</ul>", html.index('id="error-summary"'))]
     assert 'role="alert" tabindex="-1"' in html
     assert '<a href="#id_client_id">Client ID: That doesn' in summary
-    assert '<a href="#field-expiry">Expiry: This field is required.</a>' in summary
+    assert '<a href="#field-expiry">Expiry: Choose the expiry you set for the key in Canvas.</a>' in summary
     assert '<ul class="errorlist" role="alert"' not in html and 'role="alert"><li>' not in html
 
 

@@ -220,9 +220,9 @@ def test_a_code_that_is_not_six_ascii_digits_is_a_form_error_not_an_attempt(clie
     assert response.status_code == 400
     assert (
         "Enter the six digits" in response.content.decode()
-        or "Ensure this value" in response.content.decode()
+        or "longer than a code" in response.content.decode()
         or "Null characters" in response.content.decode()
-        or "This field is required" in response.content.decode()
+        or "Enter the six digits from the email" in response.content.decode()
     )
     pending.refresh_from_db()
     assert pending.wrong_attempts == 0

@@ -57,3 +57,10 @@ def intake_field(field):
         format_html(' value="{}"', widget["value"]) if widget["value"] is not None else "",
         flatatt(widget["attrs"]),
     )
+
+
+@register.simple_tag
+def error_count(form, extra_errors=None) -> int:
+    """How many messages the error summary lists, so its title says "a problem" for one."""
+    listed = sum(len(errors) for errors in form.errors.values()) if form is not None else 0
+    return listed + len(extra_errors or [])

@@ -5,8 +5,10 @@
 - dashboard: the expiry dashboard's figures.
 - institutions: institutions and their contacts; onboarding: their CSV import and export, and
   starting campaigns from the list; campaigns: each campaign's pages.
+- credential_words: the credential's page in words; shared_keys: one key held by two institutions.
+- outbox: reminders, check alerts, campaign messages and checks, read-only, each field explained.
 - accounts: staff accounts and groups, audited.
 - audit: the read-only audit trail.
 """
 
-from keys.admin import accounts, audit, campaigns, credentials, institutions  # noqa: F401  (registered on import)
+from keys.admin import accounts, audit, campaigns, credentials, institutions, outbox  # noqa: F401  (registered on import)

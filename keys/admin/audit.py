@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 
+from keys import display
 from keys.admin.credentials import ReadOnlyAdmin
 from keys.admin.filters import client_id_search_q
 from keys.models import AuditEvent
@@ -11,7 +12,8 @@ from keys.models import AuditEvent
 class AuditEventAdmin(ReadOnlyAdmin):
     """Read-only for everyone, superusers included: the trail is only ever appended to."""
 
-    list_display = ["at", "actor", "action", "institution", "credential_label", "reason_short", "ip", "detail"]
+    # The address is on the event's page: the list keeps room for what happened.
+    list_display = ["at_shown", "actor", "action", "institution", "credential_label", "reason_short", "detail"]
     list_filter = ["action", ("at", admin.DateFieldListFilter)]
     search_fields = ["actor", "institution__name", "institution__slug", "reason", "detail"]
     list_select_related = ["institution", "credential__institution"]
@@ -27,6 +29,10 @@ class AuditEventAdmin(ReadOnlyAdmin):
             # A credential by its whole Client ID or what its mask shows, never by any part of it.
             queryset = queryset | filtered.filter(client_id_search_q(search_term.strip(), "credential__client_id"))
         return queryset, duplicates
+
+    @admin.display(description="When", ordering="at")
+    def at_shown(self, event):
+        return display.moment_html(event.at, event.institution)
 
     @admin.display(description="Credential")
     def credential_label(self, event):

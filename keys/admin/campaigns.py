@@ -4,18 +4,20 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
+from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from keys import audit
+from keys import audit, display
 from keys.admin.credential_views import may_export
 from keys.admin.onboarding import CAMPAIGN_PERMISSION, csv_response
-from keys.models import Campaign, CampaignMessage
+from keys.models import Campaign, CampaignInvitation, CampaignMessage
 from keys.onboarding import campaigns
 from portal.client import client_ip
 
@@ -24,7 +26,7 @@ class CampaignPages(admin.ModelAdmin):
     """A campaign's pages: the funnel, every institution's stage, who has not responded.
     Registered in keys/admin/, with the lists' guard against queries the database cannot run."""
 
-    list_display = ["name", "kind_label", "created_at", "created_by", "institution_count", "open_count", "closed_at"]
+    list_display = ["name", "kind_label", "started", "institution_count", "open_count", "closed"]
     list_filter = ["kind"]
     search_fields = ["name", "invitations__institution__name", "invitations__institution__slug"]
     fields = ["name", "kind_label", "created_by", "created_at", "chase_after_days", "max_chasers", "closed_at"]
@@ -33,12 +35,22 @@ class CampaignPages(admin.ModelAdmin):
     list_per_page = 100
 
     def get_queryset(self, request):
+        # "Still chased" as the campaign's own page reads it (CampaignInvitationQuerySet.with_chase).
+        chased = (
+            CampaignInvitation.objects.filter(campaign=OuterRef("pk"))
+            .with_chase(timezone.now())
+            .filter(chased=True)
+            .order_by()
+            .values("campaign")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
         return (
             super()
             .get_queryset(request)
             .annotate(
                 institution_count=Count("invitations", distinct=True),
-                open_count=Count("invitations", filter=Q(invitations__is_open=True), distinct=True),
+                open_count=Coalesce(Subquery(chased), 0),
             )
         )
 
@@ -54,6 +66,14 @@ class CampaignPages(admin.ModelAdmin):
     @admin.display(description="Key", ordering="kind")
     def kind_label(self, campaign):
         return campaign.kind_spec.label
+
+    @admin.display(description="Started", ordering="created_at")
+    def started(self, campaign):
+        return format_html("{}<br>by {}", display.day(timezone.localdate(campaign.created_at)), campaign.created_by)
+
+    @admin.display(description="Closed", ordering="closed_at")
+    def closed(self, campaign):
+        return display.day(timezone.localdate(campaign.closed_at)) if campaign.closed_at else display.EMPTY
 
     @admin.display(description="Institutions", ordering="institution_count")
     def institution_count(self, campaign):
@@ -85,7 +105,7 @@ class CampaignPages(admin.ModelAdmin):
             now = timezone.now()
             only_waiting = request.GET.get("stage") == "not_responded"
             invitations = (
-                campaign.invitations.with_stages(now)
+                campaign.invitations.with_chase(now)
                 .select_related("institution")
                 .annotate(sent=Count("messages", filter=Q(messages__state=CampaignMessage.State.SENT)))
             )

@@ -12,28 +12,34 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from keys import display
 from keys.admin.credential_views import COMPLETE_PERMISSION, REVEAL_PERMISSION, REVOKE_PERMISSION, CredentialPages
+from keys.admin.credential_words import CredentialInWords
 from keys.admin.filters import CREDENTIAL_FILTERS, client_id_search_q
+from keys.admin.shared_keys import SharedKeyFilter, SharedKeyPages
 from keys.models import Credential, ReminderNotice
-from keys.templatetags.keydrop_admin import check_badge, days_left, status_badge
+from keys.templatetags.keydrop_admin import days_left, status_badge
 
 # The list columns' HTML; the badge and days left are shared with the change form's templates.
 
 
 def check_summary(credential: Credential) -> str:
-    """What Canvas said last, and what that means, in a line for staff."""
+    """What Canvas said last, and what that means, in a line for staff (every moment in one format)."""
+
+    def at(moment) -> str:
+        return display.moment(moment, credential.institution)
+
     if credential.status == credential.Status.REJECTED:
-        when = f"{timezone.localtime(credential.rejected_at):%Y-%m-%d %H:%M}"
-        return f"Rejected when handed over ({when}): {credential.last_check_reason}"
+        return f"Rejected when handed over ({at(credential.rejected_at)}): {credential.last_check_reason}"
     if not credential.last_check_at:
         return "Not checked yet."
     parts = [credential.last_check_reason]
     if credential.failing_since:
-        parts.append(f"Failing since {timezone.localtime(credential.failing_since):%Y-%m-%d %H:%M}.")
+        parts.append(f"Failing since {at(credential.failing_since)}.")
     if credential.last_worked_at:
-        parts.append(f"Last worked {timezone.localtime(credential.last_worked_at):%Y-%m-%d %H:%M}.")
+        parts.append(f"Last worked {at(credential.last_worked_at)}.")
     if credential.next_check_at and credential.status in credential.USABLE_STATUSES:
-        parts.append(f"Next check {timezone.localtime(credential.next_check_at):%Y-%m-%d %H:%M}.")
+        parts.append(f"Next check {at(credential.next_check_at)}.")
     return " ".join(parts)
 
 
@@ -57,19 +63,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Credential)
-class CredentialAdmin(CredentialPages, ReadOnlyAdmin):
-    list_display = [
-        "institution",
-        "kind_label",
-        "client_id_masked",
-        "status_badge",
-        "last_check",
-        "expires_on_display",
-        "days_left_display",
-        "last_reminder",
-    ]
-    list_display_links = ["client_id_masked"]
-    list_filter = CREDENTIAL_FILTERS
+class CredentialAdmin(CredentialInWords, SharedKeyPages, CredentialPages, ReadOnlyAdmin):
+    list_filter = [*CREDENTIAL_FILTERS, SharedKeyFilter]
     search_fields = ["institution__name", "institution__slug"]  # and the Client ID, as get_search_results allows
     search_help_text = (
         "Institution name or slug, a whole Client ID, or what its mask shows (region, last four characters)."
@@ -82,14 +77,26 @@ class CredentialAdmin(CredentialPages, ReadOnlyAdmin):
     change_form_template = "admin/keys/credential/change_form.html"
     change_list_template = "admin/keys/credential/change_list.html"
     fieldsets = [
-        (None, {"fields": ["institution", "kind_label", "client_id_masked", "status_badge", "key_type", "canvas_url"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "institution",
+                    "kind_label",
+                    "client_id_masked",
+                    "status_badge",
+                    "key_type_shown",
+                    "canvas_address",
+                ]
+            },
+        ),
         (
             "Expiry",
-            {"fields": ["lifetime", "key_created_on", "expires_on_display", "days_left_display", "last_reminder"]},
+            {"fields": ["lifetime_shown", "created_in_canvas", "expiry_shown", "days_left_display", "last_reminder"]},
         ),
-        ("Verification", {"fields": ["submitted_at", "verified_at", "verified_email"]}),
+        ("Verification", {"fields": ["handed_over", "confirmed", "confirmed_by"]}),
         ("Live checks", {"fields": ["last_check", "check_summary"]}),
-        ("Secret", {"fields": ["secret_state", "superseded_by", "superseded_at", "revoked_at"]}),
+        ("Secret", {"fields": ["secret_state", "replaced_by", "revoked_on"]}),
         # The check history, the key history and the audit trail follow, from templates (change_form.html).
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
@@ -131,17 +138,9 @@ class CredentialAdmin(CredentialPages, ReadOnlyAdmin):
         # The region Canvas reported, where the Client ID does not already say it.
         return f"{masked} · {credential.region}" if credential.region and credential.region not in masked else masked
 
-    @admin.display(description="Last check", ordering="last_check_at")
-    def last_check(self, credential):
-        return check_badge(credential)
-
     @admin.display(description="What Canvas said")
     def check_summary(self, credential):
         return check_summary(credential)
-
-    @admin.display(description="Status", ordering="status")
-    def status_badge(self, credential):
-        return status_badge(credential)
 
     @admin.display(description="Expires on", ordering="expires_at")
     def expires_on_display(self, credential):
@@ -152,15 +151,10 @@ class CredentialAdmin(CredentialPages, ReadOnlyAdmin):
     def days_left_display(self, credential):
         return days_left(credential, timezone.now())
 
-    @admin.display(description="Last reminder sent", ordering="last_reminder_at")
-    def last_reminder(self, credential):
-        sent = getattr(credential, "last_reminder_at", None)
-        return timezone.localtime(sent).strftime("%Y-%m-%d %H:%M") if sent else "—"
-
     @admin.display(description="Secret")
     def secret_state(self, credential):
         if credential.secret_purged_at:
-            return f"Purged {timezone.localtime(credential.secret_purged_at):%Y-%m-%d %H:%M}"
+            return format_html("Destroyed {}", display.moment_html(credential.secret_purged_at, credential.institution))
         if getattr(credential, "secret_stored", False):
             return "Stored, encrypted. Reveal it only with a reason; every reveal is recorded."
         if credential.awaits_partner_secret:
@@ -180,8 +174,6 @@ class CredentialAdmin(CredentialPages, ReadOnlyAdmin):
                 checks=obj.checks.all()[:30],
                 audit_events=obj.audit_events.order_by("-at")[:20],
                 now=now,
+                **self.shared_key_context(request, obj),
             )
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
-
-
-# Audit trail ---------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def row(credential: Credential, now: datetime.datetime) -> list:
         credential.get_status_display(),
         credential.get_key_type_display(),
         credential.expires_on().isoformat() if credential.expires_at else "",
-        credential.days_left(now),
+        credential.countdown(now),  # as the list shows it: none for a key Canvas rejected
         timezone.localtime(last_reminder).isoformat() if last_reminder else "",
         timezone.localtime(credential.verified_at).isoformat() if credential.verified_at else "",
         credential.verified_email,

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from keys import kinds
+from keys import kinds, shared_keys
 from keys.models import Credential
 from keys.onboarding import campaigns
 
@@ -75,7 +75,7 @@ class Tile:
 
 
 def tiles(now: datetime.datetime) -> list[Tile]:
-    """The counts staff look at first, in three queries (and one more once authorization exists)."""
+    """The counts staff look at first, in four queries (and one more once authorization exists)."""
     start_of_today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     within_30 = now + datetime.timedelta(days=30)
     counts = Credential.objects.aggregate(
@@ -95,6 +95,7 @@ def tiles(now: datetime.datetime) -> list[Tile]:
     # the aggregate above it would be a subquery per row.
     counts["lapsed"] = Credential.objects.lapsed_without_renewal(now).count()
     counts["never"] = campaigns.never_handed_over().count()
+    counts["shared"] = shared_keys.flagged().count()
     return [
         Tile(
             "Active",
@@ -144,6 +145,13 @@ def tiles(now: datetime.datetime) -> list[Tile]:
             changelist_url(status=Status.AWAITING_SECRET),
             "warn" if counts["awaiting_secret"] else "muted",
             "Instructure Partner keys: enter the one-time password Instructure emailed you to make them work.",
+        ),
+        Tile(
+            "Shared keys",
+            counts["shared"],
+            changelist_url(shared_key="flagged"),
+            "bad" if counts["shared"] else "muted",
+            "Keys also on file for another institution: one institution's data could load as another's.",
         ),
         *capability_tiles(),
         Tile(

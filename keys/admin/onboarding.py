@@ -318,7 +318,7 @@ def institution_history(institution) -> dict:
     ]
     invitations = (
         CampaignInvitation.objects.filter(institution=institution)
-        .with_stages(now)
+        .with_chase(now)
         .select_related("campaign")
         .annotate(sent=Count("messages", filter=Q(messages__state=CampaignMessage.State.SENT)))
         .order_by("-campaign__created_at")

@@ -186,6 +186,10 @@ class Kind:
         """The Canvas host a check calls: the unit of Keydrop's per-host rate limit."""
         raise NotImplementedError
 
+    def key_identity(self, client_id: str) -> str:
+        """The key as Canvas knows it, for finding another holder of the same key: the id as typed."""
+        return client_id.strip()
+
     def base_url(self, credential) -> tuple[str, str]:
         """The variable a pipeline reads for the address to call with this key, and its value."""
         raise NotImplementedError

@@ -40,6 +40,11 @@ class DataAccessPlatformKind(Kind):
     def check_host(self, credential) -> str:
         return urlsplit(settings.PORTAL_DAP_API_URL).hostname or ""
 
+    def key_identity(self, client_id: str) -> str:
+        """The UUID alone, in lower case: the region prefix is sometimes left out, and case varies."""
+        match = _DAP_CLIENT_ID.fullmatch(client_id.strip())
+        return match["uuid"].lower() if match else client_id.strip().lower()
+
     def base_url(self, credential) -> tuple[str, str]:
         # The official client reads DAP_API_URL: a partner on another gateway must not get the default one.
         return "DAP_API_URL", settings.PORTAL_DAP_API_URL

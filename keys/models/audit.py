@@ -54,6 +54,9 @@ class AuditEvent(models.Model):
         AUTHORIZATION_EMAILED = "authorization_emailed", "Authorization link emailed"
         ACCESS_TOKEN_EXPORT = "access_token_export", "Access token exported"
         GRANT_REVOKED = "grant_revoked", "Access revoked in Canvas"
+        # One key, one institution
+        SHARED_KEY_CONFIRMED = "shared_key_confirmed", "Customer confirmed a shared key"
+        CONSORTIUM_MARKED = "consortium_marked", "Marked as a key a consortium shares"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.CharField(max_length=200, help_text="A staff username, cli:<user>, or the customer contact.")

@@ -23,7 +23,7 @@ class CredentialCheck(models.Model):
         HANDOVER = "handover", "Hand-over"
         RETRY = "retry", "Hand-over retry"
         SCHEDULE = "schedule", "Daily check"
-        COMMAND = "command", "check_credentials"
+        COMMAND = "command", "Run by staff from the command line"
         PARTNER_SECRET = "partner_secret", "Partner secret entered"
         CHECK_AGAIN = "check_again", "Check again, after a fix in Canvas"
         AUTHORIZATION = "authorization", "Admin authorized in Canvas"

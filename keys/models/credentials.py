@@ -18,7 +18,7 @@ from keys.models.checks import CheckAlert
 from keys.models.credential_queries import CredentialQuerySet
 from keys.models.grants import CanvasGrant
 from keys.models.institutions import Institution
-from keys.models.reminders import ReminderNotice
+from keys.models.reminders import ReminderNotice, reminder_plan
 from keys.outcomes import Outcome
 from keys.sealing import Sealed, SealedSecretField
 
@@ -121,6 +121,27 @@ class Credential(models.Model):
     check_claimed_by = models.CharField(max_length=32, blank=True, editable=False)
     check_claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
 
+    # One key, one institution (keys/shared_keys.py) ----------------------------------------
+    # The key as Canvas knows it, whatever the spelling (a Canvas Data 2 Client ID with or without
+    # its region, in any case): a hand-over finds another holder of the same key in one indexed query.
+    key_identity = models.CharField(max_length=255, blank=True, editable=False, db_index=True)
+    shared_key_found_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the hand-over found this key already held by another institution; staff were emailed then.",
+    )
+    shared_key_confirmed_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When the customer confirmed that they share this key."
+    )
+    consortium_marked_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When staff recorded that the institutions holding this key truly share it: no longer flagged.",
+    )
+    consortium_marked_by = models.CharField(max_length=200, blank=True, editable=False)
+
     objects = CredentialQuerySet.as_manager()
 
     class Meta:
@@ -161,6 +182,12 @@ class Credential(models.Model):
     def __str__(self) -> str:
         return f"{self.kind_spec.label} {self.masked_client_id} ({self.institution})"
 
+    # The key's identity follows its Client ID (keys/shared_keys.py).
+    def save(self, *args, **kwargs):
+        if self.kind in kinds.KINDS and self.client_id:
+            self.key_identity = self.kind_spec.key_identity(self.client_id)
+        super().save(*args, **kwargs)
+
     # Questions a credential answers about itself -----------------------------------------
 
     @property
@@ -196,6 +223,16 @@ class Credential(models.Model):
             and self.has_secret
             and (self.expires_at is None or self.expires_at > now)
         )
+
+    @property
+    def counts_down(self) -> bool:
+        """Only a verified key that is or was in use counts down to its date. One Canvas rejected,
+        that waits for a fix in Canvas, or was revoked or locked has no days left."""
+        return self.status in self.TRACKED_STATUSES
+
+    def countdown(self, now: datetime.datetime | None = None) -> int | None:
+        """Days left as every list, page, CSV and the customer's pages show them."""
+        return self.days_left(now) if self.counts_down else None
 
     def expiry_urgency(self, now: datetime.datetime | None = None) -> str:
         """lapsed, urgent (a week or less), soon (a month or less), ok, or none (no date)."""
@@ -364,33 +401,9 @@ class Credential(models.Model):
 
     # Reminders -----------------------------------------------------------------------------
 
-    def tracking_started_at(self) -> datetime.datetime | None:
-        """When the key's life began: its creation date in Canvas, else when it was verified."""
-        if self.key_created_on:
-            return kinds.start_of_day(self.key_created_on, self.institution.tz)
-        return self.verified_at
-
     def reminder_plan(self, now: datetime.datetime) -> list[tuple[int, datetime.datetime, str]]:
-        """(offset, due time, skip reason or "") for each reminder this credential gets.
-
-        Offsets longer than the key's whole lifetime are left out (a one-week key gets no 30-day
-        reminder). One whose time has passed by more than a day when tracking starts is
-        recorded as skipped rather than sent late as if it were on time; of those due within
-        the last day, only the one nearest expiry is kept.
-        """
-        if not self.expires_at:
-            return []
-        started = self.tracking_started_at() or now
-        lifetime = self.expires_at - started
-        offsets = [d for d in settings.PORTAL_REMINDER_OFFSETS_DAYS if datetime.timedelta(days=d) <= lifetime]
-        plan = []
-        for offset in sorted({*offsets, ReminderNotice.LAPSE}, reverse=True):
-            due = self.expires_at - datetime.timedelta(days=offset)
-            plan.append([offset, due, ""])
-        late = [item for item in plan if item[1] <= now]
-        for item in late[:-1] if late and late[-1][1] > now - datetime.timedelta(days=1) else late:
-            item[2] = "Its date had passed when the key was verified."
-        return [tuple(item) for item in plan]
+        """(offset, due time, skip reason or "") for each reminder this credential gets: reminders.plan."""
+        return reminder_plan(self, now)
 
     def is_final_reminder(self, offset: int) -> bool:
         return offset <= settings.PORTAL_FINAL_REMINDER_DAYS

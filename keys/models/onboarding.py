@@ -101,6 +101,19 @@ class CampaignInvitationQuerySet(models.QuerySet):
     def not_responded(self, now: datetime.datetime | None = None):
         return self.with_stages(now).filter(submitted=False)
 
+    def with_chase(self, now: datetime.datetime | None = None):
+        """Annotate ``chased``: the one reading of "still chased" for the campaign's page, the
+        campaigns list and the sweep. Open, nothing verified since the campaign began, and no key
+        of the kind works now (the campaign's own audience rule): a working key is never chased."""
+        now = now or timezone.now()
+        works = Credential.objects.working(now).filter(
+            institution=models.OuterRef("institution"), kind=models.OuterRef("kind")
+        )
+        chased = models.Q(is_open=True, verified=False) & ~models.Exists(works)
+        return self.with_stages(now).annotate(
+            chased=models.ExpressionWrapper(chased, output_field=models.BooleanField())
+        )
+
 
 class CampaignInvitation(models.Model):
     """One institution in one campaign. Its stage after "opened" is read from its credentials."""

@@ -9,6 +9,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from keys import kinds
+
 if TYPE_CHECKING:
     from keys.models.credentials import Credential
 
@@ -118,3 +120,33 @@ class CalendarFeed(models.Model):
 
 
 # Onboarding in bulk ----------------------------------------------------------------------
+
+
+def tracking_started_at(credential: "Credential") -> datetime.datetime | None:
+    """When the key's life began: its creation date in Canvas, else when it was verified."""
+    if credential.key_created_on:
+        return kinds.start_of_day(credential.key_created_on, credential.institution.tz)
+    return credential.verified_at
+
+
+def reminder_plan(credential: "Credential", now: datetime.datetime) -> list[tuple[int, datetime.datetime, str]]:
+    """(offset, due time, skip reason or "") for each reminder a credential gets.
+
+    Offsets longer than the key's whole lifetime are left out (a one-week key gets no 30-day
+    reminder). One whose time has passed by more than a day when tracking starts is recorded as
+    skipped rather than sent late as if it were on time; of those due within the last day, only the
+    one nearest expiry is kept. A pure function of the row and ``now``.
+    """
+    if not credential.expires_at:
+        return []
+    started = tracking_started_at(credential) or now
+    lifetime = credential.expires_at - started
+    offsets = [d for d in settings.PORTAL_REMINDER_OFFSETS_DAYS if datetime.timedelta(days=d) <= lifetime]
+    plan = []
+    for offset in sorted({*offsets, ReminderNotice.LAPSE}, reverse=True):
+        due = credential.expires_at - datetime.timedelta(days=offset)
+        plan.append([offset, due, ""])
+    late = [item for item in plan if item[1] <= now]
+    for item in late[:-1] if late and late[-1][1] > now - datetime.timedelta(days=1) else late:
+        item[2] = "Its date had passed when the key was verified."
+    return [tuple(item) for item in plan]

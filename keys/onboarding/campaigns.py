@@ -312,6 +312,8 @@ def cancel_reason(message: CampaignMessage, now: datetime.datetime) -> str:
     )
     if handed_over["verified"]:
         return "A key was verified."
+    if Credential.objects.working(now).filter(**mine).exists():
+        return "A key of this kind works."
     if handed_over["submitted"]:
         return "A key was handed over and awaits its code."
     return ""
@@ -418,7 +420,7 @@ def plan_chasers(now: datetime.datetime, limit: int = 1000) -> int:
     chasers ran out, wait if a submission is awaiting its code, else plan the next round."""
     due = (
         CampaignInvitation.objects.filter(is_open=True, next_chase_at__lte=now)
-        .with_stages(now)
+        .with_chase(now)
         .select_related("campaign")
         .order_by("next_chase_at")[:limit]
     )
@@ -428,6 +430,8 @@ def plan_chasers(now: datetime.datetime, limit: int = 1000) -> int:
         later = now + datetime.timedelta(days=campaign.chase_after_days)
         if invitation.verified:
             close(invitation, now, "A key was verified.")
+        elif not invitation.chased:
+            close(invitation, now, "A key of this kind works.")
         elif invitation.submitted:
             # Awaiting its code; if it locks, the institution is chased again next time.
             CampaignInvitation.objects.filter(pk=invitation.pk, next_chase_at=invitation.next_chase_at).update(

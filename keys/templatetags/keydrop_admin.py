@@ -6,6 +6,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from keys import display
 from keys.admin import dashboard
 from keys.models import Credential
 
@@ -30,9 +31,9 @@ def check_badge(credential: Credential):
             '<span class="kd-check kd-check-unchecked">not checked yet</span>{}', awaiting_badge(credential)
         )
     outcome = credential.last_check_outcome
-    when = f"{timezone.localtime(credential.last_check_at):%Y-%m-%d %H:%M}"
+    when = display.moment_html(credential.last_check_at, credential.institution)
     failing = mark_safe(' <span class="kd-badge kd-failing">failing</span>') if state == "failing" else ""
-    html = '<span class="kd-check kd-check-{}">{}</span>{} <span class="kd-muted">{}</span>{}'
+    html = '<span class="kd-check kd-check-{}">{}</span>{}<br><span class="kd-muted">{}</span>{}'
     return format_html(html, outcome, outcome, failing, when, awaiting_badge(credential))
 
 
@@ -51,7 +52,7 @@ def grant_summary(credential: Credential):
         return format_html('<span class="kd-badge kd-awaiting">awaiting authorization</span>{}', lost)
     if grant is None:
         return "—"
-    when = f"{timezone.localtime(grant.authorized_at):%Y-%m-%d %H:%M}"
+    when = display.moment_html(grant.authorized_at, credential.institution)
     purged = " Its tokens are destroyed." if grant.purged_at else ""
     return format_html(
         "Authorized by {} on {}, {} scope(s).{}", grant.authorized_by, when, len(grant.scope_list), purged
@@ -59,7 +60,7 @@ def grant_summary(credential: Credential):
 
 
 def days_left_label(credential: Credential, now) -> str:
-    days = credential.days_left(now)
+    days = credential.countdown(now)
     if days is None:
         return "no expiry"
     if days > 1:
@@ -73,8 +74,9 @@ def days_left_label(credential: Credential, now) -> str:
 
 @register.simple_tag
 def days_left(credential: Credential, now):
-    """Coloured by urgency while the key is live; a revoked or locked key's date no longer counts."""
-    if credential.status not in Credential.TRACKED_STATUSES:
+    """Coloured by urgency while the key is live; a key with no countdown (rejected, needing a fix,
+    revoked, locked) shows a dash, as the CSV leaves its cell empty."""
+    if not credential.counts_down:
         return mark_safe('<span class="kd-days kd-urgency-muted">—</span>')
     urgency = credential.expiry_urgency(now) if credential.status in Credential.LIVE_STATUSES else "muted"
     return format_html('<span class="kd-days kd-urgency-{}">{}</span>', urgency, days_left_label(credential, now))
@@ -87,3 +89,9 @@ def credential_dashboard(context):
         return {"show": False}
     now = timezone.now()
     return {"show": True, "tiles": dashboard.tiles(now), "timeline": dashboard.timeline(now)}
+
+
+@register.simple_tag
+def kd_when(value, institution=None):
+    """A moment as every staff page writes it (keys/display.py): the institution's zone, UTC on hover."""
+    return display.moment_html(value, institution)

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from intake import services
 from keys.checks import live_checks
-from keys.models import Credential, CredentialCheck, InstitutionImport
+from keys.models import Credential, CredentialCheck, InstitutionImport, ReminderNotice
 from keys.onboarding import campaigns
 from keys.outcomes import Verdict
 from tests.e2e import axe
@@ -78,6 +78,8 @@ def test_the_vendored_axe_is_the_pinned_version(checked_page, live_server):
 def test_no_customer_page_has_a_serious_violation(checked_page, live_server, institution):
     page, base, problems = checked_page, live_server.url, []
     CredentialFactory(institution=institution, expires_at=timezone.now() + datetime.timedelta(days=12))
+    # Another institution holds the key handed over below: the receipt says so and asks to confirm.
+    CredentialFactory(institution=InstitutionFactory(), client_id=VALID_DAP_CLIENT_ID)
     CredentialFactory(
         institution=institution,
         kind="developer_key",
@@ -96,10 +98,12 @@ def test_no_customer_page_has_a_serious_violation(checked_page, live_server, ins
     # A refused form: the error summary has focus, each field its message.
     page.goto(base + institution.intake_path())
     page.get_by_label("Client ID").fill("not a client id")
+    page.get_by_label("Secret", exact=True).fill("axe-Secret-value-0123456789")
     page.get_by_role("button", name="Submit and email me a code").click()
     page.wait_for_load_state()
     assert page.evaluate("document.activeElement.id") == "error-summary"
-    check(page, "the refused form", problems)
+    assert "We kept the secret you pasted" in page.content()
+    check(page, "the refused form, its secret kept on the server", problems)
 
     # The code page, a wrong code, then the receipt.
     page.goto(base + institution.intake_path())
@@ -117,7 +121,8 @@ def test_no_customer_page_has_a_serious_violation(checked_page, live_server, ins
     page.get_by_label("Six-digit code").fill(code)
     page.get_by_role("button", name="Confirm").click()
     page.wait_for_url("**/receipt/")
-    check(page, "the receipt", problems)
+    assert "already on file for another institution" in page.content()
+    check(page, "the receipt of a key another institution holds", problems)
 
     # A locked submission.
     customer = Client()
@@ -253,6 +258,10 @@ def test_no_keydrop_admin_page_has_a_serious_violation(checked_page, live_server
         institution=InstitutionFactory(), status=Credential.Status.AWAITING_SECRET, key_type="partner", secret=None
     )
     CredentialFactory(expires_at=timezone.now() + datetime.timedelta(days=400))
+    CredentialFactory(client_id=active.client_id)  # the same key at another institution
+    reminder = ReminderNotice.objects.create(
+        credential=active, offset_days=7, due_at=timezone.now(), not_before=timezone.now()
+    )
     InstitutionFactory(slug="never", contacts=["never@example.edu"])
     campaign = campaigns.start(
         campaigns.without_working_key("dap"), kind="dap", name="Autumn", actor="alice", now=timezone.now()
@@ -279,6 +288,13 @@ def test_no_keydrop_admin_page_has_a_serious_violation(checked_page, live_server
         f"/admin/keys/credential/{waiting.pk}/complete/",
         "/admin/keys/credential/calendar/",
         "/admin/keys/auditevent/",
+        f"/admin/keys/credential/{active.pk}/consortium/",
+        "/admin/keys/credential/?shared_key=flagged",
+        "/admin/keys/remindernotice/",
+        f"/admin/keys/remindernotice/{reminder.pk}/change/",
+        "/admin/keys/checkalert/",
+        "/admin/keys/campaignmessage/",
+        "/admin/keys/credentialcheck/",
         "/admin/two-step/setup/",
     ):
         visit(page, base, path, problems)
