@@ -142,7 +142,7 @@ def forget_destroyed_copies(connection) -> None:
     ciphertext) stays there until the log is checkpointed and restarted, and still decrypts.
     PRAGMA secure_delete (settings) zeroes freed bytes in the database file; a TRUNCATE checkpoint
     then copies the current pages back and empties the log. If a long reader keeps it busy, the next
-    destruction or the purge sweep (every 10 minutes) does it. PostgreSQL: see README, "Secrets".
+    destruction or the purge sweep (every 10 minutes) does it. PostgreSQL: see docs/guarantees.md, "Secrets at rest".
     """
     if connection.vendor == "sqlite":
         transaction.on_commit(lambda: _truncate_write_ahead_log(connection), using=connection.alias)

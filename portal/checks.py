@@ -308,8 +308,7 @@ KEEP_OUR_CALLBACK = (
 
 def _developer_key_samples() -> list[checks.CheckMessage]:
     hint = (
-        "Copy deploy/developer-key.toml, put in your product's redirect URIs and scopes, and name the copy "
-        "in PORTAL_DEVELOPER_KEY_FILE."
+        "Copy deploy/developer-key.toml, put in your product's scopes, and name the copy in PORTAL_DEVELOPER_KEY_FILE."
     )
     if not settings.PORTAL_DEVELOPER_KEY_FILE:
         samples = "The developer-key requirements customers see are Keydrop's samples."

@@ -3,7 +3,7 @@
 Everything comes from the environment. With nothing set, Keydrop runs on embedded defaults:
 SQLite, django-q2's ORM broker, outgoing mail written as files, and local keys generated once,
 all under one data folder (PORTAL_DATA_DIR, default ./var). deploy/keydrop.env lists every
-variable production sets (see README.md, Production).
+variable production sets (see docs/operations.md, Configuration).
 
 Production mode is DEBUG off. DEBUG defaults to on only while the keys are the local ones: once
 SECRET_KEY or PORTAL_ENCRYPTION_KEY comes from the environment, an unset DEBUG means off, and
@@ -293,7 +293,7 @@ PORTAL_PARTNER_KEY_EMAIL = os.getenv("PORTAL_PARTNER_KEY_EMAIL", "")
 # Verified key release: Instructure's rules (intake/rules.py) as defaults. A partner may tighten
 # them; check keydrop.W002 warns when one is looser.
 PORTAL_CODE_LIFETIME = envseconds("PORTAL_CODE_LIFETIME_SECONDS", rules.CODE_LIFETIME)
-PORTAL_CODE_MAX_RESENDS = envint("PORTAL_CODE_MAX_RESENDS", rules.MAX_RESENDS, minimum=0)
+PORTAL_CODE_MAX_RESENDS = envint("PORTAL_CODE_MAX_RESENDS", rules.MAX_RESENDS, minimum=1)
 PORTAL_CODE_MAX_ATTEMPTS = envint("PORTAL_CODE_MAX_ATTEMPTS", rules.MAX_ATTEMPTS, minimum=1)
 PORTAL_VERIFICATION_WINDOW = envseconds("PORTAL_VERIFICATION_WINDOW_SECONDS", rules.WINDOW)
 
@@ -319,7 +319,7 @@ PORTAL_STAFF_EMAILS = envlist("PORTAL_STAFF_EMAILS", "")
 PORTAL_REMINDER_CLAIM_SECONDS = envint("PORTAL_REMINDER_CLAIM_SECONDS", 600, minimum=1)
 
 # Partner staff workspace
-# Staff sign-in (see README "Staff sign-in"). A wrong password counts against the pair (username,
+# Staff sign-in (see docs/staff-guide.md, "Staff sign-in"). A wrong password counts against the pair (username,
 # client address): PORTAL_LOGIN_FAILURE_LIMIT of them lock that pair for PORTAL_LOGIN_LOCKOUT_MINUTES,
 # and a success clears that pair only. Failures against one username from anywhere count too: past
 # PORTAL_LOGIN_USERNAME_FAILURE_LIMIT in a day, each attempt waits a doubling back-off (not a lock),

@@ -4,7 +4,7 @@ Before: setting a secret to NULL left the page as it was, ciphertext and all, in
 write-ahead log (and its freed bytes in the database file), and that ciphertext still opened with
 the keys. Now freed bytes are zeroed (PRAGMA secure_delete) and, once the destroying transaction
 commits, the log is checkpointed and truncated. PostgreSQL keeps no such copy in a table Keydrop
-reads; what VACUUM does and does not remove is in the README.
+reads; what VACUUM does and does not remove is in docs/operations.md.
 """
 
 import pytest

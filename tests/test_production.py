@@ -1,9 +1,9 @@
-"""The production smoke test: the README's recipe, from the deploy kit, proven end to end.
+"""The production smoke test: the production recipe (docs/operations.md), from the deploy kit, proven end to end.
 
 nginx with a self-signed certificate (deploy/nginx/keydrop.conf) → gunicorn with two workers (the
 ExecStart of deploy/systemd/keydrop-web.service) → PostgreSQL and Redis, with two qclusters (the
 ExecStart of deploy/systemd/keydrop-scheduler.service), all reading one environment file made
-from deploy/keydrop.env, and the README's commands run through deploy/manage. Then, over https
+from deploy/keydrop.env, and the recipe's commands run through deploy/manage. Then, over https
 through nginx only:
 
 - hashed static files are served compressed and cached for a year;
@@ -129,7 +129,7 @@ class Processes:
 
 
 def environment_file(folder: Path, values: dict[str, str]) -> Path:
-    """deploy/keydrop.env with its placeholders replaced, as the README asks an operator to."""
+    """deploy/keydrop.env with its placeholders replaced, as docs/operations.md asks an operator to."""
     lines = []
     for line in (DEPLOY / "keydrop.env").read_text().splitlines():
         setting = re.fullmatch(r"(# )?([A-Z][A-Z0-9_]*)=.*", line)

@@ -177,7 +177,7 @@ def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def filled_in(data_dir: str | Path) -> dict[str, str]:
-    """The template with every placeholder replaced, as the README asks."""
+    """The template with every placeholder replaced, as docs/operations.md asks."""
     env = {
         name: value.replace("partner.example", "keydrop.internal").replace("CHANGE-ME", "s3cret-pw")
         for name, value in template_env().items()

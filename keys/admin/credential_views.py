@@ -123,8 +123,8 @@ class CredentialPages:
             except SecretUnreadable:
                 form.add_error(
                     None,
-                    "The stored secret cannot be decrypted with the current keys (see rotate_keys in the README). "
-                    "Nothing was revealed.",
+                    "The stored secret cannot be decrypted with the current keys "
+                    "(see rotate_keys in docs/operations.md). Nothing was revealed.",
                 )
                 status = 409
             else:

@@ -62,7 +62,7 @@ def ask_canvas(
         verdict = grants.confirm(credential, verdict, timezone.now())  # and the admin's grant, if it has one
     except SecretUnreadable:
         verdict = Verdict.inconclusive(
-            "The stored secret cannot be decrypted with the configured keys (see rotate_keys in the README)."
+            "The stored secret cannot be decrypted with the configured keys (see rotate_keys in docs/operations.md)."
         )
     except Exception as exc:  # a fault in Keydrop must not stop a sweep, nor ever raise an alarm
         log.warning("check of credential %s stopped inside Keydrop: %s", credential.pk, type(exc).__name__)

@@ -2,8 +2,8 @@
 
 Only the protocol lives here (reference: canvas-auth-endpoints.md, and Canvas's own
 ``oauth2_provider_controller.rb`` and ``lib/canvas/oauth``). What an answer *means* for a
-credential (works, rejected, inconclusive, and the fix in words) is the kind's business, in
-``keys/kinds.py``. Every request goes through ``keys.instructure.outbound``.
+credential (works, rejected, inconclusive, and the fix in words) is read in
+``keys/instructure/answers.py``. Every request goes through ``keys.instructure.outbound``.
 
 An answer object keeps only what a reading needs: status, error words, scope facts. Bodies are
 dropped here; tokens leave this module only in a ``Grant``, for ``keys.instructure.grants`` to seal or hand out.

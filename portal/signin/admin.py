@@ -5,7 +5,7 @@ recovery codes, and would let one staff member give another a device. People enr
 administrator can only reset (audited, on the user's page).
 
 django-axes' pages stay, with every deletion told to the audit trail (``access_records_deleted``):
-deleting an access attempt is how staff lift a (username, address) lock early (README), so it is a
+deleting an access attempt is how staff lift a (username, address) lock early (docs/staff-guide.md), so it is a
 privileged action like any other, and so is deleting the sign-in history.
 """
 

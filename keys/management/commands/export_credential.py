@@ -162,7 +162,7 @@ class Command(BaseCommand):
         except SecretUnreadable as error:
             raise CommandError(
                 "The stored secret cannot be decrypted with the configured SECRET_KEY and PORTAL_ENCRYPTION_KEY "
-                "(see rotate_keys in the README). Nothing was exported."
+                "(see rotate_keys in docs/operations.md). Nothing was exported."
             ) from error
         except answers.AccessRefused as error:
             raise CommandError(f"Canvas did not issue an access token: {error} Nothing was exported.") from error
