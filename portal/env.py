@@ -42,6 +42,22 @@ def envint(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name}={value!r} is not a whole number.") from None
 
 
+def envpositive(name: str, default: int) -> int:
+    """A whole number above zero: a count or a duration that zero would break rather than turn off."""
+    value = envint(name, default)
+    if value < 1:
+        raise ImproperlyConfigured(f"{name}={value} must be at least 1.")
+    return value
+
+
+def retired(names: dict[str, str]) -> None:
+    """Refuse variables Keydrop no longer reads, naming what replaced each: a setting quietly
+    ignored is one the operator believes in."""
+    for name, instead in names.items():
+        if _raw(name) is not None:
+            raise ImproperlyConfigured(f"{name} is no longer read: {instead}")
+
+
 def envseconds(name: str, default: datetime.timedelta) -> datetime.timedelta:
     """A duration given in whole seconds, as every *_SECONDS variable is."""
     return datetime.timedelta(seconds=envint(name, int(default.total_seconds())))

@@ -34,7 +34,7 @@ def test_sweeps_that_read_the_same_rows_send_each_email_once_and_keep_the_daily_
     with SMTPSink() as sink:
         sweeps = [
             paused_manage(
-                "keys.onboarding.campaigns:due_candidates",
+                "keys.outbox:candidates",
                 "send_campaign_emails",
                 "--batch-size",
                 "30",
