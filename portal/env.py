@@ -32,22 +32,19 @@ def envbool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}={value!r} is not a yes/no value: use 1/0, true/false, yes/no or on/off.")
 
 
-def envint(name: str, default: int) -> int:
+def envint(name: str, default: int, *, minimum: int | None = None) -> int:
+    """A whole number; below ``minimum`` stops the start (a zero interval or limit would divide by
+    zero, or quietly stop what it paces)."""
     value = _raw(name)
     if value is None:
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise ImproperlyConfigured(f"{name}={value!r} is not a whole number.") from None
-
-
-def envpositive(name: str, default: int) -> int:
-    """A whole number above zero: a count or a duration that zero would break rather than turn off."""
-    value = envint(name, default)
-    if value < 1:
-        raise ImproperlyConfigured(f"{name}={value} must be at least 1.")
-    return value
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name}={value!r} is too small: it must be at least {minimum}.")
+    return number
 
 
 def retired(names: dict[str, str]) -> None:

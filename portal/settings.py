@@ -22,7 +22,7 @@ import dj_email_url
 from intake import rules
 from portal import developer_key
 from portal.client import parse_networks
-from portal.env import envbool, envchoice, envint, envlist, envpositive, envseconds, local_keys, retired
+from portal.env import envbool, envchoice, envint, envlist, envseconds, local_keys, retired
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.getenv("PORTAL_DATA_DIR", BASE_DIR / "var")).resolve()
@@ -300,7 +300,7 @@ PORTAL_STAFF_EMAILS = envlist("PORTAL_STAFF_EMAILS", "")
 # Every claim a sweep takes (reminders, check alerts, campaign emails, live checks) lasts at least
 # this long, and always past the end of the sweep's time by the longest a send in flight may take
 # (keys/outbox.py); a worker that dies leaves what it claimed to the next sweep once the claim runs out.
-PORTAL_CLAIM_SECONDS = envpositive("PORTAL_CLAIM_SECONDS", 600)
+PORTAL_CLAIM_SECONDS = envint("PORTAL_CLAIM_SECONDS", 600, minimum=1)
 retired(
     {
         f"PORTAL_{name}_CLAIM_SECONDS": "every sweep's claim follows PORTAL_CLAIM_SECONDS."

@@ -17,7 +17,7 @@ Guarantee, then the tests that prove it:
   test_a_refused_message_is_retried_on_the_back_off_schedule;
 - only the claim's holder records: test_a_sweep_whose_claim_was_taken_over_records_nothing;
 - a sweep without time is refused: test_a_sweep_without_time_is_refused,
-  test_a_command_without_time_is_refused_by_name (PORTAL_CLAIM_SECONDS: tests/test_env.py);
+  test_a_command_without_time_is_refused_by_name (the old claim settings and PORTAL_CLAIM_SECONDS=0: tests/test_env.py);
 - one vocabulary: rows from before it say why and to whom where the others do
   (test_reasons_and_recipients_recorded_before_the_one_outbox_are_where_staff_now_look), and staff
   opening a stuck row are told what each field means.
