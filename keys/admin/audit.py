@@ -3,7 +3,7 @@
 from django.contrib import admin
 
 from keys import display
-from keys.admin.credentials import ReadOnlyAdmin
+from keys.admin.base import ReadOnlyAdmin
 from keys.admin.filters import client_id_search_q
 from keys.models import AuditEvent
 

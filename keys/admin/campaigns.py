@@ -15,6 +15,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from keys import audit, display
+from keys.admin.base import ReadOnlyAdmin
 from keys.admin.credential_views import may_export
 from keys.admin.onboarding import CAMPAIGN_PERMISSION, csv_response
 from keys.models import Campaign, CampaignInvitation, CampaignMessage
@@ -22,9 +23,9 @@ from keys.onboarding import campaigns
 from portal.client import client_ip
 
 
-class CampaignPages(admin.ModelAdmin):
-    """A campaign's pages: the funnel, every institution's stage, who has not responded.
-    Registered in keys/admin/, with the lists' guard against queries the database cannot run."""
+class CampaignPages(ReadOnlyAdmin):
+    """A campaign's pages: the funnel, every institution's stage, who has not responded. Read-only:
+    campaigns start from the institutions list, or with `manage.py invite`."""
 
     list_display = ["name", "kind_label", "started", "institution_count", "open_count", "closed"]
     list_filter = ["kind"]
@@ -53,15 +54,6 @@ class CampaignPages(admin.ModelAdmin):
                 open_count=Coalesce(Subquery(chased), 0),
             )
         )
-
-    def has_add_permission(self, request):
-        return False  # campaigns start from the institutions list, or with `manage.py invite`
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Key", ordering="kind")
     def kind_label(self, campaign):

@@ -1,4 +1,4 @@
-"""The credentials list and each credential's page, and the read-only base every record admin shares.
+"""The credentials list and each credential's page.
 
 No list or change page decrypts a secret; the ciphertext is not even loaded (``defer``). A secret
 is opened only by the reveal view (credential_views.py), with the permission, a stated reason and
@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from keys import display
+from keys.admin.base import ReadOnlyAdmin
 from keys.admin.credential_views import COMPLETE_PERMISSION, REVEAL_PERMISSION, REVOKE_PERMISSION, CredentialPages
 from keys.admin.credential_words import CredentialInWords
 from keys.admin.filters import CREDENTIAL_FILTERS, client_id_search_q
@@ -47,19 +48,6 @@ def credential_health(credential: Credential | None, now):
     if credential is None:
         return mark_safe('<span class="kd-muted">none yet</span>')
     return format_html("{} {}", status_badge(credential), days_left(credential, now))
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Viewable, never added, changed or deleted through a form: every change is an audited action."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Credential)

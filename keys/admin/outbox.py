@@ -11,6 +11,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from keys import display
+from keys.admin.base import ReadOnlyAdmin
 from keys.models import CampaignMessage, CheckAlert, CredentialCheck, ReminderNotice
 
 CLAIM = "A sweep that is sending it right now writes its token here; empty when nobody holds it."
@@ -112,7 +113,7 @@ def error_column(row):
     return row.last_error if len(row.last_error) <= 60 else row.last_error[:59] + "…"
 
 
-class OutboxAdmin(admin.ModelAdmin):
+class OutboxAdmin(ReadOnlyAdmin):
     """Look, never change: every row is the record of a sweep's work."""
 
     list_per_page = 100
@@ -134,15 +135,6 @@ class OutboxAdmin(admin.ModelAdmin):
         cls.fields = cls.readonly_fields = shown
         meta = type("Meta", (), {"model": cls.model, "fields": [], "labels": labels, "help_texts": help_texts})
         cls.form = type(f"{cls.model.__name__}OutboxForm", (forms.ModelForm,), {"Meta": meta})
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ReminderNotice)
