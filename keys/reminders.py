@@ -23,7 +23,7 @@ from django.core.mail import get_connection
 from django.db.models import F, Min, Q
 from django.utils import timezone
 
-from keys.models import Credential, ReminderNotice
+from keys.models import Credential, PipelineEvent, ReminderNotice
 from portal import emails
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,13 @@ def deliver(claimed: list[ReminderNotice], report: SweepReport, deadline: float)
                 release(claimed[position:])
                 break
             reason = skip_reason(notice, nearest_due)
+            if not notice.credential.is_silenced and not notice.is_lapse_notice:  # pipelines hear it, mail or not
+                PipelineEvent.objects.emit(
+                    PipelineEvent.Type.EXPIRING,
+                    notice.credential,
+                    detail=f"{notice.offset_days} days left",
+                    dedupe=str(notice.offset_days),
+                )
             if reason:
                 silenced = notice.credential.is_silenced
                 finish(notice, ReminderNotice.State.CANCELLED if silenced else ReminderNotice.State.SKIPPED, reason)

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from keys import limits, reminders
 from keys.checks import alerts, live_checks
+from keys.instructure import dap_tokens
 from keys.models import Credential
 from keys.onboarding import campaigns
 
@@ -47,6 +48,7 @@ def purge_dead_secrets() -> dict:
     lapsed = Credential.objects.expire_lapsed(now)
     unfixed = Credential.objects.discard_unfixed(now)
     dead = Credential.objects.purge_dead_secrets(now)
+    dap_tokens.forget_dead(now)  # the shared Canvas Data 2 tokens of keys that are over, or expired
     if lapsed or dead or unfixed:
         log.info(
             "purged the secrets of %d expired, %d unfixed and %d revoked or locked credential(s)", lapsed, unfixed, dead

@@ -8,6 +8,7 @@
 - audit: AuditEvent, append-only.
 - onboarding: InstitutionImport, Campaign, CampaignInvitation, CampaignMessage.
 - limits: LimitSlot, the hourly limits' slots.
+- pipelines: PipelineToken, PipelineEvent, DapAccessToken (the pipeline API); webhooks: WebhookEndpoint.
 
 """
 
@@ -27,7 +28,9 @@ from keys.models.onboarding import (
     campaign_max_chasers,
     new_invitation_token,
 )
+from keys.models.pipelines import DapAccessToken, PipelineEvent, PipelineToken
 from keys.models.reminders import CalendarFeed, ReminderNotice, new_feed_token
+from keys.models.webhooks import WebhookEndpoint
 
 __all__ = [
     "AdminContact",
@@ -44,12 +47,16 @@ __all__ = [
     "Credential",
     "CredentialCheck",
     "CredentialQuerySet",
+    "DapAccessToken",
     "HostCheckBudget",
     "Institution",
     "InstitutionImport",
     "LastCheck",
     "LimitSlot",
+    "PipelineEvent",
+    "PipelineToken",
     "ReminderNotice",
+    "WebhookEndpoint",
     "campaign_chase_after_days",
     "campaign_max_chasers",
     "mask_email",

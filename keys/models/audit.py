@@ -53,6 +53,10 @@ class AuditEvent(models.Model):
         AUTHORIZATION_EMAILED = "authorization_emailed", "Authorization link emailed"
         ACCESS_TOKEN_EXPORT = "access_token_export", "Access token exported"
         GRANT_REVOKED = "grant_revoked", "Access revoked in Canvas"
+        # Pipelines: their tokens, each use of the API (actor pipeline:NAME), and webhook endpoints
+        PIPELINE_TOKEN = "pipeline_token", "Pipeline token created or revoked"
+        PIPELINE_API = "pipeline_api", "Pipeline API used"
+        WEBHOOK_ENDPOINT = "webhook_endpoint", "Webhook endpoint changed"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.CharField(max_length=200, help_text="A staff username, cli:<user>, or the customer contact.")
