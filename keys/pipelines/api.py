@@ -155,7 +155,8 @@ def create_access_token(request, response: HttpResponse, slug: Slug, kind: KindS
     return {
         "access_token": token.token,
         "token_type": "Bearer",
-        "expires_at": token.expires_at,
+        # Whole seconds, rounded down: never later than the expiry Keydrop stated.
+        "expires_at": token.expires_at.replace(microsecond=0),
         "base_url": base_url,
         "base_url_variable": base_name,
         "credential_id": credential.pk,
