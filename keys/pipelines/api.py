@@ -4,7 +4,7 @@ OpenAPI 3 document django-ninja generates from these functions and keys/pipeline
 decides and audits.
 
 Every answer is JSON; every error is ``{"error": {"code", "message"}}`` with a stable code:
-400 invalid_request / invalid_cursor, 401 missing / invalid / expired / revoked token, 403 out of
+400 invalid_request, 401 missing / invalid / expired / revoked token, 403 out of
 scope, 404, 409 (nothing Canvas will give now), 424 (Canvas unreachable, with Retry-After), 429
 rate_limited (with Retry-After). The fuzz test (tests/test_api_fuzz.py) holds it to the document.
 """
@@ -98,11 +98,6 @@ def refused(request, exc: access.Refused):
     return error(request, exc.status, exc.code, exc.message, exc.headers)
 
 
-@api.exception_handler(events.BadCursor)
-def bad_cursor(request, exc: events.BadCursor):
-    return error(request, 400, "invalid_cursor", str(exc))
-
-
 @api.exception_handler(staff.AuditUnavailable)
 def audit_unavailable(request, exc):
     return error(request, 503, "audit_unavailable", "The audit trail could not record this use; nothing was given.")
@@ -186,7 +181,7 @@ def reveal_secret(request, response: HttpResponse, slug: Slug, kind: KindSlug):
 @api.get("/events", response={200: EventPage, **COMMON}, operation_id="listEvents")
 def list_events(
     request,
-    after: str | None = Query(None, max_length=40, description="next_cursor of the previous answer"),
+    after: str | None = Query(None, pattern=events.CURSOR_PATTERN, description="next_cursor of the previous answer"),
     limit: int = Query(100, ge=1, le=500),
 ):
     """What changed, oldest first: credential.verified, .superseded, .failing, .recovered, .expiring,

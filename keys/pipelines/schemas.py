@@ -16,7 +16,7 @@ class ErrorDetail(Schema):
     code: str = Field(
         description="Stable: missing_token, invalid_token, expired_token, revoked_token, out_of_scope, "
         "secrets_not_allowed, not_found, no_usable_credential, awaiting_authorization, canvas_refused, "
-        "canvas_unavailable, rate_limited, invalid_request, invalid_cursor, secret_unreadable, audit_unavailable."
+        "canvas_unavailable, rate_limited, invalid_request, secret_unreadable, audit_unavailable."
     )
     message: str = Field(description="In words, for the person reading the pipeline's log.")
 
