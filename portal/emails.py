@@ -52,12 +52,10 @@ SMTP_STEPS = 8
 SMTP_STEP_SECONDS_WITHOUT_TIMEOUT = 60
 
 
-def claim_lease_seconds(time_left: float, at_least: float) -> float:
-    """How long a sweep's claim on an email must last: past the end of the sweep by the longest the
-    email in flight may still take, and never less than ``at_least`` (the setting). A claim that
-    ran out mid-send would let another sweep send the same email again."""
-    in_flight = SMTP_STEPS * (settings.EMAIL_TIMEOUT or SMTP_STEP_SECONDS_WITHOUT_TIMEOUT)
-    return max(at_least, time_left + in_flight)
+def in_flight_seconds() -> float:
+    """The longest an email being sent may still take: what a sweep's claim must outlast it by
+    (keys/outbox.py). A claim that ran out mid-send would let another sweep send it again."""
+    return SMTP_STEPS * (settings.EMAIL_TIMEOUT or SMTP_STEP_SECONDS_WITHOUT_TIMEOUT)
 
 
 def send(name: str, to: list[str], context: dict) -> None:

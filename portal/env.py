@@ -89,3 +89,11 @@ def local_keys(data_dir: Path) -> dict[str, str]:
     finally:
         tmp.unlink()
     return keys
+
+
+def retired(names: dict[str, str]) -> None:
+    """Refuse variables Keydrop no longer reads, naming what replaced each: a setting quietly
+    ignored is one the operator believes in."""
+    for name, instead in names.items():
+        if _raw(name) is not None:
+            raise ImproperlyConfigured(f"{name} is no longer read: {instead}")

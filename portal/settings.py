@@ -22,7 +22,7 @@ import dj_email_url
 from intake import rules
 from portal import developer_key
 from portal.client import parse_networks
-from portal.env import envbool, envchoice, envint, envlist, envseconds, local_keys
+from portal.env import envbool, envchoice, envint, envlist, envseconds, local_keys, retired
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.getenv("PORTAL_DATA_DIR", BASE_DIR / "var")).resolve()
@@ -296,9 +296,17 @@ PORTAL_REMINDER_OFFSETS_DAYS = sorted(
 # Reminders this close to expiry (and the lapse notice) also go to partner staff.
 PORTAL_FINAL_REMINDER_DAYS = envint("PORTAL_FINAL_REMINDER_DAYS", 3, minimum=0)
 PORTAL_STAFF_EMAILS = envlist("PORTAL_STAFF_EMAILS", "")
-# A sweep's claim on a batch of reminders lasts this long; a worker that dies mid-run
-# leaves its unsent reminders to the next sweep once the claim runs out.
-PORTAL_REMINDER_CLAIM_SECONDS = envint("PORTAL_REMINDER_CLAIM_SECONDS", 600, minimum=1)
+
+# Every claim a sweep takes (reminders, check alerts, campaign emails, live checks) lasts at least
+# this long, and always past the end of the sweep's time by the longest a send in flight may take
+# (keys/outbox.py); a worker that dies leaves what it claimed to the next sweep once the claim runs out.
+PORTAL_CLAIM_SECONDS = envint("PORTAL_CLAIM_SECONDS", 600, minimum=1)
+retired(
+    {
+        f"PORTAL_{name}_CLAIM_SECONDS": "every sweep's claim follows PORTAL_CLAIM_SECONDS."
+        for name in ("REMINDER", "CHECK", "CAMPAIGN")
+    }
+)
 
 # Partner staff workspace
 # Staff sign-in (see README "Staff sign-in"). A wrong password counts against the pair (username,
@@ -392,7 +400,6 @@ PORTAL_CHECK_RATE_PER_HOST_PER_MINUTE = envint("PORTAL_CHECK_RATE_PER_HOST_PER_M
 PORTAL_CHECK_HISTORY_DAYS = envint("PORTAL_CHECK_HISTORY_DAYS", 90, minimum=1)
 # Staff hear once when a key has had nothing but inconclusive answers for this long.
 PORTAL_CHECK_INCONCLUSIVE_ALERT_DAYS = envint("PORTAL_CHECK_INCONCLUSIVE_ALERT_DAYS", 10, minimum=1)
-PORTAL_CHECK_CLAIM_SECONDS = envint("PORTAL_CHECK_CLAIM_SECONDS", 300, minimum=1)
 # A key that needs a fix in Canvas (Off, scopes, redirect URI) is kept sealed this long, checked hourly,
 # then its secret is destroyed; its contacts are told the day before.
 PORTAL_FIX_WINDOW_DAYS = envint("PORTAL_FIX_WINDOW_DAYS", 7, minimum=1)
@@ -405,7 +412,6 @@ LOGGING["loggers"].update({"httpx": {"level": "WARNING"}, "httpcore": {"level": 
 PORTAL_CAMPAIGN_CHASE_AFTER_DAYS = envint("PORTAL_CAMPAIGN_CHASE_AFTER_DAYS", 7, minimum=1)
 PORTAL_CAMPAIGN_MAX_CHASERS = envint("PORTAL_CAMPAIGN_MAX_CHASERS", 2, minimum=0)
 PORTAL_CAMPAIGN_EMAILS_PER_CONTACT_PER_DAY = envint("PORTAL_CAMPAIGN_EMAILS_PER_CONTACT_PER_DAY", 2, minimum=1)
-PORTAL_CAMPAIGN_CLAIM_SECONDS = envint("PORTAL_CAMPAIGN_CLAIM_SECONDS", 600, minimum=1)
 
 # Pipelines: the JSON API under /api/v1/ (keys/pipelines/), its tokens and webhooks. Each token may make
 # this many requests a minute (a 429 with Retry-After past it); a webhook endpoint that has refused every

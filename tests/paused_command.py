@@ -2,7 +2,7 @@
 line several processes up at the same point before letting them go: the condition of a race,
 forced rather than hoped for.
 
-    python -m tests.paused_command keys.onboarding.campaigns:due_candidates send_campaign_emails --batch-size 25
+    python -m tests.paused_command keys.outbox:candidates send_campaign_emails --batch-size 25
 
 The first call of the function runs, then the child prints ``PAUSED <digest of its result>`` and
 waits for a line on standard input before returning it. Equal digests prove that the processes

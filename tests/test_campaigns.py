@@ -8,17 +8,16 @@
 | chasing stops the moment a key is verified | test_a_chaser_already_planned_is_not_sent_once_a_key_is_verified |
 | a partner key awaiting its secret: done | test_an_institution_whose_partner_key_awaits_its_secret_is_not_invited |
 | … never chased either | test_chasing_stops_once_a_partner_key_submitted_before_the_campaign_is_verified |
-| a claim outlasts its sweep's sending | test_an_email_still_being_sent_when_the_time_runs_out_goes_out_once |
 | per-contact limit: at most K campaign emails an address a day | test_no_address_gets_more_than_its_daily_limit |
 | one open campaign per institution and kind | test_an_institution_in_an_open_campaign_is_not_invited_again |
+
+Claiming, sending once, the lease and the back-off are the outbox's, tested once in tests/test_outbox.py.
 """
 
 import datetime
-import io
 
 import pytest
 from django.core import mail
-from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
@@ -26,7 +25,6 @@ from keys import audit
 from keys.models import AuditEvent, Campaign, CampaignInvitation, CampaignMessage, Credential, Institution
 from keys.onboarding import campaigns
 from tests.factories import CredentialFactory, InstitutionFactory
-from tests.mail_backends import SLOW, SlowBackend
 
 pytestmark = pytest.mark.django_db
 DAY = datetime.timedelta(days=1)
@@ -258,25 +256,6 @@ def test_a_refused_message_is_retried_with_backoff_and_frees_its_slot(settings, 
     assert campaigns.sweep().sent == 0, "not before its back-off"
     time_machine.move_to(timezone.now() + datetime.timedelta(minutes=6))
     assert campaigns.sweep().sent == 1
-
-
-def test_an_email_still_being_sent_when_the_time_runs_out_goes_out_once(settings, time_machine):
-    settings.EMAIL_BACKEND, settings.EMAIL_TIMEOUT = SLOW, 20
-    InstitutionFactory(contacts=["a@example.edu"])
-    meanwhile = {}
-
-    def the_mail_server_dawdles():
-        # `invite`'s whole sending time, and a mail server timeout more, pass on this one message;
-        # meanwhile the schedule's sweep runs on another worker.
-        time_machine.move_to(timezone.now() + datetime.timedelta(seconds=600 + settings.EMAIL_TIMEOUT))
-        meanwhile["sweep"] = campaigns.sweep()
-
-    SlowBackend.meanwhile = the_mail_server_dawdles
-    out = io.StringIO()
-    call_command("invite", "--without-key", "dap", stdout=out)
-    assert meanwhile["sweep"].sent == 0, "the invitation was still claimed by the invite command"
-    assert sent_to() == ["a@example.edu"] and out.getvalue().startswith("Invited 1 contact(s)")
-    assert CampaignMessage.objects.get().state == CampaignMessage.State.SENT
 
 
 def test_an_institution_in_an_open_campaign_is_not_invited_again():

@@ -10,7 +10,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from portal import emails
-from portal.env import envbool, envint, envseconds
+from portal.env import envbool, envint, envseconds, retired
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,6 +56,14 @@ def test_a_number_that_is_not_whole_is_refused_by_name(monkeypatch, value):
         envint("KEYDROP_TEST_NUMBER", 7)
 
 
+def test_a_setting_no_longer_read_is_refused_naming_what_replaced_it(monkeypatch):
+    monkeypatch.setenv("PORTAL_REMINDER_CLAIM_SECONDS", "900")
+    with pytest.raises(ImproperlyConfigured, match="PORTAL_REMINDER_CLAIM_SECONDS is no longer read: use the new one"):
+        retired({"PORTAL_REMINDER_CLAIM_SECONDS": "use the new one"})
+    monkeypatch.setenv("PORTAL_REMINDER_CLAIM_SECONDS", "")
+    retired({"PORTAL_REMINDER_CLAIM_SECONDS": "use the new one"})
+
+
 def test_a_duration_is_read_in_seconds(monkeypatch):
     monkeypatch.setenv("KEYDROP_TEST_SECONDS", "90")
     assert envseconds("KEYDROP_TEST_SECONDS", datetime.timedelta(minutes=5)) == datetime.timedelta(seconds=90)
@@ -69,6 +77,17 @@ def _start(**env) -> subprocess.CompletedProcess:
     code = "import django; django.setup(); from django.conf import settings; print(settings.SECURE_SSL_REDIRECT)"
     command = [sys.executable, "-c", code]
     return subprocess.run(command, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.processes
+def test_an_old_claim_setting_stops_the_start_and_names_its_replacement():
+    started = _start(PORTAL_CAMPAIGN_CLAIM_SECONDS="600")
+    assert started.returncode != 0
+    assert "PORTAL_CAMPAIGN_CLAIM_SECONDS is no longer read: every sweep's claim follows PORTAL_CLAIM_SECONDS" in (
+        started.stderr
+    )
+    refused = _start(PORTAL_CLAIM_SECONDS="0").stderr
+    assert "ImproperlyConfigured: PORTAL_CLAIM_SECONDS='0' is too small: it must be at least 1" in refused
 
 
 @pytest.mark.processes

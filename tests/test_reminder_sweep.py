@@ -1,4 +1,7 @@
-"""A credential's whole life with the clock moved day by day: every reminder on its day, once."""
+"""A credential's whole life with the clock moved day by day: every reminder on its day, once.
+
+How reminders are claimed, sent once, retried and handed back is the outbox's, tested once for
+every user in tests/test_outbox.py; here is what differs about reminders."""
 
 import datetime
 import io
@@ -6,13 +9,11 @@ import io
 import pytest
 from django.core import mail
 from django.core.management import call_command
-from django.utils import timezone
 
-from keys import reminders
 from keys.models import Credential, ReminderNotice
 from keys.tasks import purge_dead_secrets, send_reminders
 from tests.factories import tracked_credential, works
-from tests.mail_backends import REFUSING, SLOW, SlowBackend
+from tests.mail_backends import REFUSING
 
 pytestmark = pytest.mark.django_db
 UTC = datetime.UTC
@@ -104,8 +105,8 @@ def test_a_one_week_key_gets_three_reminders_and_the_lapse_notice(time_machine, 
 def test_a_one_day_key_is_reminded_on_the_next_sweep_and_not_again(time_machine, contact_institution):
     time_machine.move_to(START, tick=False)
     tracked_credential(institution=contact_institution, lifetime_days=1)
-    assert send_reminders() == {"sent": 1, "failed": 0, "skipped": 0}
-    assert send_reminders() == {"sent": 0, "failed": 0, "skipped": 0}
+    assert send_reminders() == {"sent": 1, "failed": 0, "skipped": 0, "cancelled": 0, "deferred": 0}
+    assert send_reminders() == {"sent": 0, "failed": 0, "skipped": 0, "cancelled": 0, "deferred": 0}
     assert len(mail.outbox) == 2  # the customer's reminder and, a final one, the staff copy
     assert mail.outbox[0].to == ["charlie@example.edu"]
     assert "tomorrow" in mail.outbox[0].subject
@@ -224,7 +225,7 @@ def test_a_reminder_that_failed_until_a_later_one_was_due_is_skipped(time_machin
     send_reminders()
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     time_machine.move_to(credential.expires_at - datetime.timedelta(days=3), tick=False)
-    assert send_reminders() == {"sent": 1, "failed": 0, "skipped": 1}
+    assert send_reminders() == {"sent": 1, "failed": 0, "skipped": 1, "cancelled": 0, "deferred": 0}
     assert "in 3 days" in mail.outbox[0].subject
     assert credential.reminders.get(offset_days=7).state == ReminderNotice.State.SKIPPED
 
@@ -233,37 +234,8 @@ def test_revoked_credentials_get_no_reminders(time_machine, contact_institution)
     time_machine.move_to(START, tick=False)
     credential = tracked_credential(institution=contact_institution, lifetime_days=1)
     Credential.objects.filter(pk=credential.pk).update(status=Credential.Status.REVOKED)
-    assert send_reminders() == {"sent": 0, "failed": 0, "skipped": 1}
+    assert send_reminders() == {"sent": 0, "failed": 0, "skipped": 0, "cancelled": 1, "deferred": 0}
     assert credential.reminders.get(offset_days=1).state == ReminderNotice.State.CANCELLED
-
-
-def test_the_sweep_hands_back_what_it_had_no_time_for(time_machine, contact_institution):
-    time_machine.move_to(START, tick=False)
-    for _ in range(3):
-        tracked_credential(institution=contact_institution, lifetime_days=1)
-    report = reminders.sweep(time_budget=0)
-    assert report.sent == 0
-    assert ReminderNotice.objects.filter(claimed_until__isnull=False).count() == 0
-    assert reminders.sweep().sent == 3
-
-
-def test_a_reminder_still_being_sent_when_the_time_runs_out_goes_out_once(time_machine, contact_institution, settings):
-    """The claim outlasts the sweep's whole time budget and a mail server timeout, so a sweep that
-    runs meanwhile on another worker does not send the reminder again."""
-    time_machine.move_to(START, tick=False)
-    settings.EMAIL_BACKEND, settings.EMAIL_TIMEOUT = SLOW, 20
-    tracked_credential(institution=contact_institution, lifetime_days=1)
-    meanwhile = {}
-
-    def the_mail_server_dawdles():
-        # The command's whole sending time (600 s) and a mail server timeout more pass on this message.
-        time_machine.move_to(timezone.now() + datetime.timedelta(seconds=600 + settings.EMAIL_TIMEOUT))
-        meanwhile["sweep"] = reminders.sweep()
-
-    SlowBackend.meanwhile = the_mail_server_dawdles
-    call_command("send_reminders", stdout=io.StringIO())
-    assert meanwhile["sweep"].sent == 0, "the reminder was still claimed by the command"
-    assert [message.to for message in mail.outbox].count(["charlie@example.edu"]) == 1
 
 
 def test_the_send_reminders_command_prints_how_many_it_sent(time_machine, contact_institution):

@@ -10,7 +10,8 @@ When a key is checked (records.py says when the next one is due):
 What an answer does to the key is one table, keys/checks/transitions.py.
 
 Guarantees, and where they come from (the database, not timing):
-- One sweep at a time checks a key: claimed with a conditional UPDATE and a lease, as reminders are.
+- One sweep at a time checks a key: claimed with the outbox's conditional UPDATE and lease rule
+  (keys/outbox.py ``claim``, ``lease_until``): the claim outlasts the sweep and a check in flight.
 - At most PORTAL_CHECK_RATE_PER_HOST_PER_MINUTE checks start per Canvas host and minute, across
   every worker and machine (``HostCheckBudget``); a sweep leaves the rest due for the next minute.
 - One scheduled check per key per interval: the next one is the key's next slot at least half an
@@ -22,15 +23,14 @@ Guarantees, and where they come from (the database, not timing):
 
 import datetime
 import logging
-import secrets
 import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from keys import outbox
 from keys.checks.records import Checked, record, slot_after
 from keys.instructure import answers, grants, outbound
 from keys.models import Credential, CredentialCheck, HostCheckBudget
@@ -121,7 +121,7 @@ def sweep(*, batch_size: int = 200, time_budget: float = 50.0) -> SweepReport:
     give_slots(now)
     forget_old(now)
     deadline = time.monotonic() + time_budget
-    claimed = claim_batch(now, batch_size)
+    claimed = claim_batch(now, batch_size, until=now + datetime.timedelta(seconds=time_budget))
     for position, credential in enumerate(claimed):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -165,24 +165,15 @@ def forget_old(now: datetime.datetime) -> None:
     HostCheckBudget.objects.filter(minute__lt=now - datetime.timedelta(minutes=10)).delete()
 
 
-def claim_batch(now: datetime.datetime, batch_size: int) -> list[Credential]:
-    candidates = list(
-        Credential.objects.due_for_check(now).order_by("next_check_at").values_list("pk", flat=True)[:batch_size]
-    )
-    if not candidates:
+def claim_batch(now: datetime.datetime, batch_size: int, *, until: datetime.datetime) -> list[Credential]:
+    """Claim due keys for a sweep that ends ``until``; returns those this sweep holds."""
+    pks = outbox.candidates(Credential.objects.due_for_check(now).order_by("next_check_at"), batch_size)
+    if not pks:
         return []
-    return claim(candidates, now)
-
-
-def claim(pks: list[int], now: datetime.datetime) -> list[Credential]:
-    """Claim keys for checking with one conditional UPDATE; returns those this call holds."""
-    token = secrets.token_hex(16)
-    lease = now + datetime.timedelta(seconds=settings.PORTAL_CHECK_CLAIM_SECONDS)
-    unclaimed = Q(check_claimed_until__isnull=True) | Q(check_claimed_until__lt=now)
-    # The condition is re-checked row by row: a key another sweep claimed meanwhile is not taken.
-    Credential.objects.checkable(now).filter(unclaimed, pk__in=pks).update(
-        check_claimed_by=token, check_claimed_until=lease
-    )
+    # A check in flight runs at most PORTAL_OUTBOUND_DEADLINE past the sweep's end: so does the claim.
+    lease = outbox.lease_until(now, until, settings.PORTAL_OUTBOUND_DEADLINE)
+    claimable = Credential.objects.checkable(now).filter(outbox.unclaimed(now, "check_claimed_until"))
+    token = outbox.claim(claimable, pks, lease, by="check_claimed_by", lease="check_claimed_until")
     return list(
         Credential.objects.filter(pk__in=pks, check_claimed_by=token)
         .select_related("institution")

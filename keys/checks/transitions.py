@@ -106,7 +106,7 @@ def plan_reminders_again(step: Step) -> None:
 
 
 def cancel_last_day_email(step: Step) -> None:
-    step.row.alerts_about_fix().update(state=CheckAlert.State.CANCELLED, last_error="It no longer waits for a fix.")
+    step.row.alerts_about_fix().update(state=CheckAlert.State.CANCELLED, state_reason="It no longer waits for a fix.")
 
 
 def keep_for_fix(step: Step) -> None:

@@ -2,6 +2,8 @@
 
 - institutions: Institution, AdminContact: who is on file to confirm a hand-over.
 - credentials: Credential, the key and its life in statuses (credential_queries: its QuerySet).
+- outbox: OutboxMessage, the abstract outbox row (shared fields, one state vocabulary) that
+  ReminderNotice, CheckAlert and CampaignMessage inherit; keys/outbox.py sends them.
 - reminders: ReminderNotice, one outbox row per credential and offset; CalendarFeed.
 - checks: CredentialCheck (each live check), CheckAlert (the outbox of check alerts), HostCheckBudget.
 - grants: CanvasGrant (the admin's OAuth grant), AuthorizationRequest (one start of the dance).
@@ -28,6 +30,7 @@ from keys.models.onboarding import (
     campaign_max_chasers,
     new_invitation_token,
 )
+from keys.models.outbox import OutboxMessage, OutboxMessageQuerySet
 from keys.models.pipelines import DapAccessToken, PipelineEvent, PipelineToken
 from keys.models.reminders import CalendarFeed, ReminderNotice, new_feed_token
 from keys.models.webhooks import WebhookEndpoint
@@ -55,6 +58,8 @@ __all__ = [
     "LimitSlot",
     "PipelineEvent",
     "PipelineToken",
+    "OutboxMessage",
+    "OutboxMessageQuerySet",
     "ReminderNotice",
     "WebhookEndpoint",
     "campaign_chase_after_days",

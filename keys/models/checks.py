@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from keys.models.outbox import OutboxMessage
 from keys.outcomes import Outcome
 
 if TYPE_CHECKING:
@@ -47,12 +48,12 @@ class CredentialCheck(models.Model):
         return f"{self.outcome} at {self.at:%Y-%m-%d %H:%M}"
 
 
-class CheckAlert(models.Model):
+class CheckAlert(OutboxMessage):
     """One alert about a credential's checks: the outbox row and, once sent, its record.
 
     The unique (credential, topic, episode) makes a second alert about the same episode
     impossible: a key that starts failing is announced once however many checks refuse it.
-    Delivered like reminders: claimed with a conditional UPDATE and a lease, retried with back-off.
+    keys/checks/alerts.py sends it through the outbox (keys/outbox.py).
     """
 
     class Topic(models.TextChoices):
@@ -63,24 +64,13 @@ class CheckAlert(models.Model):
         NEEDS_FIX = "needs_fix", "Needs a fix in Canvas"  # the institution's contacts and staff
         FIX_DEADLINE = "fix_deadline", "Discarded tomorrow unless fixed"  # the institution's contacts and staff
 
-    class State(models.TextChoices):
-        SCHEDULED = "scheduled", "Scheduled"
-        SENT = "sent", "Sent"
-        CANCELLED = "cancelled", "Cancelled"
-
-    credential = models.ForeignKey("keys.Credential", on_delete=models.CASCADE, related_name="check_alerts")
-    topic = models.CharField(max_length=16, choices=Topic.choices)
+    credential = models.ForeignKey(
+        "keys.Credential", on_delete=models.CASCADE, related_name="check_alerts", help_text="The key it is about."
+    )
+    topic = models.CharField(max_length=16, choices=Topic.choices, help_text="What the alert is about.")
     episode = models.DateTimeField(help_text="When the episode began: the first refusal, or the first unclear answer.")
     reason = models.CharField(max_length=500, help_text="What the check said, as Keydrop wrote it.")
-    created_at = models.DateTimeField(default=timezone.now)
-    state = models.CharField(max_length=16, choices=State.choices, default=State.SCHEDULED)
-    not_before = models.DateTimeField(default=timezone.now)
-    claimed_by = models.CharField(max_length=32, blank=True)
-    claimed_until = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    last_error = models.CharField(max_length=300, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    recipients = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, help_text="When a check planned it.")
 
     CUSTOMER_TOPICS = (Topic.FAILING, Topic.REJECTED, Topic.NEEDS_FIX, Topic.FIX_DEADLINE)
 

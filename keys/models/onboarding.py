@@ -10,6 +10,7 @@ from django.utils import timezone
 from keys import kinds
 from keys.models.credentials import Credential
 from keys.models.institutions import AdminContact, Institution
+from keys.models.outbox import OutboxMessage
 
 
 class InstitutionImport(models.Model):
@@ -161,45 +162,34 @@ class CampaignInvitation(models.Model):
         return bool(first_visit.update(opened_at=now))
 
 
-class CampaignMessageQuerySet(models.QuerySet):
-    def due(self, now: datetime.datetime):
-        """Messages a sweep may claim now: scheduled, due, and not held by a live claim."""
-        return self.filter(state=CampaignMessage.State.SCHEDULED, not_before__lte=now).filter(
-            models.Q(claimed_until__isnull=True) | models.Q(claimed_until__lt=now)
-        )
-
-
-class CampaignMessage(models.Model):
+class CampaignMessage(OutboxMessage):
     """One campaign email to one contact: the outbox row and, once sent, its record.
 
     Unique per (invitation, address, round): round 0 is the invitation, 1.. the chasers. A sent
     message holds one of its address's daily slots (unique per address, day and slot number), so
-    the per-contact limit holds however many sweeps send at once.
+    the per-contact limit holds however many sweeps send at once. keys/onboarding/campaign_emails.py
+    sends it through the outbox (keys/outbox.py).
     """
 
-    class State(models.TextChoices):
-        SCHEDULED = "scheduled", "Scheduled"
-        SENT = "sent", "Sent"
-        CANCELLED = "cancelled", "Cancelled"
-
-    invitation = models.ForeignKey(CampaignInvitation, on_delete=models.CASCADE, related_name="messages")
-    contact = models.ForeignKey(
-        AdminContact, null=True, blank=True, on_delete=models.SET_NULL, related_name="campaign_messages"
+    invitation = models.ForeignKey(
+        CampaignInvitation, on_delete=models.CASCADE, related_name="messages", help_text="The institution it asks."
     )
-    email = models.EmailField()
+    contact = models.ForeignKey(
+        AdminContact,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="campaign_messages",
+        help_text="The contact on file it goes to; empty once they are removed (then it is cancelled).",
+    )
+    email = models.EmailField(help_text="The contact's address when the message was planned.")
     round = models.PositiveSmallIntegerField(help_text="0 is the invitation, 1 and up the chasers.")
-    state = models.CharField(max_length=16, choices=State.choices, default=State.SCHEDULED)
-    state_reason = models.CharField(max_length=200, blank=True)
-    not_before = models.DateTimeField(default=timezone.now)
-    claimed_by = models.CharField(max_length=32, blank=True)
-    claimed_until = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    last_error = models.CharField(max_length=300, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    send_day = models.DateField(null=True, blank=True)
-    send_slot = models.PositiveSmallIntegerField(null=True, blank=True)
-
-    objects = CampaignMessageQuerySet.as_manager()
+    send_day = models.DateField(
+        null=True, blank=True, help_text="The day whose per-address limit the message counts against."
+    )
+    send_slot = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Which of the address's daily slots it holds (taken right before sending)."
+    )
 
     class Meta:
         ordering = ["not_before"]

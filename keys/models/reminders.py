@@ -9,11 +9,13 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from keys.models.outbox import OutboxMessage, OutboxMessageQuerySet
+
 if TYPE_CHECKING:
     from keys.models.credentials import Credential
 
 
-class ReminderNoticeQuerySet(models.QuerySet):
+class ReminderNoticeQuerySet(OutboxMessageQuerySet):
     def plan_for(self, credential: "Credential", now: datetime.datetime) -> int:
         """Create the credential's reminders. Idempotent: existing (credential, offset) rows stay."""
         rows = [
@@ -29,40 +31,21 @@ class ReminderNoticeQuerySet(models.QuerySet):
         ]
         return len(self.bulk_create(rows, ignore_conflicts=True))
 
-    def due(self, now: datetime.datetime):
-        """Reminders a sweep may claim now: scheduled, due, and not held by a live claim."""
-        return self.filter(state=ReminderNotice.State.SCHEDULED, not_before__lte=now).filter(
-            models.Q(claimed_until__isnull=True) | models.Q(claimed_until__lt=now)
-        )
 
-
-class ReminderNotice(models.Model):
+class ReminderNotice(OutboxMessage):
     """One renewal reminder of one credential: the outbox row and, once sent, its record.
 
     The unique (credential, offset) pair makes a second copy of a reminder impossible, not
-    merely unlikely; sweeps claim rows with a conditional UPDATE and a lease.
+    merely unlikely; keys/reminders.py sends it through the outbox (keys/outbox.py).
     """
-
-    class State(models.TextChoices):
-        SCHEDULED = "scheduled", "Scheduled"
-        SENT = "sent", "Sent"
-        SKIPPED = "skipped", "Skipped"
-        CANCELLED = "cancelled", "Cancelled"
 
     LAPSE = 0  # the offset of the notice sent on the day a credential lapses
 
-    credential = models.ForeignKey("keys.Credential", on_delete=models.CASCADE, related_name="reminders")
+    credential = models.ForeignKey(
+        "keys.Credential", on_delete=models.CASCADE, related_name="reminders", help_text="The key it reminds of."
+    )
     offset_days = models.PositiveSmallIntegerField(help_text="Days before expiry; 0 is the lapse notice.")
-    due_at = models.DateTimeField()
-    not_before = models.DateTimeField(help_text="Due time, pushed back after a failed send.")
-    state = models.CharField(max_length=16, choices=State.choices, default=State.SCHEDULED)
-    state_reason = models.CharField(max_length=200, blank=True)
-    claimed_by = models.CharField(max_length=32, blank=True)
-    claimed_until = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    last_error = models.CharField(max_length=300, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    recipients = models.TextField(blank=True, help_text="Addresses the reminder went to, one per line.")
+    due_at = models.DateTimeField(help_text="When the reminder falls due: its offset before the expiry.")
 
     objects = ReminderNoticeQuerySet.as_manager()
 

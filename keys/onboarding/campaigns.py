@@ -4,44 +4,29 @@ Guarantees, and where they come from (the database, not timing):
 - An institution is in at most one open campaign per kind: a conditional unique constraint. Two
   campaigns started at once (two `invite` commands, two staff members) split the institutions
   between them; neither invites one the other took.
-- Each email goes out at most once however many sweeps run at once: every email is a row, unique
-  per (invitation, address, round), claimed with one conditional UPDATE and a lease exactly as
-  reminders are (keys/reminders.py); a sweep sends only rows carrying its own claim token.
+- Each email is a row, unique per (invitation, address, round), sent through the outbox
+  (keys/outbox.py): at most once however many sweeps run, none lost when a worker dies.
+  What differs (the daily limit per address, stopping the moment a key is verified) is in
+  keys/onboarding/campaign_emails.py.
 - Each chaser round is planned once: the round counter moves by a conditional UPDATE, and the
   rows of a round are unique besides.
-- No address gets more than PORTAL_CAMPAIGN_EMAILS_PER_CONTACT_PER_DAY campaign emails a day: a
-  message takes a numbered slot for its address and day (unique in the database) before it is
-  sent, and without a free slot it waits for the next day. Taking the slot re-checks the claim
-  token, so a sweep whose claim ran out and was taken over cannot send either.
-- Chasing stops the moment a key is verified: every message is checked against the
-  institution's credentials right before it is sent. An institution whose verified partner key
-  awaits its secret (Instructure sends it to the partner) is done: never invited, never chased.
-- A claim outlasts the sweep that holds it: its lease runs past the sweep's time budget by the
-  longest the email in flight may still take (``claim_seconds``), so no other sweep can take over
-  a message its sender may yet send.
-- The window left is the reminders' one: a worker dying between the mail server's "250 OK" and the
-  write that records it. The re-sent copy carries the same Message-ID.
+- An institution whose verified partner key awaits its secret (Instructure sends it to the
+  partner) is done: never invited, never chased.
 """
 
 import datetime
 import logging
-import secrets
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from django.conf import settings
-from django.core.mail import get_connection
-from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from keys import audit, kinds
 from keys.models import AdminContact, Campaign, CampaignInvitation, CampaignMessage, Credential, Institution
-from portal import emails
+from keys.onboarding import campaign_emails
 
 log = logging.getLogger(__name__)
-
-RETRY_BACKOFF = [5 * 60, 15 * 60, 60 * 60, 3 * 60 * 60, 6 * 60 * 60]  # seconds, then every 6 hours
 STAGES = ["scheduled", "invited", "opened", "submitted", "verified", "works"]
 STAGE_LABELS = {
     "scheduled": "Not sent yet",
@@ -171,243 +156,21 @@ def start(
     )
 
 
-# Sending ---------------------------------------------------------------------------------------
+# Sending (keys/onboarding/campaign_emails.py) ---------------------------------------------------
 
 
-@dataclass
-class SweepReport:
-    sent: int = 0
-    failed: int = 0
-    deferred: int = 0  # over an address's daily limit: waits for tomorrow
-    cancelled: int = 0
-    planned_chasers: int = 0
-    recipients: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        return {
-            "sent": self.sent,
-            "failed": self.failed,
-            "deferred": self.deferred,
-            "cancelled": self.cancelled,
-            "planned_chasers": self.planned_chasers,
-        }
-
-
-def sweep(*, campaign: Campaign | None = None, batch_size: int = 100, time_budget: float = 60.0) -> SweepReport:
+def sweep(
+    *, campaign: Campaign | None = None, batch_size: int = 100, time_budget: float = 60.0
+) -> campaign_emails.CampaignReport:
     """Plan due chasers, then send every campaign email that is due. Safe to run anywhere, at once.
 
     With a campaign, only that campaign's emails are sent (the `invite` command), and chasers are
     left to the scheduled sweep.
     """
-    report = SweepReport()
-    deadline = time.monotonic() + time_budget
+    report = campaign_emails.CampaignReport()
     if campaign is None:
         report.planned_chasers = plan_chasers(timezone.now())
-    while time.monotonic() < deadline:
-        candidates, claimed = claim_batch(batch_size, campaign, time_left=deadline - time.monotonic())
-        if not candidates:
-            break
-        # Another sweep may have claimed all of them first: then look again for the rest.
-        deliver(claimed, report, deadline)
-    if report.sent or report.failed or report.planned_chasers:
-        log.info(
-            "campaign sweep: %(sent)d sent, %(failed)d failed, %(deferred)d deferred, %(cancelled)d cancelled, "
-            "%(planned_chasers)d chaser(s) planned",
-            report.as_dict(),
-        )
-    return report
-
-
-def due_candidates(now: datetime.datetime, batch_size: int, campaign: Campaign | None) -> list[int]:
-    due = CampaignMessage.objects.due(now)
-    if campaign is not None:
-        due = due.filter(invitation__campaign=campaign)
-    return list(due.order_by("not_before", "pk").values_list("pk", flat=True)[:batch_size])
-
-
-def claim_seconds(time_left: float) -> float:
-    """How long a claim lasts (see emails.claim_lease_seconds): the sweep's time budget, whatever a
-    command was given, is the one input, so the lease cannot fall short of it."""
-    return emails.claim_lease_seconds(time_left, settings.PORTAL_CAMPAIGN_CLAIM_SECONDS)
-
-
-def claim_batch(
-    batch_size: int, campaign: Campaign | None = None, *, time_left: float = 0.0
-) -> tuple[list[int], list[CampaignMessage]]:
-    """The due rows this sweep looked at, and those of them it claimed (none if others were first).
-
-    ``time_left`` is what remains of the sweep's time budget: the claim outlasts it."""
-    now = timezone.now()
-    candidates = due_candidates(now, batch_size, campaign)
-    if not candidates:
-        return [], []
-    token = secrets.token_hex(16)
-    lease = now + datetime.timedelta(seconds=claim_seconds(time_left))
-    # The condition is re-checked row by row: a row another sweep claimed meanwhile is not taken.
-    CampaignMessage.objects.due(now).filter(pk__in=candidates).update(claimed_by=token, claimed_until=lease)
-    return candidates, list(
-        CampaignMessage.objects.filter(pk__in=candidates, claimed_by=token, state=CampaignMessage.State.SCHEDULED)
-        .select_related("invitation__campaign", "invitation__institution", "contact")
-        .order_by("not_before", "pk")
-    )
-
-
-def deliver(claimed: list[CampaignMessage], report: SweepReport, deadline: float) -> None:
-    if not claimed:
-        return
-    now = timezone.now()
-    today = timezone.localdate(now)
-    connection = get_connection()
-    try:
-        for position, message in enumerate(claimed):
-            if time.monotonic() >= deadline:
-                release(claimed[position:])
-                break
-            reason = cancel_reason(message, now)
-            if reason:
-                finish(message, reason)
-                report.cancelled += 1
-                continue
-            if not take_slot(message, today):
-                defer(message, now)
-                report.deferred += 1
-                continue
-            try:
-                connection.send_messages([build_email(message)])
-            except Exception as exc:  # SMTP refusals, timeouts, dropped connections
-                record_failure(message, exc)
-                report.failed += 1
-                connection.close()  # a broken session must not fail the next message too
-                continue
-            record_sent(message, now)
-            report.sent += 1
-            report.recipients.append(message.email)
-    finally:
-        connection.close()
-
-
-def cancel_reason(message: CampaignMessage, now: datetime.datetime) -> str:
-    """Why this email must not go now, or "". Asked right before sending: chasing stops the moment
-    a key is verified, and nothing goes to an address no longer on file."""
-    invitation = message.invitation
-    current = (
-        CampaignInvitation.objects.filter(pk=invitation.pk)
-        .annotate(on_file=Exists(AdminContact.objects.filter(pk=message.contact_id or 0)))
-        .values("is_open", "close_reason", "on_file")
-        .get()
-    )
-    if not current["on_file"]:
-        return "The address is no longer on file."
-    if not current["is_open"]:
-        return f"The institution's invitation closed: {current['close_reason'] or 'closed'}"
-    # The same reading as CampaignInvitationQuerySet.with_stages, for one institution: what was
-    # submitted since the campaign began, and a partner key awaiting its secret whenever it came.
-    mine = {"institution_id": invitation.institution_id, "kind": invitation.kind}
-    since = Credential.objects.filter(**mine, submitted_at__gte=invitation.campaign.created_at)
-    waiting = Credential.objects.awaiting_partner_secret(now).filter(**mine)
-    handed_over = (
-        (since | waiting)
-        .exclude(status=Credential.Status.LOCKED)
-        .aggregate(submitted=Count("pk"), verified=Count("pk", filter=Q(verified_at__isnull=False)))
-    )
-    if handed_over["verified"]:
-        return "A key was verified."
-    if handed_over["submitted"]:
-        return "A key was handed over and awaits its code."
-    return ""
-
-
-def take_slot(message: CampaignMessage, today: datetime.date) -> bool:
-    """One of the address's numbered slots for today, or False if all are taken.
-
-    A slot is a unique (address, day, number) triple on the message row, so two sweeps cannot
-    both take the last one.
-    """
-    if message.send_day == today and message.send_slot is not None:
-        return True  # kept from a claim whose worker died before sending
-    for slot in range(settings.PORTAL_CAMPAIGN_EMAILS_PER_CONTACT_PER_DAY):
-        try:
-            with transaction.atomic():
-                taken = CampaignMessage.objects.filter(pk=message.pk, claimed_by=message.claimed_by).update(
-                    send_day=today, send_slot=slot
-                )
-        except IntegrityError:
-            continue
-        if taken:
-            message.send_day, message.send_slot = today, slot
-        return bool(taken)
-    return False
-
-
-def build_email(message: CampaignMessage):
-    invitation = message.invitation
-    institution = invitation.institution
-    kind = kinds.get(invitation.kind)
-    context = {
-        "institution": institution,
-        "links": [(kind, invitation.intake_url())],
-        "chaser": message.is_chaser,
-        "contact": message.contact,
-    }
-    email = emails.build("invitation", [message.email], context)
-    # Stable per message: a copy re-sent after a crash is recognisably the same message.
-    domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip(">") or "keydrop"
-    email.extra_headers["Message-ID"] = f"<campaign-{message.pk}@{domain}>"
-    email.extra_headers["X-Keydrop-Campaign"] = f"{invitation.campaign_id}:{invitation.pk}:{message.round}:{message.pk}"
-    return email
-
-
-def record_sent(message: CampaignMessage, now: datetime.datetime) -> None:
-    CampaignMessage.objects.filter(pk=message.pk, claimed_by=message.claimed_by).update(
-        state=CampaignMessage.State.SENT,
-        sent_at=timezone.now(),
-        attempts=F("attempts") + 1,
-        last_error="",
-        claimed_until=None,
-    )
-    if message.round == 0:
-        # The first invitation to reach any contact starts the institution's chase clock.
-        chase = now + datetime.timedelta(days=message.invitation.campaign.chase_after_days)
-        CampaignInvitation.objects.filter(pk=message.invitation_id, invited_at__isnull=True).update(
-            invited_at=now, next_chase_at=chase
-        )
-
-
-def record_failure(message: CampaignMessage, exc: Exception) -> None:
-    attempt = message.attempts + 1
-    delay = RETRY_BACKOFF[min(attempt, len(RETRY_BACKOFF)) - 1]
-    log.warning("campaign email %s failed (attempt %d): %s", message.pk, attempt, type(exc).__name__)
-    # The slot goes back: an email that was not sent does not count against the address.
-    CampaignMessage.objects.filter(pk=message.pk, claimed_by=message.claimed_by).update(
-        attempts=F("attempts") + 1,
-        last_error=f"{type(exc).__name__}: {exc}"[:300],
-        not_before=timezone.now() + datetime.timedelta(seconds=delay),
-        claimed_by="",
-        claimed_until=None,
-        send_day=None,
-        send_slot=None,
-    )
-
-
-def defer(message: CampaignMessage, now: datetime.datetime) -> None:
-    """Over the address's limit for today: try again from the first moment of tomorrow."""
-    tomorrow = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0) + datetime.timedelta(days=1)
-    CampaignMessage.objects.filter(pk=message.pk, claimed_by=message.claimed_by).update(
-        not_before=tomorrow, claimed_by="", claimed_until=None, send_day=None, send_slot=None
-    )
-
-
-def finish(message: CampaignMessage, reason: str) -> None:
-    CampaignMessage.objects.filter(pk=message.pk, claimed_by=message.claimed_by).update(
-        state=CampaignMessage.State.CANCELLED, state_reason=reason[:200], claimed_until=None
-    )
-
-
-def release(messages: list[CampaignMessage]) -> None:
-    """Out of time: hand the rest back at once instead of making them wait for the lease."""
-    CampaignMessage.objects.filter(
-        pk__in=[m.pk for m in messages], state=CampaignMessage.State.SCHEDULED, claimed_by=messages[0].claimed_by
-    ).update(claimed_by="", claimed_until=None)
+    return campaign_emails.send(campaign=campaign, batch_size=batch_size, time_budget=time_budget, report=report)
 
 
 # Chasing ----------------------------------------------------------------------------------------

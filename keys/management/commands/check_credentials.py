@@ -56,7 +56,7 @@ class Command(BaseCommand):
                     )
                 )
             )
-        sent = alerts.sweep()["sent"]
+        sent = alerts.sweep().sent
         summary = ", ".join(f"{n} {outcome}" for outcome, n in counts.items())
         self.stderr.write(f"Checked {sum(counts.values())} credential(s): {summary}; {sent} alert(s) sent.")
 

@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from keys import audit, kinds
+from keys.management import arguments
 from keys.models import Campaign
 from keys.onboarding import campaigns
 
@@ -39,7 +40,10 @@ class Command(BaseCommand):
             help=f"chasers at most, 0 to {Campaign.MAX_CHASERS_LIMIT}",
         )
         parser.add_argument(
-            "--time-budget", type=float, default=600.0, help="seconds of sending before the schedule takes over"
+            "--time-budget",
+            type=arguments.time_budget,
+            default=600.0,
+            help="seconds of sending before the schedule takes over",
         )
 
     def handle(self, *args, without_key, name, chase_after_days, max_chasers, time_budget, **options):

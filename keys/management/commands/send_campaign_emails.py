@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 
+from keys.management import arguments
 from keys.onboarding import campaigns
 
 
@@ -8,7 +9,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--batch-size", type=int, default=100, help="emails claimed at a time")
-        parser.add_argument("--time-budget", type=float, default=600.0, help="seconds before handing the rest back")
+        parser.add_argument(
+            "--time-budget", type=arguments.time_budget, default=600.0, help="seconds before handing the rest back"
+        )
 
     def handle(self, *args, batch_size, time_budget, **options):
         report = campaigns.sweep(batch_size=batch_size, time_budget=time_budget)

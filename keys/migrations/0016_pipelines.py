@@ -9,7 +9,7 @@ import keys.sealing
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("keys", "0014_restore_grants_lost_on_uncertain_answers"),
+        ("keys", "0015_outbox"),
     ]
 
     operations = [
