@@ -10,6 +10,7 @@ from keys.checks import alerts, live_checks
 from keys.instructure import dap_tokens
 from keys.models import Credential
 from keys.onboarding import campaigns
+from keys.pipelines import webhooks
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,8 @@ SCHEDULES = [
     {"name": "keys.run_live_checks", "func": "keys.tasks.run_live_checks", "minutes": 1},
     {"name": "keys.send_campaign_emails", "func": "keys.tasks.send_campaign_emails", "minutes": 1},
     {"name": "keys.forget_spent_limit_slots", "func": "keys.tasks.forget_spent_limit_slots", "minutes": 60},
+    # Pipelines hear of a new key within a minute or so: each sweep plans and sends what is due.
+    {"name": "keys.send_webhooks", "func": "keys.tasks.send_webhooks", "minutes": 1},
 ]
 
 
@@ -35,6 +38,11 @@ def run_live_checks() -> dict:
     report = live_checks.sweep(time_budget=50).as_dict()
     report["alerts"] = alerts.sweep(time_budget=30).sent
     return report
+
+
+def send_webhooks() -> dict:
+    # A POST's own deadline (PORTAL_OUTBOUND_DEADLINE_SECONDS) plus this stays inside the task timeout.
+    return webhooks.sweep(time_budget=50)
 
 
 def send_campaign_emails() -> dict:

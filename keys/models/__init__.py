@@ -10,7 +10,8 @@
 - audit: AuditEvent, append-only.
 - onboarding: InstitutionImport, Campaign, CampaignInvitation, CampaignMessage.
 - limits: LimitSlot, the hourly limits' slots.
-- pipelines: PipelineToken, PipelineEvent, DapAccessToken (the pipeline API); webhooks: WebhookEndpoint.
+- pipelines: PipelineToken, PipelineEvent, DapAccessToken (the pipeline API).
+- webhooks: WebhookEndpoint, WebhookDelivery (an outbox row per endpoint and event).
 
 """
 
@@ -33,7 +34,7 @@ from keys.models.onboarding import (
 from keys.models.outbox import OutboxMessage, OutboxMessageQuerySet
 from keys.models.pipelines import DapAccessToken, PipelineEvent, PipelineToken
 from keys.models.reminders import CalendarFeed, ReminderNotice, new_feed_token
-from keys.models.webhooks import WebhookEndpoint
+from keys.models.webhooks import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "AdminContact",
@@ -61,6 +62,7 @@ __all__ = [
     "OutboxMessage",
     "OutboxMessageQuerySet",
     "ReminderNotice",
+    "WebhookDelivery",
     "WebhookEndpoint",
     "campaign_chase_after_days",
     "campaign_max_chasers",

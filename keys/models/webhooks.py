@@ -8,6 +8,7 @@ import secrets
 from django.db import models
 from django.utils import timezone
 
+from keys.models.outbox import OutboxMessage
 from keys.models.pipelines import PipelineEvent
 from keys.sealing import Sealed, SealedSecretField
 
@@ -54,6 +55,30 @@ class WebhookEndpoint(models.Model):
 
     def failing_for(self, now: datetime.datetime) -> datetime.timedelta | None:
         return now - self.failing_since if self.failing_since else None
+
+
+class WebhookDelivery(OutboxMessage):
+    """One event owed to one endpoint: an outbox row (keys/outbox.py), sent by keys/pipelines/webhooks.py.
+    (endpoint, event) is unique: racing planners cannot owe an endpoint an event twice."""
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey(PipelineEvent, on_delete=models.PROTECT, related_name="deliveries")
+    response_status = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="The HTTP status of the endpoint's last answer."
+    )
+
+    class Meta:
+        ordering = ["-pk"]
+        constraints = [models.UniqueConstraint(fields=["endpoint", "event"], name="webhook_delivery_once")]
+        indexes = [models.Index(fields=["state", "not_before"], name="webhook_delivery_due")]
+
+    def __str__(self) -> str:
+        return f"{self.event.type} to {self.endpoint}"
+
+    @property
+    def message_id(self) -> str:
+        """webhook-id: the same on every attempt, so a receiver can recognise a repeat."""
+        return f"kd_{self.event_id}_{self.endpoint_id}"
 
 
 EVENT_TYPES = [value for value, _ in PipelineEvent.Type.choices]
