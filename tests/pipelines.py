@@ -7,6 +7,9 @@ from django.core import signals
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.management import call_command
 from django.db import close_old_connections
+from standardwebhooks.webhooks import Webhook
+
+from tests.fakes import FakeServer
 
 
 def create_token(name: str, *kinds_and_options: str) -> str:
@@ -42,3 +45,32 @@ class InTestTransaction:
             signals.request_started.connect(close_old_connections)
             signals.request_finished.connect(close_old_connections)
         return [body]
+
+
+class Receiver(FakeServer):
+    """A pipeline's webhook receiver on loopback: it keeps every POST (headers and body as received)
+    and answers ``status``; ``verified()`` checks each with the standardwebhooks library."""
+
+    def __init__(self):
+        super().__init__()
+        self.status = 204
+        self.received: list[tuple[dict, bytes]] = []
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.url}/hooks/keydrop"
+
+    def answer(self, request):
+        self.received.append(({name.lower(): value for name, value in request.headers.items()}, request.body))
+        return self.status, {}, b""
+
+    def verified(self, secret: str) -> list[dict]:
+        """Each delivery's event, as a receiver would accept it (WebhookVerificationError if one is not genuine)."""
+        return [Webhook(secret).verify(body, headers) for headers, body in self.received]
+
+
+def add_endpoint(url: str, *events: str) -> str:
+    """`manage.py webhook_endpoint add URL --event …`; returns its last line, the signing secret."""
+    out = io.StringIO()
+    call_command("webhook_endpoint", "add", url, *(part for event in events for part in ("--event", event)), stdout=out)
+    return out.getvalue().strip().splitlines()[-1]
