@@ -7,6 +7,7 @@
   starting campaigns from the list; campaigns: each campaign's pages.
 - accounts: staff accounts and groups, audited.
 - audit: the read-only audit trail.
+- pipelines: pipeline tokens, webhook endpoints and their deliveries.
 """
 
-from keys.admin import accounts, audit, campaigns, credentials, institutions  # noqa: F401  (registered on import)
+from keys.admin import accounts, audit, campaigns, credentials, institutions, pipelines  # noqa: F401  (registered)
