@@ -21,12 +21,15 @@ from django.utils import timezone
 from django_otp.oath import TOTP
 
 from intake import services
-from keys.models import CalendarFeed, Credential, Institution, InstitutionImport
+from keys.models import CalendarFeed, Credential, Institution, InstitutionImport, WebhookDelivery
+from keys.models.webhooks import EVENT_TYPES
 from keys.onboarding import campaigns, institution_csv
+from keys.pipelines import webhooks
 from keys.tasks import purge_dead_secrets, run_live_checks, send_reminders
 from portal.logs import JsonFormatter, KeydropFilter
 from tests.fakes import FakeDap
 from tests.flows import VALID_DAP_CLIENT_ID, form_data, submit, wrong_code
+from tests.pipelines import Receiver, add_endpoint, api, create_token
 from tests.staff_cast import signed_in
 
 CANARY = "CANARY-8d1f4e6b-do-not-leak-0042"
@@ -79,6 +82,9 @@ def test_the_canary_secret_is_nowhere_in_clear(
 ):
     # Instructure (the loopback fake) knows the key: the checks send the canary to it, and only to it.
     fake_dap.add_key(VALID_DAP_CLIENT_ID, CANARY)
+    # A pipeline's webhook receiver hears every event of the whole flow (checked near the end).
+    receiver = Receiver().start()
+    hook_secret = add_endpoint(receiver.endpoint, *EVENT_TYPES)
     customer = Client()
     # A one-day key: its reminder is due at once, and its lapse notice and purge follow tomorrow.
     response, verification = submit(customer, institution, client_secret=CANARY, expiry="1d")
@@ -250,6 +256,10 @@ def test_the_canary_secret_is_nowhere_in_clear(
     assert "Canvas accepts the key now" in page.content.decode()
     assert_no_canary(page.content, "the check-again page")
     assert Credential.objects.get(pk=waiting.pk).status == "active"
+
+    # A pipeline: tokens, the API, events and webhook deliveries, and the admin pages that list them.
+    pipeline_uses(institution, signed_in(alice), receiver, hook_secret)  # a fresh session, days later
+    receiver.stop()
     for table, value in every_database_value():
         assert_no_canary(value if isinstance(value, bytes) else str(value), f"table {table}")
     if connection.vendor == "sqlite":
@@ -285,6 +295,42 @@ def test_the_canary_secret_is_nowhere_in_clear(
     assert '"logger": "keydrop.request"' in json_log.getvalue()
     assert_no_canary(json_log.getvalue(), "the JSON log")
     assert_no_canary(repr(credential.__dict__), "the model's repr")
+
+
+def pipeline_uses(institution, staff, receiver, hook_secret):
+    """Every place the pipeline API, its events and webhooks write or answer; only the secret
+    endpoint, with a token allowed to, answers with the secret (by design)."""
+    reader, exporter = (
+        create_token("canary-reader", "--kind", "dap"),
+        create_token("x", "--kind", "dap", "--allow-secrets"),
+    )
+    path = f"/institutions/{institution.slug}/credentials/dap"
+    with api(reader) as client:
+        for answer in (client.get("/credentials"), client.get("/events"), client.post(f"{path}/secret")):
+            assert answer.status_code in (200, 403)
+            assert_no_canary(answer.content, f"the API's {answer.request.url.path}")
+        token = client.post(f"{path}/access-token")
+        assert token.status_code == 200 and FakeDap.TOKEN_MARK in token.json()["access_token"]  # by design
+        assert CANARY not in token.text
+    with api(exporter) as client:
+        assert client.post(f"{path}/secret").json()["client_secret"] == CANARY  # by design, audited
+    swept = webhooks.sweep()
+    assert swept["sent"] >= 3, swept
+    for headers, body in receiver.received:
+        assert_no_canary(body, "a webhook's body")
+        assert_no_canary(repr(headers), "a webhook's headers")
+    assert {event["type"] for event in receiver.verified(hook_secret)} >= {"credential.verified", "credential.expired"}
+    for page in (
+        "/admin/keys/pipelinetoken/",
+        "/admin/keys/webhookendpoint/",
+        "/admin/keys/webhookdelivery/",
+        f"/admin/keys/webhookdelivery/{WebhookDelivery.objects.first().pk}/change/",
+        "/admin/keys/auditevent/?q=pipeline",
+    ):
+        response = staff.get(page)
+        assert response.status_code == 200, page
+        assert_no_canary(response.content, page)
+        assert hook_secret not in response.content.decode(), page
 
 
 REFUSED_ID = "us-east-1#0c59cade-0000-4a7b-8c9d-0e1f2a3b4c5d"  # unknown to Instructure
