@@ -226,3 +226,9 @@ def test_a_credential_that_stops_being_usable_mid_request_is_404_not_500(credent
     with api(create_token("p", "--kind", "dap", "--allow-secrets")) as client:
         answer = client.post("/institutions/example-u/credentials/dap/secret")
     assert answer.status_code == 404 and answer.json()["error"]["code"] == "no_usable_credential"
+
+
+def test_a_body_too_large_for_the_api_is_refused_in_json(credential):
+    with api(create_token("p", "--kind", "dap")) as client:
+        answer = client.post("/institutions/example-u/credentials/dap/access-token", content=b"x" * (2 * 1024 * 1024))
+    assert answer.status_code == 413 and answer.json()["error"]["code"] == "request_too_large"

@@ -82,9 +82,6 @@ class PipelineToken(models.Model):
             return "expired"
         return "live"
 
-    def reaches(self, institution_id: int) -> bool:
-        return not self.institutions.exists() or self.institutions.filter(pk=institution_id).exists()
-
 
 class PipelineEventQuerySet(models.QuerySet):
     def emit(self, type_: str, credential, *, detail: str = "", dedupe: str | None = None) -> bool:

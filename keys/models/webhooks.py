@@ -2,7 +2,6 @@
 signed with. Their deliveries and how they are sent: keys/pipelines/webhooks.py."""
 
 import base64
-import datetime
 import secrets
 
 from django.db import models
@@ -49,12 +48,6 @@ class WebhookEndpoint(models.Model):
     @property
     def enabled(self) -> bool:
         return self.disabled_at is None
-
-    def wants(self, event_type: str) -> bool:
-        return event_type in self.events
-
-    def failing_for(self, now: datetime.datetime) -> datetime.timedelta | None:
-        return now - self.failing_since if self.failing_since else None
 
 
 class WebhookDelivery(OutboxMessage):
