@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db.models import Min, Q
 
 from keys import outbox
-from keys.models import Credential, ReminderNotice
+from keys.models import Credential, PipelineEvent, ReminderNotice
 from portal import emails
 
 
@@ -31,6 +31,13 @@ class Reminders(outbox.EmailOutbox):
         credential = notice.credential
         if credential.is_silenced:
             return outbox.Hold.cancel(f"The credential is {credential.get_status_display().lower()}.")
+        if not notice.is_lapse_notice:  # pipelines hear it at each offset, whether the email goes or not
+            PipelineEvent.objects.emit(
+                PipelineEvent.Type.EXPIRING,
+                credential,
+                detail=f"{notice.offset_days} days left",
+                dedupe=str(notice.offset_days),
+            )
         if notice.offset_days > self.nearest_due.get(credential.pk, notice.offset_days):
             return outbox.Hold.skip("A later reminder was already due.")
         if not any(recipients_for(notice)):

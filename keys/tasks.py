@@ -7,8 +7,10 @@ from django.utils import timezone
 
 from keys import limits, reminders
 from keys.checks import alerts, live_checks
+from keys.instructure import dap_tokens
 from keys.models import Credential
 from keys.onboarding import campaigns
+from keys.pipelines import webhooks
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +22,8 @@ SCHEDULES = [
     {"name": "keys.run_live_checks", "func": "keys.tasks.run_live_checks", "minutes": 1},
     {"name": "keys.send_campaign_emails", "func": "keys.tasks.send_campaign_emails", "minutes": 1},
     {"name": "keys.forget_spent_limit_slots", "func": "keys.tasks.forget_spent_limit_slots", "minutes": 60},
+    # Pipelines hear of a new key within a minute or so: each sweep plans and sends what is due.
+    {"name": "keys.send_webhooks", "func": "keys.tasks.send_webhooks", "minutes": 1},
 ]
 
 
@@ -36,6 +40,11 @@ def run_live_checks() -> dict:
     return report
 
 
+def send_webhooks() -> dict:
+    # A POST's own deadline (PORTAL_OUTBOUND_DEADLINE_SECONDS) plus this stays inside the task timeout.
+    return webhooks.sweep(time_budget=50)
+
+
 def send_campaign_emails() -> dict:
     """Invitations and chasers of every campaign that are due; claimed before sent, like reminders."""
     return campaigns.sweep(time_budget=60).as_dict()
@@ -48,6 +57,7 @@ def purge_dead_secrets() -> dict:
     lapsed = Credential.objects.expire_lapsed(now)
     unfixed = Credential.objects.discard_unfixed(now)
     dead = Credential.objects.purge_dead_secrets(now)
+    dap_tokens.forget_dead(now)  # the shared Canvas Data 2 tokens of keys that are over, or expired
     if lapsed or dead or unfixed:
         log.info(
             "purged the secrets of %d expired, %d unfixed and %d revoked or locked credential(s)", lapsed, unfixed, dead

@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.core.exceptions import BadRequest, SuspiciousOperation
-from django.http import HttpResponseServerError
+from django.http import HttpResponseServerError, JsonResponse
 from django.shortcuts import render
 from django.template import loader
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
@@ -93,7 +93,16 @@ def _plain_page(template: str) -> str:
 # and in DEBUG a technical page; production never shows either.
 
 
+API_PREFIX = "/api/"  # the pipeline API answers in JSON, even where no view of it was reached
+
+
+def api_error(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message}}, status=status)
+
+
 def bad_request(request, exception=None):
+    if request.path.startswith(API_PREFIX):
+        return api_error(400, "invalid_request", "The request is not valid.")
     return render(request, "400.html", status=400)
 
 
@@ -108,11 +117,15 @@ def csrf_failure(request, reason=""):
 def not_found(request, exception=None):
     """A replaced intake link is the common case: say so, and what to do."""
     path = request.path
+    if path.startswith(API_PREFIX):
+        return api_error(404, "not_found", "No such address in the API (see /api/v1/openapi.json).")
     context = {"intake_link": path.startswith("/i/"), "submission_link": path.startswith("/s/")}
     return render(request, "404.html", context, status=404)
 
 
 def server_error(request):
+    if request.path.startswith(API_PREFIX):
+        return api_error(500, "internal_error", "Keydrop failed to answer; the error was logged.")
     # No context processors: whatever failed (the database, a session) must not fail this page too.
     # The brand comes from settings alone, so the page still carries the partner's name and logo.
     return HttpResponseServerError(_plain_page("500.html"))

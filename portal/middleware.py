@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.shortcuts import render
 
-from portal import client, logs
+from portal import client, errors, logs
 from portal.branding import brand
 
 request_log = logging.getLogger("keydrop.request")
@@ -129,5 +129,7 @@ class RequestBodyLimitMiddleware:
         except ValueError:
             length = 0  # Django reads no body it cannot measure
         if length > settings.PORTAL_MAX_REQUEST_BYTES:
+            if request.path.startswith(errors.API_PREFIX):  # the pipeline API answers in JSON
+                return errors.api_error(413, "request_too_large", "The API takes no request body this large.")
             return render(request, "413.html", {"limit_kb": settings.PORTAL_MAX_REQUEST_BYTES // 1024}, status=413)
         return self.get_response(request)

@@ -360,6 +360,7 @@ PORTAL_SECOND_FACTOR_PERMISSIONS = [
     "keys.revoke_credential",
     "keys.complete_partner_credential",
     "keys.export_csv",  # a list of every institution's admin addresses is what a phisher wants
+    "keys.manage_pipelines",  # a pipeline token reaches credentials without anyone signing in
     "auth.add_user",
     "auth.change_user",
     "auth.add_group",
@@ -433,3 +434,9 @@ LOGGING["loggers"].update({"httpx": {"level": "WARNING"}, "httpcore": {"level": 
 PORTAL_CAMPAIGN_CHASE_AFTER_DAYS = envint("PORTAL_CAMPAIGN_CHASE_AFTER_DAYS", 7, minimum=1)
 PORTAL_CAMPAIGN_MAX_CHASERS = envint("PORTAL_CAMPAIGN_MAX_CHASERS", 2, minimum=0)
 PORTAL_CAMPAIGN_EMAILS_PER_CONTACT_PER_DAY = envint("PORTAL_CAMPAIGN_EMAILS_PER_CONTACT_PER_DAY", 2, minimum=1)
+
+# Pipelines: the JSON API under /api/v1/ (keys/pipelines/), its tokens and webhooks. Each token may make
+# this many requests a minute (a 429 with Retry-After past it); a webhook endpoint that has refused every
+# delivery for PORTAL_WEBHOOK_DISABLE_AFTER_DAYS is disabled and staff are told.
+PORTAL_API_REQUESTS_PER_MINUTE = envint("PORTAL_API_REQUESTS_PER_MINUTE", 120, minimum=1)
+PORTAL_WEBHOOK_DISABLE_AFTER_DAYS = envint("PORTAL_WEBHOOK_DISABLE_AFTER_DAYS", 3, minimum=1)

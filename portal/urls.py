@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from intake import views as intake_views
 from keys import calendar as keys_calendar
+from keys.pipelines.api import api as pipeline_api
 from portal import branding
 from portal import views as portal_views
 
@@ -19,6 +20,8 @@ urlpatterns = [
     path("brand.css", branding.stylesheet, name="brand_css"),
     # Outside the admin login: calendar apps cannot sign in, so the token in the address is the key.
     path("calendar/<slug:token>.ics", keys_calendar.feed, name="calendar_feed"),
+    # Pipelines: JSON with a bearer token; no session, no CSRF (keys/pipelines/api.py).
+    path("api/v1/", pipeline_api.urls),
     path("", include("intake.urls")),
 ]
 

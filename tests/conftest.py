@@ -11,10 +11,14 @@ from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.test import override_settings
 
+from keys import kinds
+from keys.checks import records
 from keys.instructure import outbound
+from keys.outcomes import Verdict
 from tests import factories
 from tests.ci import IN_CI
-from tests.fakes import FakeCanvas, FakeDap
+from tests.fakes import FakeCanvas, FakeDap, FakeKey
+from tests.flows import VALID_DEV_KEY_ID, VALID_DEV_KEY_SECRET
 from tests.staff_cast import REVEALER_CODENAMES, SECRET
 
 
@@ -206,6 +210,21 @@ def fake_dap(settings):
     settings.PORTAL_OUTBOUND_ALLOW_PRIVATE = True
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def developer_key(fake_canvas, institution, settings):
+    """Example University's developer key at the fake Canvas, accepted at hand-over, awaiting the
+    admin's grant (tests/test_oauth_grant.py ``authorize`` completes it through Keydrop's callback)."""
+    settings.PORTAL_DEVELOPER_KEY = {**settings.PORTAL_DEVELOPER_KEY, "redirect_uris": []}  # Keydrop's callback
+    settings.PORTAL_BASE_URL = "http://testserver"
+    scopes = [scope for scope, _ in kinds.developer_key_setup("x")["scopes"]]
+    fake_canvas.browser = "approve"
+    callback = settings.PORTAL_BASE_URL + kinds.OAUTH_CALLBACK_PATH
+    fake_canvas.add_key(VALID_DEV_KEY_ID, FakeKey(secret=VALID_DEV_KEY_SECRET, redirect_uris=[callback], scopes=scopes))
+    key = factories.developer_key_credential(institution, VALID_DEV_KEY_ID, VALID_DEV_KEY_SECRET, fake_canvas.url)
+    records.record(key, Verdict.works("Canvas knows the key and the secret matches."), trigger=records.Trigger.HANDOVER)
+    return key
 
 
 @pytest.fixture

@@ -23,13 +23,16 @@ from django.utils import timezone
 from django_otp.oath import TOTP
 
 from intake import services
-from keys.models import CalendarFeed, Credential, Institution, InstitutionImport
+from keys.models import CalendarFeed, Credential, Institution, InstitutionImport, WebhookDelivery
+from keys.models.webhooks import EVENT_TYPES
 from keys.onboarding import campaigns, institution_csv
+from keys.pipelines import webhooks
 from keys.tasks import purge_dead_secrets, run_live_checks, send_reminders
 from portal.logs import JsonFormatter, KeydropFilter
 from tests.factories import CredentialFactory, InstitutionFactory
 from tests.fakes import FakeDap
 from tests.flows import VALID_DAP_CLIENT_ID, form_data, submit, wrong_code
+from tests.pipelines import Receiver, add_endpoint, api, create_token
 from tests.staff_cast import signed_in
 
 CANARY = "CANARY-8d1f4e6b-do-not-leak-0042"
@@ -95,6 +98,8 @@ class Walk:
     campaign: object = None
     staged: object = None
     code: str = ""
+    receiver: object = None
+    hook_secret: str = ""
 
 
 def test_the_canary_secret_is_nowhere_in_clear(
@@ -111,6 +116,7 @@ def test_the_canary_secret_is_nowhere_in_clear(
     checks_and_alerts_show_none_of_it(walk)
     reminders_then_the_purge(walk)
     keys_refused_stuck_or_waiting_for_a_fix(walk)
+    pipelines_show_none_of_it(walk)
     nothing_written_holds_it(walk)
 
 
@@ -118,6 +124,9 @@ def hand_it_over(walk: Walk) -> None:
     """The customer hands the canary over: a one-day key, a wrong code, a bad code, then the right one."""
     # Instructure (the loopback fake) knows the key: the checks send the canary to it, and only to it.
     walk.fake_dap.add_key(VALID_DAP_CLIENT_ID, CANARY)
+    # A pipeline's webhook receiver hears every event of the whole flow (checked near the end).
+    walk.receiver = Receiver().start()
+    walk.hook_secret = add_endpoint(walk.receiver.endpoint, *EVENT_TYPES)
     # Another institution already holds this key (awaiting its partner secret, so never checked):
     # the hand-over flags it, emails staff and shows it on the pages below.
     CredentialFactory(
@@ -345,6 +354,12 @@ def keys_refused_stuck_or_waiting_for_a_fix(walk: Walk) -> None:
     assert Credential.objects.get(pk=waiting.pk).status == "active"
 
 
+def pipelines_show_none_of_it(walk: Walk) -> None:
+    """A pipeline: tokens, the API, events and webhook deliveries, and the admin pages that list them."""
+    pipeline_uses(walk.institution, signed_in(walk.alice), walk.receiver, walk.hook_secret)  # a fresh session
+    walk.receiver.stop()
+
+
 def nothing_written_holds_it(walk: Walk) -> None:
     """Everything written: every table, the database files, every mail file, every log line."""
     for table, value in every_database_value():
@@ -389,6 +404,42 @@ def nothing_written_holds_it(walk: Walk) -> None:
     assert b"release the key to" in fragments and b"Create the key" in fragments
     assert_no_canary(fragments, "the fragment cache")
     assert walk.code.encode() not in fragments, "a code in the fragment cache"
+
+
+def pipeline_uses(institution, staff, receiver, hook_secret):
+    """Every place the pipeline API, its events and webhooks write or answer; only the secret
+    endpoint, with a token allowed to, answers with the secret (by design)."""
+    reader, exporter = (
+        create_token("canary-reader", "--kind", "dap"),
+        create_token("x", "--kind", "dap", "--allow-secrets"),
+    )
+    path = f"/institutions/{institution.slug}/credentials/dap"
+    with api(reader) as client:
+        for answer in (client.get("/credentials"), client.get("/events"), client.post(f"{path}/secret")):
+            assert answer.status_code in (200, 403)
+            assert_no_canary(answer.content, f"the API's {answer.request.url.path}")
+        token = client.post(f"{path}/access-token")
+        assert token.status_code == 200 and FakeDap.TOKEN_MARK in token.json()["access_token"]  # by design
+        assert CANARY not in token.text
+    with api(exporter) as client:
+        assert client.post(f"{path}/secret").json()["client_secret"] == CANARY  # by design, audited
+    swept = webhooks.sweep()
+    assert swept["sent"] >= 3, swept
+    for headers, body in receiver.received:
+        assert_no_canary(body, "a webhook's body")
+        assert_no_canary(repr(headers), "a webhook's headers")
+    assert {event["type"] for event in receiver.verified(hook_secret)} >= {"credential.verified", "credential.expired"}
+    for page in (
+        "/admin/keys/pipelinetoken/",
+        "/admin/keys/webhookendpoint/",
+        "/admin/keys/webhookdelivery/",
+        f"/admin/keys/webhookdelivery/{WebhookDelivery.objects.first().pk}/change/",
+        "/admin/keys/auditevent/?q=pipeline",
+    ):
+        response = staff.get(page)
+        assert response.status_code == 200, page
+        assert_no_canary(response.content, page)
+        assert hook_secret not in response.content.decode(), page
 
 
 REFUSED_ID = "us-east-1#0c59cade-0000-4a7b-8c9d-0e1f2a3b4c5d"  # unknown to Instructure

@@ -11,6 +11,8 @@ through nginx only:
   submission records the customer's address, not nginx's, whatever X-Forwarded-For they forge;
 - failed sign-ins lock the attacker's address only; a staff member signs in and reveals the secret
   with a reason, and the audit event has the staff member's address;
+- a pipeline token made with the command lists the credentials over the API (https only: plain
+  http is refused, not redirected), and its use is audited as pipeline:NAME;
 - /health/ is ok; a due reminder goes out exactly once with both clusters running, and after one
   cluster is stopped the other still sends the next one.
 
@@ -51,7 +53,7 @@ pytestmark = pytest.mark.production
 
 HOST = "keydrop.internal"  # .internal: for private networks (ICANN), a real name rather than an example
 DEPLOY = Path(settings.BASE_DIR, "deploy")
-CUSTOMER, STAFF, ATTACKER, SECOND_CUSTOMER = "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"
+CUSTOMER, STAFF, ATTACKER, SECOND_CUSTOMER, PIPELINE = "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"
 STAFF_PASSWORD = "smoke-" + secrets.token_urlsafe(16)
 
 
@@ -449,6 +451,25 @@ def run_the_recipe(folder, logs, processes, database, sink, nginx, redis_server)
     [(action, ip)] = database.query("SELECT action, ip FROM keys_auditevent WHERE action = 'reveal'")
     assert str(ip) == STAFF
 
+    # A pipeline: a token made with the command lists the credentials over the API, through nginx.
+    token = manage("pipeline_token", "create", "smoke-pipeline", "--kind", "dap").splitlines()[-1]
+    pipeline = Browser(base_url, cert, source=PIPELINE)
+    listed = pipeline.get("/api/v1/credentials", Authorization=f"Bearer {token}")
+    assert listed.status == 200 and listed.headers["Content-Type"].startswith("application/json"), listed.text[:500]
+    [item] = json.loads(listed.body)["items"]
+    assert item["institution"] == "first-u" and item["client_id"] == VALID_DAP_CLIENT_ID and secret not in listed.text
+    refused = pipeline.get("/api/v1/credentials")
+    assert refused.status == 401 and json.loads(refused.body)["error"]["code"] == "missing_token"
+    assert json.loads(pipeline.get("/api/v1/openapi.json").body)["openapi"].startswith("3.")
+    [(actor, ip)] = database.query("SELECT DISTINCT actor, ip FROM keys_auditevent WHERE action = 'pipeline_api'")
+    assert actor == "pipeline:smoke-pipeline" and str(ip) == PIPELINE
+    # Over plain http nginx refuses the API rather than redirect a token sent in clear.
+    plain = http.client.HTTPConnection("127.0.0.1", http_port, timeout=30)
+    plain.request("GET", "/api/v1/credentials", headers={"Host": HOST, "Authorization": "Bearer kdp_sent-in-clear"})
+    answer = plain.getresponse()
+    assert answer.status == 403 and json.loads(answer.read())["error"]["code"] == "https_required"
+    plain.close()
+
     # Health, once both schedulers have run every schedule.
     def healthy():
         response = customer.get("/health/")
@@ -501,7 +522,7 @@ def run_the_recipe(folder, logs, processes, database, sink, nginx, redis_server)
 
     # Logs: Keydrop's JSON lines carry request ids; no intake token in them or in nginx's log.
     tokens = [urlsplit(link).path.split("/")[2] for link in (first_link, second_link)] + [submission]
-    tokens += ["smokeCode4711", "smokeState4711", "smokeVia4711"]
+    tokens += ["smokeCode4711", "smokeState4711", "smokeVia4711", token]
     keydrop_log = (folder / "data" / "logs" / "keydrop.log").read_text()
     request_lines = [json.loads(line) for line in keydrop_log.splitlines() if '"keydrop.request"' in line]
     assert request_lines and all(len(line["request_id"]) == 32 for line in request_lines)  # nginx's $request_id

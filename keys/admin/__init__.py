@@ -9,6 +9,15 @@
 - outbox: reminders, check alerts, campaign messages and checks, read-only, each field explained.
 - accounts: staff accounts and groups, audited.
 - audit: the read-only audit trail.
+- pipelines: pipeline tokens, webhook endpoints and their deliveries.
 """
 
-from keys.admin import accounts, audit, campaigns, credentials, institutions, outbox  # noqa: F401  (registered on import)
+from keys.admin import (  # noqa: F401  (registered on import)
+    accounts,
+    audit,
+    campaigns,
+    credentials,
+    institutions,
+    outbox,
+    pipelines,
+)

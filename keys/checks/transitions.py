@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import models, transaction
 
-from keys.models import CheckAlert, Credential, ReminderNotice
+from keys.models import CheckAlert, Credential, PipelineEvent, ReminderNotice
 from keys.outcomes import Verdict
 
 
@@ -212,4 +212,15 @@ def apply(credential: Credential, verdict: Verdict, now: datetime.datetime, *, s
         setattr(credential, name, value)
     if step.change == "confirmed":
         credential.supersede_older(now)
+    if step.change in EVENTS:  # what pipelines hear: the key to use now, and a working key failing or back
+        type_, dedupe = EVENTS[step.change]
+        PipelineEvent.objects.emit(type_, row, detail=verdict.reason, dedupe=dedupe)
     return step.change
+
+
+# A change of state as pipelines hear it (keys/pipelines/), and what makes it happen once.
+EVENTS = {
+    "confirmed": (PipelineEvent.Type.VERIFIED, "once"),  # a key is confirmed once: then it is working
+    "failing": (PipelineEvent.Type.FAILING, None),  # once per episode: the row lock orders them
+    "recovered": (PipelineEvent.Type.RECOVERED, None),
+}

@@ -22,7 +22,7 @@ from typing import Any
 from django.conf import settings
 
 from keys import kinds
-from keys.instructure import canvas, grants, outbound
+from keys.instructure import canvas, dap_tokens, grants, outbound
 from keys.outcomes import Verdict
 
 
@@ -375,16 +375,22 @@ class AccessRefused(Exception):
     """Canvas would not mint an access token; the message says why, for people."""
 
 
+class AccessUnavailable(AccessRefused):
+    """Canvas gave no answer that says no (throttled, an outage): the same request may work later."""
+
+
 def access_token(credential, secret: str, now: datetime.datetime) -> canvas.AccessToken:
     """A short-lived access token: the grant's for a developer key, a fresh login for Canvas Data 2.
     Raises outbound.OutboundError if Canvas cannot be reached, AccessRefused if it says no."""
     if credential.kind_spec.needs_grant:
         try:
             return grants.access_token(credential, now)
+        except grants.RefreshFailed as exc:
+            raise AccessUnavailable(str(exc)) from None
         except grants.GrantUnusable as exc:
             raise AccessRefused(str(exc)) from None
-    with outbound.Session() as http:
-        answer = canvas.dap_login(http, settings.PORTAL_DAP_API_URL, credential.client_id, secret)
-    if not answer.access_token:
-        raise AccessRefused(read(DAP_LOGIN_ANSWERS, answer).reason)
-    return canvas.AccessToken(answer.access_token, now + datetime.timedelta(seconds=answer.expires_in or 3600))
+    try:  # one login shared by every pipeline while it has time left
+        return dap_tokens.access_token(credential, secret, now)
+    except dap_tokens.LoginRefused as exc:
+        verdict = read(DAP_LOGIN_ANSWERS, exc.answer)
+        raise (AccessRefused if verdict.is_rejected else AccessUnavailable)(verdict.reason) from None

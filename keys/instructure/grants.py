@@ -41,7 +41,7 @@ from keys.instructure.grant_tokens import (
     secret_of,
     stated_expiry,
 )
-from keys.models import AuthorizationRequest, CanvasGrant, Credential
+from keys.models import AuthorizationRequest, CanvasGrant, Credential, PipelineEvent
 from keys.outcomes import Verdict
 from keys.sealing import Sealed, SecretUnreadable
 
@@ -289,6 +289,7 @@ def store(
             detail=f"authorized by {grant.authorized_by}"[:300],
             at=now,
         )
+        PipelineEvent.objects.emit(PipelineEvent.Type.GRANT_AUTHORIZED, credential, detail=grant.authorized_by)
     if me is None:
         verdict = Verdict.inconclusive(
             f"{grant.authorized_by} granted access; Canvas could not confirm the token just now."
@@ -370,9 +371,11 @@ def _users_self(credential: Credential, token: canvas.AccessToken) -> canvas.Me:
 
 def lose(grant: CanvasGrant, reason: str, now: datetime.datetime, status: int | None = None) -> Verdict:
     """Canvas said the grant is gone: forget its token, and ask for a new authorization."""
-    CanvasGrant.objects.filter(pk=grant.pk, lost_at__isnull=True).update(
+    lost = CanvasGrant.objects.filter(pk=grant.pk, lost_at__isnull=True).update(
         lost_at=now, lost_reason=reason[:500], access_token=None, access_token_expires_at=None
     )
+    if lost:  # this call lost it: pipelines hear it once
+        PipelineEvent.objects.emit(PipelineEvent.Type.GRANT_LOST, grant.credential, detail=reason)
     return Verdict.rejected(reason, http_status=status)
 
 

@@ -10,6 +10,8 @@
 - audit: AuditEvent, append-only.
 - onboarding: InstitutionImport, Campaign, CampaignInvitation, CampaignMessage.
 - limits: LimitSlot, the hourly limits' slots.
+- pipelines: PipelineToken, PipelineEvent, DapAccessToken (the pipeline API).
+- webhooks: WebhookEndpoint, WebhookDelivery (an outbox row per endpoint and event).
 
 """
 
@@ -30,7 +32,9 @@ from keys.models.onboarding import (
     new_invitation_token,
 )
 from keys.models.outbox import OutboxMessage, OutboxMessageQuerySet
+from keys.models.pipelines import DapAccessToken, PipelineEvent, PipelineToken
 from keys.models.reminders import CalendarFeed, ReminderNotice, new_feed_token
+from keys.models.webhooks import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "AdminContact",
@@ -47,14 +51,19 @@ __all__ = [
     "Credential",
     "CredentialCheck",
     "CredentialQuerySet",
+    "DapAccessToken",
     "HostCheckBudget",
     "Institution",
     "InstitutionImport",
     "LastCheck",
     "LimitSlot",
+    "PipelineEvent",
+    "PipelineToken",
     "OutboxMessage",
     "OutboxMessageQuerySet",
     "ReminderNotice",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "campaign_chase_after_days",
     "campaign_max_chasers",
     "mask_email",

@@ -57,6 +57,10 @@ class AuditEvent(models.Model):
         # One key, one institution
         SHARED_KEY_CONFIRMED = "shared_key_confirmed", "Customer confirmed a shared key"
         CONSORTIUM_MARKED = "consortium_marked", "Marked as a key a consortium shares"
+        # Pipelines: their tokens, each use of the API (actor pipeline:NAME), and webhook endpoints
+        PIPELINE_TOKEN = "pipeline_token", "Pipeline token created or revoked"
+        PIPELINE_API = "pipeline_api", "Pipeline API used"
+        WEBHOOK_ENDPOINT = "webhook_endpoint", "Webhook endpoint changed"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.CharField(max_length=200, help_text="A staff username, cli:<user>, or the customer contact.")

@@ -10,6 +10,12 @@ from django.utils import timezone
 
 from keys import kinds
 from keys.models.grants import CanvasGrant
+from keys.models.pipelines import PipelineEvent
+
+
+def pipeline_order() -> list:
+    """The key a pipeline takes first (for_pipeline; the API's list picks the same one per institution and kind)."""
+    return [models.F("failing_since").asc(nulls_first=True), "handover_check_pending", "-verified_at", "-pk"]
 
 
 class CredentialQuerySet(models.QuerySet):
@@ -45,9 +51,7 @@ class CredentialQuerySet(models.QuerySet):
     def for_pipeline(self, now: datetime.datetime | None = None):
         """Usable keys, the one a pipeline should take first: a key Canvas refuses comes last, then
         one whose hand-over check has not yet confirmed it, then the newest verified."""
-        return self.usable(now).order_by(
-            models.F("failing_since").asc(nulls_first=True), "handover_check_pending", "-verified_at", "-pk"
-        )
+        return self.usable(now).order_by(*pipeline_order())
 
     def tracked(self):
         return self.filter(status__in=self.model.TRACKED_STATUSES)
@@ -106,10 +110,14 @@ class CredentialQuerySet(models.QuerySet):
     # Transitions the scheduled task makes; each is one conditional UPDATE, safe to repeat.
 
     def expire_lapsed(self, now: datetime.datetime) -> int:
-        """Live keys past their expiry become expired, and their secrets are destroyed with it."""
-        return self.filter(status__in=self.model.LIVE_STATUSES, expires_at__lte=now).update(
-            status=self.model.Status.EXPIRED, secret=None, secret_purged_at=now
-        )
+        """Live keys past their expiry become expired, and their secrets are destroyed with it; pipelines hear it."""
+        lapsing = self.filter(status__in=self.model.LIVE_STATUSES, expires_at__lte=now)
+        ids = list(lapsing.values_list("pk", flat=True))
+        count = lapsing.filter(pk__in=ids).update(status=self.model.Status.EXPIRED, secret=None, secret_purged_at=now)
+        expired = self.model.objects.filter(pk__in=ids, status=self.model.Status.EXPIRED)
+        for pk, institution_id, kind in expired.values_list("pk", "institution_id", "kind"):
+            PipelineEvent.objects.emit_for(PipelineEvent.Type.EXPIRED, pk, institution_id, kind, dedupe="once")
+        return count
 
     def discard_unfixed(self, now: datetime.datetime) -> int:
         """Keys still waiting for their fix in Canvas when the window closes: rejected for good."""

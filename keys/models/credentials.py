@@ -18,6 +18,7 @@ from keys.models.checks import CheckAlert
 from keys.models.credential_queries import CredentialQuerySet
 from keys.models.grants import CanvasGrant
 from keys.models.institutions import Institution
+from keys.models.pipelines import PipelineEvent
 from keys.models.reminders import ReminderNotice, reminder_plan
 from keys.outcomes import Outcome
 from keys.sealing import Sealed, SealedSecretField
@@ -347,9 +348,15 @@ class Credential(models.Model):
         ReminderNotice.objects.filter(credential__in=outlived, state=ReminderNotice.State.SCHEDULED).update(
             state=ReminderNotice.State.CANCELLED, state_reason="A newer key that outlives it works."
         )
-        return older.filter(status=self.Status.ACTIVE).update(
+        active = list(older.filter(status=self.Status.ACTIVE).values_list("pk", flat=True))
+        count = older.filter(pk__in=active, status=self.Status.ACTIVE).update(
             status=self.Status.SUPERSEDED, superseded_by=self, superseded_at=now
         )
+        for pk in active:  # pipelines hear it (once, whoever else superseded it at the same moment)
+            PipelineEvent.objects.emit_for(
+                PipelineEvent.Type.SUPERSEDED, pk, self.institution_id, self.kind, f"by credential {self.pk}", "once"
+            )
+        return count
 
     # Live checks ---------------------------------------------------------------------------
 
@@ -423,6 +430,7 @@ class Credential(models.Model):
         if not revoked:
             return False
         CanvasGrant.objects.filter(credential_id=self.pk).purge(now)
+        PipelineEvent.objects.emit(PipelineEvent.Type.REVOKED, self, dedupe="once")
         ReminderNotice.objects.filter(credential_id=self.pk, state=ReminderNotice.State.SCHEDULED).update(
             state=ReminderNotice.State.CANCELLED, state_reason="credential revoked"
         )
