@@ -9,7 +9,7 @@ import keys.sealing
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("keys", "0015_outbox"),
+        ("keys", "0019_outbox"),
     ]
 
     operations = [
