@@ -8,9 +8,9 @@ driver does): the same counts on both.
 - the submission (POST), 10: the institution and the chosen contact, then ONE transaction: a claim
   and at most one insert per flood limit (link, address, contact), the credential, the verification;
 - the code page (GET), 1: the submission with its key, institution and contact;
-- the code (POST), 17: the submission, the verifying UPDATE, the key's activation, reminders and
-  audit, the check at Canvas with its budget and record, the one indexed look for another holder of
-  the same key, the staff notice and the receipt.
+- the code (POST), 18: the submission, the verifying UPDATE, the key's activation, reminders and
+  audit, the check at Canvas with its budget and record, the pipelines' credential.verified event,
+  the one indexed look for another holder of the same key, the staff notice and the receipt.
 """
 
 import pytest
@@ -22,7 +22,7 @@ from tests.flows import VALID_DAP_CLIENT_ID, VALID_DAP_SECRET, form_data, last_c
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
-VERIFY_POST = 17  # the verifying UPDATE, activation, audit, the check and its record, another holder, the receipt
+VERIFY_POST = 18  # verifying, activation, audit, the check and its record, its event, another holder, the receipt
 
 
 def queries(call):

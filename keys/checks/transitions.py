@@ -211,7 +211,7 @@ def apply(credential: Credential, verdict: Verdict, now: datetime.datetime, *, s
     for name, value in step.updates.items():
         setattr(credential, name, value)
     if step.change == "confirmed":
-        credential.supersede_older(now)
+        supersede_older(credential, now)
     if step.change in EVENTS:  # what pipelines hear: the key to use now, and a working key failing or back
         type_, dedupe = EVENTS[step.change]
         PipelineEvent.objects.emit(type_, row, detail=verdict.reason, dedupe=dedupe)
@@ -224,3 +224,29 @@ EVENTS = {
     "failing": (PipelineEvent.Type.FAILING, None),  # once per episode: the row lock orders them
     "recovered": (PipelineEvent.Type.RECOVERED, None),
 }
+
+
+def supersede_older(credential: Credential, now: datetime.datetime) -> int:
+    """Older usable keys of the same institution and kind step aside but keep working until
+    their own expiry, so the pipeline can switch over. Their reminders stop only where this
+    key outlives them: a shorter-lived renewal must not silence the lapse of a key that works."""
+    older = Credential.objects.filter(
+        institution_id=credential.institution_id,
+        kind=credential.kind,
+        status__in=Credential.USABLE_STATUSES,
+        verified_at__lt=credential.verified_at,
+    ).exclude(pk=credential.pk)
+    outlived = older if credential.expires_at is None else older.filter(expires_at__lte=credential.expires_at)
+    ReminderNotice.objects.filter(credential__in=outlived, state=ReminderNotice.State.SCHEDULED).update(
+        state=ReminderNotice.State.CANCELLED, state_reason="A newer key that outlives it works."
+    )
+    active = list(older.filter(status=Credential.Status.ACTIVE).values_list("pk", flat=True))
+    count = older.filter(pk__in=active, status=Credential.Status.ACTIVE).update(
+        status=Credential.Status.SUPERSEDED, superseded_by=credential, superseded_at=now
+    )
+    for pk in active:  # pipelines hear it (once, whoever else superseded it at the same moment)
+        by = f"by credential {credential.pk}"
+        PipelineEvent.objects.emit_for(
+            PipelineEvent.Type.SUPERSEDED, pk, credential.institution_id, credential.kind, by, "once"
+        )
+    return count

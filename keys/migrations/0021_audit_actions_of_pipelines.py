@@ -4,15 +4,55 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('keys', '0020_pipelines'),
+        ("keys", "0020_pipelines"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='action',
-            field=models.CharField(choices=[('reveal', 'Secret revealed'), ('export', 'Credential exported'), ('revoke', 'Credential revoked'), ('complete', 'Partner secret entered'), ('rotate_link', 'Intake link rotated'), ('invite', 'Intake link emailed'), ('verified', 'Submission verified'), ('locked', 'Submission locked'), ('csv_export', 'Credential list exported'), ('import', 'Institutions imported'), ('campaign', 'Invitation campaign started'), ('export_list', 'List exported'), ('sign_in', 'Signed in'), ('sign_out', 'Signed out'), ('sign_in_failed', 'Sign-in failed'), ('sign_in_locked', 'Sign-in locked or slowed'), ('sign_in_unlocked', 'Sign-in lock lifted'), ('second_factor', 'Second factor checked'), ('second_factor_enrolled', 'Two-step verification set up'), ('recovery_codes', 'Recovery codes replaced'), ('second_factor_reset', 'Two-step verification reset'), ('enrolment_link', 'Two-step set-up link emailed or opened'), ('staff_changed', 'Staff account changed'), ('group_changed', 'Staff group changed'), ('institution_changed', 'Institution changed'), ('institution_deleted', 'Institution deleted'), ('contacts_changed', 'Admin contacts changed'), ('limit_lifted', 'Hourly limits lifted'), ('authorized', 'Access granted in Canvas'), ('authorization_emailed', 'Authorization link emailed'), ('access_token_export', 'Access token exported'), ('grant_revoked', 'Access revoked in Canvas'), ('shared_key_confirmed', 'Customer confirmed a shared key'), ('consortium_marked', 'Marked as a key a consortium shares'), ('pipeline_token', 'Pipeline token created or revoked'), ('pipeline_api', 'Pipeline API used'), ('webhook_endpoint', 'Webhook endpoint changed')], max_length=32),
+            model_name="auditevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("reveal", "Secret revealed"),
+                    ("export", "Credential exported"),
+                    ("revoke", "Credential revoked"),
+                    ("complete", "Partner secret entered"),
+                    ("rotate_link", "Intake link rotated"),
+                    ("invite", "Intake link emailed"),
+                    ("verified", "Submission verified"),
+                    ("locked", "Submission locked"),
+                    ("csv_export", "Credential list exported"),
+                    ("import", "Institutions imported"),
+                    ("campaign", "Invitation campaign started"),
+                    ("export_list", "List exported"),
+                    ("sign_in", "Signed in"),
+                    ("sign_out", "Signed out"),
+                    ("sign_in_failed", "Sign-in failed"),
+                    ("sign_in_locked", "Sign-in locked or slowed"),
+                    ("sign_in_unlocked", "Sign-in lock lifted"),
+                    ("second_factor", "Second factor checked"),
+                    ("second_factor_enrolled", "Two-step verification set up"),
+                    ("recovery_codes", "Recovery codes replaced"),
+                    ("second_factor_reset", "Two-step verification reset"),
+                    ("enrolment_link", "Two-step set-up link emailed or opened"),
+                    ("staff_changed", "Staff account changed"),
+                    ("group_changed", "Staff group changed"),
+                    ("institution_changed", "Institution changed"),
+                    ("institution_deleted", "Institution deleted"),
+                    ("contacts_changed", "Admin contacts changed"),
+                    ("limit_lifted", "Hourly limits lifted"),
+                    ("authorized", "Access granted in Canvas"),
+                    ("authorization_emailed", "Authorization link emailed"),
+                    ("access_token_export", "Access token exported"),
+                    ("grant_revoked", "Access revoked in Canvas"),
+                    ("shared_key_confirmed", "Customer confirmed a shared key"),
+                    ("consortium_marked", "Marked as a key a consortium shares"),
+                    ("pipeline_token", "Pipeline token created or revoked"),
+                    ("pipeline_api", "Pipeline API used"),
+                    ("webhook_endpoint", "Webhook endpoint changed"),
+                ],
+                max_length=32,
+            ),
         ),
     ]

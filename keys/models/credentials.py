@@ -56,7 +56,7 @@ class Credential(models.Model):
     DEAD_STATUSES = (Status.EXPIRED, Status.REVOKED, Status.LOCKED, Status.REJECTED)
     # Silenced: no reminder goes out: staff revoked it, it was locked unverified, or Canvas rejected
     # it at hand-over. A superseded key is not silenced: its reminders stop only when the key that
-    # replaced it outlives it (supersede_older cancels them then), so its lapse is still announced.
+    # replaced it outlives it (transitions.supersede_older cancels them), so its lapse is announced.
     SILENCED_STATUSES = (Status.REVOKED, Status.LOCKED, Status.REJECTED, Status.NEEDS_FIX)
     # Held: tracked keys and those kept sealed while they wait for a fix in Canvas. The institution's
     # page shows them, and staff may revoke each.
@@ -333,30 +333,6 @@ class Credential(models.Model):
         Credential.objects.filter(pk=self.pk).update(handover_check_pending=True, next_check_at=first_check)
         self.handover_check_pending, self.next_check_at = True, first_check
         ReminderNotice.objects.plan_for(self, now)
-
-    def supersede_older(self, now: datetime.datetime) -> int:
-        """Older usable keys of the same institution and kind step aside but keep working until
-        their own expiry, so the pipeline can switch over. Their reminders stop only where this
-        key outlives them: a shorter-lived renewal must not silence the lapse of a key that works."""
-        older = Credential.objects.filter(
-            institution_id=self.institution_id,
-            kind=self.kind,
-            status__in=self.USABLE_STATUSES,
-            verified_at__lt=self.verified_at,
-        ).exclude(pk=self.pk)
-        outlived = older if self.expires_at is None else older.filter(expires_at__lte=self.expires_at)
-        ReminderNotice.objects.filter(credential__in=outlived, state=ReminderNotice.State.SCHEDULED).update(
-            state=ReminderNotice.State.CANCELLED, state_reason="A newer key that outlives it works."
-        )
-        active = list(older.filter(status=self.Status.ACTIVE).values_list("pk", flat=True))
-        count = older.filter(pk__in=active, status=self.Status.ACTIVE).update(
-            status=self.Status.SUPERSEDED, superseded_by=self, superseded_at=now
-        )
-        for pk in active:  # pipelines hear it (once, whoever else superseded it at the same moment)
-            PipelineEvent.objects.emit_for(
-                PipelineEvent.Type.SUPERSEDED, pk, self.institution_id, self.kind, f"by credential {self.pk}", "once"
-            )
-        return count
 
     # Live checks ---------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ Where each is emitted (each where the thing happens, nowhere else):
     event                  emitted by
     ---------------------  ----------------------------------------------------------------------
     credential.verified    keys/checks/transitions.py: Canvas confirmed a new key (it takes over)
-    credential.superseded  keys/models/credentials.py ``supersede_older``
+    credential.superseded  keys/checks/transitions.py ``supersede_older``
     credential.failing     keys/checks/transitions.py: a working key is refused
     credential.recovered   keys/checks/transitions.py: a failing key works again
     credential.expiring    keys/reminders.py: at each reminder offset (not the lapse notice)
