@@ -49,3 +49,4 @@ def test_each_request_of_a_hand_over_asks_what_it_needs(institution, fake_dap):
     assert verified.status_code == 302
     # Was 20: the submission, its key and its contact were read again after the code was verified.
     assert len(sql) == VERIFY_POST, sql
+    assert sum("keys_pipelineevent" in q for q in sql) == 1  # the one event the hand-over owes pipelines
