@@ -7,16 +7,13 @@ condition in the UPDATE they would all count. SQLite lets one writer at a time, 
 shows it (postgres_only).
 """
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from keys.models import PipelineToken
 from keys.pipelines import tokens
 from tests.pipelines import create_token
+from tests.racers import run_together
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres_only]
 LIMIT, RACERS = 5, 16
@@ -28,19 +25,14 @@ def test_racing_requests_get_exactly_the_rate(settings):
     token = PipelineToken.objects.get(name="racer")
     now = timezone.now().replace(second=30)  # one minute for everyone
     tokens.take_rate(token, now)  # the minute has begun: every racer meets the counting UPDATE
-    start = threading.Barrier(RACERS, timeout=30)
 
     def racer(_):
         try:
-            start.wait()
             tokens.take_rate(token, now)
             return "counted"
         except tokens.RateLimited:
             return "refused"
-        finally:
-            connection.close()
 
-    with ThreadPoolExecutor(max_workers=RACERS) as pool:
-        outcomes = list(pool.map(racer, range(RACERS)))
+    outcomes = run_together(racer, RACERS)
     assert outcomes.count("counted") == LIMIT - 1 and outcomes.count("refused") == RACERS - LIMIT + 1
     assert PipelineToken.objects.get(pk=token.pk).rate_count == LIMIT

@@ -11,11 +11,9 @@ whole-request tests with 12+ concurrent clients are marked postgres_only (CI's P
 """
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.core import mail
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -24,6 +22,7 @@ from keys.instructure import grants
 from keys.models import AuthorizationRequest, LimitSlot
 from tests import factories
 from tests.flows import form_data
+from tests.racers import run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,15 +39,7 @@ def race(count, action, monkeypatch, scope="link:"):
 
     monkeypatch.setattr(limits, "_race_point", race_point)
 
-    def worker(index):
-        try:
-            start.wait()
-            return action(index)
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(worker, range(count)))
+    return run_together(action, count, start)
 
 
 def taken(scope):

@@ -11,15 +11,14 @@ requests at once run on PostgreSQL (CI's second pass).
 
 import datetime
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
 from portal.signin import lockout
 from portal.signin.models import SignInFailure
+from tests.racers import run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 RACERS = 30
@@ -46,15 +45,7 @@ def race(action, monkeypatch):
 
     monkeypatch.setattr(lockout, "backoff_until", backoff_until)
 
-    def worker(index):
-        try:
-            start.wait()
-            return action(index)
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=RACERS) as pool:
-        return list(pool.map(worker, range(RACERS)))
+    return run_together(action, RACERS, start)
 
 
 def test_racers_as_a_wait_ends_get_one_attempt_between_them(wait_just_ended, monkeypatch):
