@@ -18,7 +18,8 @@ from tests.factories import InstitutionFactory, midday_time_zone
 from tests.processes import line_up, paused_manage
 from tests.smtp_sink import SMTPSink
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Each race lines up real `manage.py` processes: with the other process tests, in CI (CI=true) and make test-all.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
 SWEEPS = 4
 
 

@@ -7,6 +7,7 @@ imports intake.
 """
 
 import ast
+import functools
 import pathlib
 
 import pytest
@@ -16,6 +17,7 @@ APPS = ("portal", "keys", "intake")
 MAX_LINES = 450
 
 
+@functools.cache
 def module_files() -> dict[str, pathlib.Path]:
     files = {}
     for app in APPS:
@@ -65,6 +67,7 @@ def imports_of(path: pathlib.Path, name: str, modules: set[str]) -> set[str]:
     return found
 
 
+@functools.cache
 def import_graph() -> dict[str, set[str]]:
     files = module_files()
     return {name: imports_of(path, name, set(files)) for name, path in files.items()}
