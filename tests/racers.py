@@ -21,3 +21,22 @@ def run_together(action, count: int, start: threading.Barrier | None = None) -> 
 
     with ThreadPoolExecutor(max_workers=count) as pool:
         return list(pool.map(worker, range(count)))
+
+
+def while_the_first_is_held(fake, ask, count: int, *, settle: float = 0.5) -> None:
+    """ask() in ``count`` threads, the first held inside the fake Canvas (its ``hold_first``) until
+    the others have started and are still waiting behind it; then Canvas answers. This forces the
+    overlap that a lock or a claim must order, instead of hoping the threads happen to meet."""
+    fake.hold_first = True
+    first = threading.Thread(target=ask)
+    first.start()
+    assert fake.holding.wait(30), "the first never reached Canvas"
+    others = [threading.Thread(target=ask) for _ in range(count - 1)]
+    for thread in others:
+        thread.start()
+    for thread in others:
+        thread.join(settle)
+    assert all(thread.is_alive() for thread in others), "one got an answer while Canvas was being asked"
+    fake.release.set()
+    for thread in [first, *others]:
+        thread.join(60)

@@ -8,8 +8,6 @@ call runs (PostgreSQL: SELECT … FOR UPDATE; SQLite: the write lock that transa
 takes), so the others then read the token the first one stored.
 """
 
-import threading
-
 import httpx
 import pytest
 from django.db.models import F
@@ -18,6 +16,7 @@ from django.test import Client
 from keys.models import CanvasGrant
 from tests.fakes import FakeDap
 from tests.pipelines import create_token
+from tests.racers import while_the_first_is_held
 from tests.staff_cast import SECRET
 from tests.test_oauth_grant import authorize
 
@@ -36,19 +35,7 @@ def ask_at_once(url: str, token: str, fake) -> tuple[list[httpx.Response], list[
         except Exception as exc:  # reported by the test, not lost in a thread
             failures.append(exc)
 
-    fake.hold_first = True  # the first call to Canvas waits inside the fake until the test releases it
-    first = threading.Thread(target=ask)
-    first.start()
-    assert fake.holding.wait(30), "the first pipeline never reached Canvas"
-    others = [threading.Thread(target=ask) for _ in range(PIPELINES - 1)]
-    for thread in others:
-        thread.start()
-    for thread in others:
-        thread.join(0.1)
-    assert all(thread.is_alive() for thread in others), "a pipeline got an answer while Canvas was being asked"
-    fake.release.set()
-    for thread in [first, *others]:
-        thread.join(60)
+    while_the_first_is_held(fake, ask, PIPELINES, settle=0.1)  # the first call waits inside Canvas
     return answers, failures
 
 

@@ -5,8 +5,6 @@ that all find the token expired must share one refresh: the grant's row is locke
 (PostgreSQL: SELECT … FOR UPDATE; SQLite: the write lock that transaction_mode=IMMEDIATE takes).
 """
 
-import threading
-
 import httpx
 import pytest
 from django.db import connection
@@ -20,6 +18,7 @@ from keys.models import CanvasGrant, CredentialCheck
 from keys.outcomes import Verdict
 from tests.factories import developer_key_credential
 from tests.fakes import FakeKey
+from tests.racers import while_the_first_is_held
 from tests.test_oauth_grant import CALLBACK, KEY_ID, KEY_SECRET, authorize
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -53,19 +52,7 @@ def test_workers_asking_at_once_for_an_expired_token_cause_exactly_one_refresh(c
         finally:
             connection.close()
 
-    fake_canvas.hold_first = True  # the first refresh stops inside Canvas until the test releases it
-    first = threading.Thread(target=ask)
-    first.start()
-    assert fake_canvas.holding.wait(30), "the first worker never reached Canvas"
-    others = [threading.Thread(target=ask) for _ in range(WORKERS - 1)]
-    for thread in others:
-        thread.start()
-    for thread in others:
-        thread.join(0.5)
-    assert all(thread.is_alive() for thread in others), "a worker got a token while the refresh was in flight"
-    fake_canvas.release.set()
-    for thread in [first, *others]:
-        thread.join(30)
+    while_the_first_is_held(fake_canvas, ask, WORKERS)  # the first refresh stops inside Canvas
     assert not failures and len(tokens) == WORKERS
     assert len(set(tokens)) == 1 and fake_canvas.refreshes() == 1
     answer = httpx.get(f"{fake_canvas.url}/api/v1/users/self", headers={"Authorization": f"Bearer {tokens[0]}"})
