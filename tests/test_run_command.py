@@ -93,8 +93,16 @@ def test_ctrl_c_stops_the_web_server_and_the_cluster_within_seconds(ignore_sigin
 
 def test_make_run_takes_the_port_it_is_given_and_links_follow_it():
     # What `make run PORT=8001` runs (make -n prints the command without running it).
-    dry = subprocess.run(["make", "-n", "run", "PORT=8001"], cwd=settings.BASE_DIR, capture_output=True, text=True)
-    command = dry.stdout.strip().splitlines()[-1]
+    # As typed in a shell: not inside another make (make test), whose MAKEFLAGS would change the output.
+    env = {name: value for name, value in os.environ.items() if not name.startswith("MAKE")}
+    dry = subprocess.run(
+        ["make", "--no-print-directory", "-n", "run", "PORT=8001"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    [command] = [line for line in dry.stdout.splitlines() if "manage.py run" in line]
     assert "manage.py run --addr 127.0.0.1:8001" in command and "http://127.0.0.1:8001" in command
 
 
