@@ -23,19 +23,25 @@ def new_form_nonce(institution: Institution) -> str:
     return signing.dumps([institution.pk, secrets.token_urlsafe(16)], salt=NONCE_SALT)
 
 
-class ContactsOnce(forms.models.ModelChoiceIterator):
-    """The contacts as the form already loaded them: rendering the choices costs no second query."""
+class ContactChoiceField(forms.ChoiceField):
+    """The institution's admin addresses on file, shown masked; cleans to the AdminContact chosen.
 
-    def __iter__(self):
-        for contact in self.queryset:  # the queryset's cache, filled by SubmissionForm.contacts
-            yield self.choice(contact)
+    A plain choice field over the contacts the form loaded once: a model choice field would copy
+    its queryset for every form and ask the database again for the one chosen."""
 
+    widget = forms.RadioSelect
 
-class ContactChoiceField(forms.ModelChoiceField):
-    iterator = ContactsOnce
+    def __init__(self, **kwargs):
+        super().__init__(choices=(), **kwargs)
+        self.contacts: dict[str, AdminContact] = {}
 
-    def label_from_instance(self, contact: AdminContact) -> str:
-        return contact.masked_email
+    def offer(self, contacts: list[AdminContact]) -> None:
+        self.contacts = {str(contact.pk): contact for contact in contacts}
+        self.choices = [(contact.pk, contact.masked_email) for contact in contacts]
+
+    def clean(self, value) -> AdminContact | None:
+        chosen = super().clean(value)
+        return self.contacts[str(chosen)] if chosen not in self.empty_values else None
 
 
 class SubmissionForm(forms.Form):
@@ -54,9 +60,7 @@ class SubmissionForm(forms.Form):
         required=False, label="Date the key was created", widget=forms.DateInput(attrs={"type": "date"})
     )
     expires_on = forms.DateField(required=False, label="Exact date", widget=forms.DateInput(attrs={"type": "date"}))
-    contact = ContactChoiceField(
-        queryset=AdminContact.objects.none(), widget=forms.RadioSelect, empty_label=None, label="Send the code to"
-    )
+    contact = ContactChoiceField(label="Send the code to")
     form_nonce = forms.CharField(widget=forms.HiddenInput)
 
     def __init__(
@@ -89,7 +93,8 @@ class SubmissionForm(forms.Form):
         fields["expiry"].label = kind.expiry_label
         fields["expiry"].initial = kind.default_lifetime
         fields["created_on"].initial = self.today
-        fields["contact"].queryset = institution.contacts.all()
+        self.contacts = list(institution.contacts.all())  # once, for the choices and for cleaning
+        fields["contact"].offer(self.contacts)
         self._plain_messages(kind)
         if not kind.key_types:
             del fields["key_type"]
@@ -123,11 +128,6 @@ class SubmissionForm(forms.Form):
         fields["created_on"].error_messages["invalid"] = dated
         fields["expires_on"].error_messages["invalid"] = dated
         fields["form_nonce"].error_messages["required"] = "This form has expired. Reload the page and submit again."
-
-    @property
-    def contacts(self) -> list[AdminContact]:
-        """The institution's contacts, loaded once (a valid POST looks up only the chosen one)."""
-        return list(self.fields["contact"].queryset)
 
     @property
     def partner_key(self) -> bool:

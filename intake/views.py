@@ -46,10 +46,9 @@ def _retry_after(response, retry_at):
     return response
 
 
-def _verification(public_id: str) -> Verification:
-    return get_object_or_404(
-        Verification.objects.select_related("credential__institution", "contact"), public_id=public_id
-    )
+def _verification(public_id: str, rows=None) -> Verification:
+    rows = rows if rows is not None else Verification.objects.select_related("credential__institution", "contact")
+    return get_object_or_404(rows, public_id=public_id)
 
 
 def home(request):
@@ -61,7 +60,9 @@ def home(request):
 @sensitive_variables("form")
 @require_http_methods(["GET", "POST"])
 def start(request, token: str, kind: str = kinds.DEFAULT.slug):
-    institution = get_object_or_404(Institution, intake_token=token)
+    # The page lists the institution's keys; a first hand-over's GET learns there are none for free.
+    rows = Institution.objects.with_held_keys_flag() if request.method == "GET" else Institution.objects
+    institution = get_object_or_404(rows, intake_token=token)
     if kind not in kinds.KINDS:
         raise Http404("No such kind of credential")
     spec = kinds.get(kind)
@@ -116,7 +117,8 @@ def start(request, token: str, kind: str = kinds.DEFAULT.slug):
 @sensitive_post_parameters("code")
 @require_http_methods(["GET", "POST"])
 def verify(request, public_id: str):
-    verification = _verification(public_id)
+    # Showing the page needs a few columns; checking a code needs the whole key it may activate.
+    verification = _verification(public_id, Verification.objects.for_code_page() if request.method == "GET" else None)
     now = timezone.now()
     verification.lock_if_stale(now)
     if verification.verified_at:

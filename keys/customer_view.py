@@ -114,13 +114,17 @@ def summarise(credential: Credential, now: datetime.datetime, partner_name: str)
 
 
 def current_keys(institution: Institution, now: datetime.datetime, partner_name: str) -> list[KindSummary]:
-    """For each kind, the keys that count now; or, if none does, the newest that lapsed."""
-    verified = list(
-        institution.credentials.filter(status__in=Credential.HELD_STATUSES)
-        .filter(verified_at__isnull=False)
-        .defer("secret")
-        .order_by("-verified_at", "-pk")
-    )
+    """For each kind, the keys that count now; or, if none does, the newest that lapsed.
+
+    An institution loaded `with_held_keys_flag()` that holds none costs no query here."""
+    verified = []
+    if getattr(institution, "holds_keys", True):
+        verified = list(
+            institution.credentials.filter(status__in=Credential.HELD_STATUSES)
+            .filter(verified_at__isnull=False)
+            .defer("secret")
+            .order_by("-verified_at", "-pk")
+        )
     summaries = []
     for kind in kinds.KINDS.values():
         of_kind = [c for c in verified if c.kind == kind.slug]

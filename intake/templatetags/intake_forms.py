@@ -10,10 +10,11 @@ error ids are the ones Django's aria-describedby points at, so screen readers re
 from django import template
 from django.forms.utils import flatatt
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
-RADIO_OPTION = '<div><label for="{}"><input type="radio" name="{}" value="{}"{}> {}</label></div>'
+RADIO_OPTION = '<div><label for="{}_{}"><input type="radio" name="{}" value="{}"{} id="{}_{}"{}{}> {}</label></div>'
 
 
 @register.simple_tag
@@ -24,14 +25,7 @@ def intake_field(field):
     classes = "field has-error" if field.errors else "field"
     if getattr(field.field.widget, "input_type", None) == "radio":
         described = " ".join([help_id] * bool(field.help_text) + [f"{field.auto_id}_error"] * bool(field.errors))
-        options = format_html_join(
-            "",
-            RADIO_OPTION,
-            (
-                (option["attrs"]["id"], option["name"], option["value"], flatatt(option["attrs"]), option["label"])
-                for option in (subwidget.data for subwidget in field.subwidgets)
-            ),
-        )
+        options = format_html_join("", RADIO_OPTION, _radio_options(field))
         return format_html(
             '<div class="{}" id="field-{}"><fieldset{}><legend>{}</legend>{}{}<div id="{}">{}</div></fieldset></div>',
             classes,
@@ -57,6 +51,17 @@ def intake_field(field):
         format_html(' value="{}"', widget["value"]) if widget["value"] is not None else "",
         flatatt(widget["attrs"]),
     )
+
+
+def _radio_options(field):
+    """The attributes Django's RadioSelect gives each option (tests/test_intake_field_html.py holds
+    them to Django's own), written from the choices: Django's option machinery was most of the time."""
+    chosen = set(field.field.widget.format_value(field.value()))
+    invalid = mark_safe(' aria-invalid="true"') if field.errors else ""
+    required = " required" if field.field.required and field.form.use_required_attribute else ""
+    for index, (value, label) in enumerate(field.field.choices):
+        checked = " checked" if str(value) in chosen else ""
+        yield field.auto_id, index, field.name, value, invalid, field.auto_id, index, checked, required, label
 
 
 @register.simple_tag

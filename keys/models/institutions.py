@@ -28,6 +28,17 @@ def validate_time_zone(name: str) -> None:
         raise ValidationError("Unknown time zone. Use a name such as America/Chicago or Europe/London.")
 
 
+class InstitutionQuerySet(models.QuerySet):
+    def with_held_keys_flag(self):
+        """Each row knows whether it holds a verified key (`holds_keys`), in the same query, so a page
+        that shows the institution's keys skips that query for a customer handing over a first one."""
+        Credential = self.model._meta.get_field("credentials").related_model  # defined after this module
+        held = Credential.objects.filter(
+            institution=models.OuterRef("pk"), status__in=Credential.HELD_STATUSES, verified_at__isnull=False
+        )
+        return self.annotate(holds_keys=models.Exists(held))
+
+
 class Institution(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True, help_text="Short name used by pipelines and commands.")
@@ -51,6 +62,8 @@ class Institution(models.Model):
     )
     intake_token_rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = InstitutionQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
