@@ -28,7 +28,9 @@ def djangos(field) -> list[dict]:
     for option in (subwidget.data for subwidget in field.subwidgets):
         attrs = {name: ("" if value is True else str(value)) for name, value in option["attrs"].items() if value}
         label = str(option["label"]).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        options.append({"for": attrs["id"], "label": label, "name": option["name"], "value": str(option["value"]), **attrs})
+        options.append(
+            {"for": attrs["id"], "label": label, "name": option["name"], "value": str(option["value"]), **attrs}
+        )
     return options
 
 
