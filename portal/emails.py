@@ -7,7 +7,6 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
-from intake import rules
 from portal import fragments
 from portal.branding import brand
 
@@ -27,13 +26,9 @@ def build(name: str, to: list[str], context: dict) -> EmailMultiAlternatives:
     if logo_src.startswith("/"):  # a path on this site: mail clients need the whole address
         logo_src = settings.PORTAL_BASE_URL + logo_src
     context = {
-        "partner_name": settings.PORTAL_PARTNER_NAME,
-        "support_email": settings.PORTAL_SUPPORT_EMAIL,
-        "rules": rules.terms(),  # an email that states a verification number reads it here
+        **fragments.layout(),  # the partner's name, brand and addresses, the verification numbers
         "check_every": check_every(),
-        "brand": current,
         "logo_src": logo_src,
-        "fragments": fragments.version(),  # the key of the parts rendered once (portal/fragments.py)
         **context,
     }
     subject = " ".join(render_to_string(f"emails/{name}-subject.txt", context).split())

@@ -1,13 +1,12 @@
 """Error reports (the DEBUG page, error emails) that never show a secret, and the error pages."""
 
-from django.conf import settings
 from django.core.exceptions import BadRequest, SuspiciousOperation
 from django.http import HttpResponseServerError, JsonResponse
 from django.shortcuts import render
 from django.template import loader
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
-from portal.branding import brand
+from portal import fragments
 
 
 class SecretScrubbingFilter(SafeExceptionReporterFilter):
@@ -80,13 +79,9 @@ BAD_REQUESTS = (SuspiciousOperation, BadRequest)
 
 
 def _plain_page(template: str) -> str:
-    # No request and no context processors: the request is the thing that is wrong.
-    context = {
-        "partner_name": settings.PORTAL_PARTNER_NAME,
-        "support_email": settings.PORTAL_SUPPORT_EMAIL,
-        "brand": brand(),
-    }
-    return loader.render_to_string(template, context)
+    # No request and no context processors: the request is the thing that is wrong. The layout's
+    # values come from settings alone.
+    return loader.render_to_string(template, {**fragments.page_layout()})  # a copy: a template may set names
 
 
 # Error pages in the portal's look, with the support address. Django's defaults are bare text,

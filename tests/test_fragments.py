@@ -78,3 +78,16 @@ def test_each_code_email_has_its_own_code_and_key_around_the_shared_paragraphs()
         html = message.alternatives[0].content
         assert institution.name in message.body and institution.name in html
         assert "The code works for 5 minutes" in message.body and "do not share it" in html
+
+
+def test_the_layout_is_worked_out_once_and_follows_a_changed_setting(settings):
+    from portal import fragments
+
+    institution = factories.InstitutionFactory()
+    page = Client().get(institution.intake_path()).content.decode()
+    assert fragments.page_layout.cache_info().currsize == 1
+    assert f'href="{fragments.page_layout()["assets"]["stylesheet"]}"' in page and 'href="/brand.css"' in page
+    settings.PORTAL_SUPPORT_EMAIL = "help@acme.example"
+    page = Client().get(institution.intake_path()).content.decode()
+    footer = page[page.index('<footer class="site">') :]
+    assert "help@acme.example" in footer
