@@ -63,21 +63,6 @@ class VerificationQuerySet(models.QuerySet):
     def has_attempts_left(self):
         return self.filter(rules.WRONG_ENTRIES.allows())
 
-    def for_code_page(self):
-        """With what the code page shows of its key, institution and contact, and no more: the
-        credential's other 35 columns cost more to ask for than the rest of the page."""
-        return self.select_related("credential__institution", "contact").only(
-            *(field.name for field in self.model._meta.concrete_fields),
-            "credential__kind",
-            "credential__client_id",
-            "credential__status",
-            "credential__institution__name",
-            "credential__institution__slug",
-            "credential__institution__time_zone",
-            "credential__institution__intake_token",
-            "contact__email",
-        )
-
 
 class Verification(models.Model):
     class LockReason(models.TextChoices):

@@ -46,9 +46,10 @@ def _retry_after(response, retry_at):
     return response
 
 
-def _verification(public_id: str, rows=None) -> Verification:
-    rows = rows if rows is not None else Verification.objects.select_related("credential__institution", "contact")
-    return get_object_or_404(rows, public_id=public_id)
+def _verification(public_id: str) -> Verification:
+    return get_object_or_404(
+        Verification.objects.select_related("credential__institution", "contact"), public_id=public_id
+    )
 
 
 def home(request):
@@ -117,8 +118,7 @@ def start(request, token: str, kind: str = kinds.DEFAULT.slug):
 @sensitive_post_parameters("code")
 @require_http_methods(["GET", "POST"])
 def verify(request, public_id: str):
-    # Showing the page needs a few columns; checking a code needs the whole key it may activate.
-    verification = _verification(public_id, Verification.objects.for_code_page() if request.method == "GET" else None)
+    verification = _verification(public_id)
     now = timezone.now()
     verification.lock_if_stale(now)
     if verification.verified_at:

@@ -8,8 +8,8 @@ driver does): the same counts on both.
   and its contacts; 3 once it holds keys, which are listed;
 - the submission (POST), 10: the institution and the chosen contact, then ONE transaction: a claim
   and at most one insert per flood limit (link, address, contact), the credential, the verification;
-- the code page (GET), 1: the submission with the few columns of its key, institution and contact
-  that the page shows;
+- the code page (GET), 1: the submission with its key, institution and contact (every column: an
+  `only()` of the few the page shows costs more to build than the columns cost to read);
 - the code (POST), 18: the submission, the verifying UPDATE, the key's activation, reminders and
   audit, the check at Canvas with its budget and record, the pipelines' credential.verified event,
   the one indexed look for another holder of the same key, the staff notice and the receipt.
