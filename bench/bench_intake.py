@@ -12,7 +12,7 @@ nanoseconds) before and after each batch, so the client's own work is not counte
 
 Prints the queries each request of a hand-over makes (one hand-over in this process, through Django's
 test client, before the server starts), server CPU per flow for each, their ratio (target <= 1.5x),
-and flows per second. SQLite in a temporary folder by default; with DATABASE_URL set to PostgreSQL it
+flows per second, and the server CPU of each request of both flows (median). SQLite in a temporary folder by default; with DATABASE_URL set to PostgreSQL it
 creates a scratch database beside the named one (the role needs CREATEDB) and drops it after.
 
 --profile runs both flows in this process instead of on gunicorn, under cProfile, and prints where
@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import defaultdict
 from functools import partial
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -91,12 +92,12 @@ class ScratchDatabase:
         connection.settings_dict["NAME"] = saved
 
 
-def cpu_seconds(master: int) -> float:
-    """CPU time of gunicorn's master and its live workers: the scheduler's nanosecond count of
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time of gunicorn's master and its workers: the scheduler's nanosecond count of
     each thread (/proc/<pid>/task/<tid>/schedstat), or user + system clock ticks where the kernel
     keeps no such count. Ticks are 10 ms: on a batch of the bare form's flows that is several percent."""
     total = 0.0
-    for pid in [master, *children(master)]:
+    for pid in pids:
         try:
             total += sum(_thread_cpu_ns(pid, task) for task in os.listdir(f"/proc/{pid}/task")) / 1e9
         except OSError:
@@ -190,12 +191,12 @@ def keydrop_flow(browser: Browser, intake_path: str, count=lambda name, request:
     assert status == 200
 
 
-def bare_flow(browser: Browser) -> None:
-    status, _, page = browser.request("GET", "/bare/")
+def bare_flow(browser: Browser, count=lambda name, request: request()) -> None:
+    status, _, page = count("form (GET)", lambda: browser.request("GET", "/bare/"))
     assert status == 200
-    status, headers, page = browser.request("POST", "/bare/", {"secret": VALID_DAP_SECRET})
+    status, headers, page = count("its POST", lambda: browser.request("POST", "/bare/", {"secret": VALID_DAP_SECRET}))
     assert status == 302, page[:300]
-    status, _, _ = browser.request("GET", urlsplit(headers["Location"]).path)
+    status, _, _ = count("done page (GET)", lambda: browser.request("GET", urlsplit(headers["Location"]).path))
     assert status == 200
 
 
@@ -321,22 +322,32 @@ def main():
         connection.close()
         port = free_port()
         server = start_gunicorn(port)
+        pids = [server.pid, *children(server.pid)]  # workers are never recycled here (--max-requests 0)
+        per_request = defaultdict(list)
+
+        def metered(name, request):
+            before = cpu_seconds(pids)
+            result = request()
+            per_request[name].append(cpu_seconds(pids) - before)
+            return result
+
         flows = {
-            "Keydrop hand-over": lambda: keydrop_flow(Browser(port, next(addresses)), next(intake_paths)),
-            "bare Django form": lambda: bare_flow(Browser(port)),
+            "Keydrop hand-over": lambda: keydrop_flow(Browser(port, next(addresses)), next(intake_paths), metered),
+            "bare Django form": lambda: bare_flow(Browser(port), metered),
         }
         for flow in flows.values():  # warm up: templates, connections, first-request work
             for _ in range(WARM_UP):
                 flow()
+        per_request.clear()
         cpu = {name: [] for name in flows}
         wall = {name: [] for name in flows}
         for _ in range(args.rounds):  # alternating, so drift in the machine's speed hits both alike
             for name, flow in flows.items():
-                before_cpu, before_wall = cpu_seconds(server.pid), time.perf_counter()
+                before_cpu, before_wall = cpu_seconds(pids), time.perf_counter()
                 for _ in range(args.flows):
                     flow()
                 wall[name].append((time.perf_counter() - before_wall) / args.flows)
-                cpu[name].append((cpu_seconds(server.pid) - before_cpu) / args.flows)
+                cpu[name].append((cpu_seconds(pids) - before_cpu) / args.flows)
     finally:
         if server is not None:
             server.send_signal(signal.SIGTERM)
@@ -356,6 +367,8 @@ def main():
     for name in flows:
         median_wall = statistics.median(wall[name])
         print(f"{name:<20} {median_cpu[name] * 1000:>9.1f}ms {median_wall * 1000:>7.1f}ms {1 / median_wall:>8.1f}")
+    print("server CPU per request (median):")
+    print("  " + "; ".join(f"{name} {statistics.median(values) * 1000:.2f}ms" for name, values in per_request.items()))
     ratio = median_cpu["Keydrop hand-over"] / median_cpu["bare Django form"]
     print(f"hand-over vs bare form, server CPU: {ratio:.2f}x (target <= 1.5x): {'ok' if ratio <= 1.5 else 'MISSED'}")
 
