@@ -12,8 +12,9 @@ nanoseconds) before and after each batch, so the client's own work is not counte
 
 Prints the queries each request of a hand-over makes (one hand-over in this process, through Django's
 test client, before the server starts), server CPU per flow for each, their ratio (target <= 1.5x),
-flows per second, and the server CPU of each request of both flows (median). SQLite in a temporary folder by default; with DATABASE_URL set to PostgreSQL it
-creates a scratch database beside the named one (the role needs CREATEDB) and drops it after.
+flows per second, and the server CPU of each request of both flows (median). SQLite in a temporary
+folder by default; with DATABASE_URL set to PostgreSQL it creates a scratch database beside the
+named one (the role needs CREATEDB) and drops it after.
 
 --profile runs both flows in this process instead of on gunicorn, under cProfile, and prints where
 the hand-over's time goes (cumulative, the top functions) and the in-process CPU ratio.
