@@ -120,7 +120,6 @@ def taking(wanted: list[tuple[str, int]], now: datetime.datetime):
 def _take(scope: str, limit: int, now: datetime.datetime) -> Slot:
     adapt = connection.ops.adapt_datetimefield_value
     at, hour_ago = adapt(now), adapt(now - HOUR)
-    slots = LimitSlot.objects.filter(scope=scope, number__lt=limit)
     # Each lost round means a racer took a use of this scope meanwhile, so at most `limit` rounds are
     # lost before the scope is full; the bound only stops a loop that could never end.
     for _ in range(limit + 3):
@@ -133,13 +132,18 @@ def _take(scope: str, limit: int, now: datetime.datetime) -> Slot:
         if rows:
             return Slot(rows[0][0], now)
         # Nothing changed: a full scope, or a racer got there first (only this path costs more).
+        slots = _slots(scope, limit)  # built only here: a take that succeeds never needs it
         seen = slots.aggregate(top=Max("number"), oldest=Min("taken_at"))
         existing = 0 if seen["top"] is None else seen["top"] + 1
         if existing >= limit and not slots.filter(_free(now)).exists():
             break
     else:
-        seen = slots.aggregate(oldest=Min("taken_at"))
+        seen = _slots(scope, limit).aggregate(oldest=Min("taken_at"))
     raise LimitReached(scope, (seen["oldest"] or now) + HOUR)
+
+
+def _slots(scope: str, limit: int):
+    return LimitSlot.objects.filter(scope=scope, number__lt=limit)
 
 
 def _free(now: datetime.datetime) -> Q:
