@@ -70,3 +70,21 @@ def test_the_chosen_contact_cleans_to_that_admin_on_file(institution):
     assert form.errors["contact"] == [
         "That address is no longer on file. Reload the page and choose one of those listed."
     ]
+
+
+def test_each_input_carries_the_attributes_djangos_flatatt_writes(institution):
+    """The inputs' attributes are written by a short copy of Django's flatatt (its format_html_join
+    was 6% of the intake page): for every input of every state, the same text as Django's."""
+    from django.forms.utils import flatatt
+
+    from intake.templatetags.intake_forms import _attributes
+
+    compared = 0
+    for form in forms_to_compare(institution):
+        for field in form:
+            if getattr(field.field.widget, "input_type", None) != "radio":
+                attrs = field.subwidgets[0].data["attrs"]
+                assert _attributes(attrs) == flatatt(attrs), (form.kind.slug, field.name)
+                assert _attributes(attrs) in str(intake_field(field))
+                compared += 1
+    assert compared >= 20
